@@ -1,0 +1,737 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/supervisor/supervisor/internal/supervise"
+)
+
+// Error is the type of every error Parse and Load return.
+type Error struct {
+	File    string // the name given to Parse, or the path given to Load
+	Line    int    // 1-based line number; 0 when the error is about the whole file
+	Section string // section the error is in, without brackets ("supervisor", "defaults", "program:web"); may be empty
+	Key     string // key the error is about; empty for syntax errors and section-level errors
+	Msg     string // what is wrong
+	Err     error  // underlying cause, if any: a supervise.Validate error (wrapping supervise.ErrInvalidSpec) or a read error
+}
+
+// Error formats e as "FILE:LINE: [SECTION] KEY: MSG", leaving out the parts that are empty.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Section != "" {
+		b.WriteString("[" + e.Section + "] ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	msg := e.Msg
+	if msg == "" && e.Err != nil {
+		msg = e.Err.Error()
+	}
+	b.WriteString(msg)
+	return b.String()
+}
+
+// Unwrap returns the underlying cause, or nil.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Load reads and parses the file at path. A read failure is returned as an *Error
+// (Line 0) wrapping the *fs.PathError, so errors.Is(err, fs.ErrNotExist) works.
+func Load(path string) (supervise.Group, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			msg = "cannot read: " + pe.Err.Error()
+		}
+		return supervise.Group{}, &Error{File: path, Msg: msg, Err: err}
+	}
+	return Parse(path, src)
+}
+
+// Parse parses src; name is used in error messages (the file name). On failure it
+// returns the zero Group and an *Error describing the first problem in the file.
+func Parse(name string, src []byte) (supervise.Group, error) {
+	p := &parser{
+		file:     name,
+		base:     supervise.DefaultSpec(),
+		baseKeys: map[string]int{},
+		names:    map[string]int{},
+		group:    supervise.Group{Strategy: supervise.OneForOne},
+	}
+	g, err := p.parse(src)
+	if err != nil {
+		return supervise.Group{}, err
+	}
+	return g, nil
+}
+
+type sectionKind int
+
+const (
+	sectNone sectionKind = iota
+	sectSupervisor
+	sectDefaults
+	sectProgram
+)
+
+// program is a [program:NAME] section being or having been parsed.
+type program struct {
+	spec supervise.Spec
+	line int            // line of the section header
+	keys map[string]int // key -> line where it is set in this section
+}
+
+type parser struct {
+	file string
+
+	group    supervise.Group
+	base     supervise.Spec // DefaultSpec with [defaults] applied
+	baseKeys map[string]int // keys set in [defaults] -> line
+	names    map[string]int // program name -> header line
+	programs []*program
+
+	kind        sectionKind
+	section     string         // current section name, without brackets
+	sectionKeys map[string]int // keys set in the current section -> line
+	cur         *program       // current program, when kind == sectProgram
+
+	supervisorLine int // line of [supervisor], 0 if none yet
+	defaultsLine   int // line of [defaults], 0 if none yet
+}
+
+func (p *parser) errorf(line int, key, format string, args ...any) *Error {
+	return &Error{File: p.file, Line: line, Section: p.section, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (p *parser) parse(src []byte) (supervise.Group, error) {
+	src = bytes.TrimPrefix(src, []byte("\xef\xbb\xbf")) // UTF-8 byte order mark
+	lines := strings.Split(string(src), "\n")
+	for i, raw := range lines {
+		n := i + 1
+		raw = strings.TrimSuffix(raw, "\r")
+		if strings.IndexByte(raw, 0) >= 0 {
+			return supervise.Group{}, p.errorf(n, "", "line contains a NUL byte")
+		}
+		line := strings.TrimSpace(raw)
+		switch {
+		case line == "" || line[0] == '#' || line[0] == ';':
+			continue
+		case line[0] == '[':
+			if err := p.header(n, line); err != nil {
+				return supervise.Group{}, err
+			}
+		default:
+			if err := p.keyValue(n, line); err != nil {
+				return supervise.Group{}, err
+			}
+		}
+	}
+	if err := p.endSection(); err != nil {
+		return supervise.Group{}, err
+	}
+	if len(p.group.Programs) == 0 {
+		return supervise.Group{}, &Error{File: p.file, Msg: "no [program:NAME] sections"}
+	}
+	if err := p.group.Validate(); err != nil {
+		// Every program and the strategy were checked already; this only catches
+		// group-level rules that the parser does not know about.
+		return supervise.Group{}, p.validateError(err)
+	}
+	return p.group, nil
+}
+
+// header handles a line that starts with '['.
+func (p *parser) header(n int, line string) error {
+	if err := p.endSection(); err != nil {
+		return err
+	}
+	p.kind, p.section, p.cur, p.sectionKeys = sectNone, "", nil, map[string]int{}
+	if !strings.HasSuffix(line, "]") || len(line) < 2 {
+		return p.errorf(n, "", "malformed section header %q: it must end with ']' (comments go on their own line)", line)
+	}
+	name := strings.TrimSpace(line[1 : len(line)-1])
+	switch {
+	case name == "supervisor":
+		if p.supervisorLine != 0 {
+			return p.errorf(n, "", "duplicate section [supervisor] (first at line %d)", p.supervisorLine)
+		}
+		p.supervisorLine = n
+		p.kind, p.section = sectSupervisor, name
+	case name == "defaults":
+		if p.defaultsLine != 0 {
+			return p.errorf(n, "", "duplicate section [defaults] (first at line %d)", p.defaultsLine)
+		}
+		if len(p.programs) > 0 {
+			return p.errorf(n, "", "[defaults] must come before the first [program:NAME] section (line %d)", p.programs[0].line)
+		}
+		p.defaultsLine = n
+		p.kind, p.section = sectDefaults, name
+	case strings.HasPrefix(name, "program:"):
+		prog := strings.TrimSpace(strings.TrimPrefix(name, "program:"))
+		if prog == "" {
+			return p.errorf(n, "", "missing program name in [program:NAME]")
+		}
+		p.section = "program:" + prog
+		if first, ok := p.names[prog]; ok {
+			return p.errorf(n, "", "duplicate program name %q (first defined at line %d)", prog, first)
+		}
+		p.names[prog] = n
+		spec := cloneSpec(p.base)
+		spec.Name = prog
+		spec.Command = nil
+		p.cur = &program{spec: spec, line: n, keys: p.sectionKeys}
+		p.programs = append(p.programs, p.cur)
+		p.kind = sectProgram
+	case name == "program":
+		return p.errorf(n, "", "section [program] needs a name: [program:NAME]")
+	default:
+		return p.errorf(n, "", "unknown section [%s] (expected [supervisor], [defaults] or [program:NAME])", name)
+	}
+	return nil
+}
+
+// keyValue handles a line that is not blank, a comment or a section header.
+func (p *parser) keyValue(n int, line string) error {
+	eq := strings.IndexByte(line, '=')
+	if eq < 0 {
+		return p.errorf(n, "", "expected \"key = value\" or a [section] header, got %q", line)
+	}
+	key := strings.TrimSpace(line[:eq])
+	val := strings.TrimSpace(line[eq+1:])
+	if key == "" {
+		return p.errorf(n, "", "missing key before '=' in %q", line)
+	}
+	if p.kind == sectNone {
+		return p.errorf(n, key, "key outside any section (add a [supervisor], [defaults] or [program:NAME] header above it)")
+	}
+	var f field
+	switch p.kind {
+	case sectSupervisor:
+		if key != "strategy" {
+			return p.errorf(n, key, "unknown key in [supervisor] (the only key is strategy)")
+		}
+	default:
+		var ok bool
+		if f, ok = programKeys[key]; !ok {
+			return p.errorf(n, key, "unknown key")
+		}
+		if p.kind == sectDefaults && key == "command" {
+			return p.errorf(n, key, "cannot be set in [defaults]; every program needs its own command")
+		}
+	}
+	if first, ok := p.sectionKeys[key]; ok {
+		return p.errorf(n, key, "duplicate key (first set at line %d)", first)
+	}
+	p.sectionKeys[key] = n
+	if val == "" && !f.emptyOK {
+		return p.errorf(n, key, "empty value")
+	}
+
+	var err error
+	switch p.kind {
+	case sectSupervisor:
+		p.group.Strategy, err = parseStrategy(val)
+	case sectDefaults:
+		err = f.set(&p.base, val)
+		p.baseKeys[key] = n
+	case sectProgram:
+		err = f.set(&p.cur.spec, val)
+	}
+	if err != nil {
+		return &Error{File: p.file, Line: n, Section: p.section, Key: key, Msg: err.Error()}
+	}
+	return nil
+}
+
+// endSection finishes the current section: a program must have a command and pass
+// supervise's Validate.
+func (p *parser) endSection() error {
+	if p.kind != sectProgram {
+		return nil
+	}
+	pr := p.cur
+	if _, ok := pr.keys["command"]; !ok {
+		return &Error{File: p.file, Line: pr.line, Section: p.section, Key: "command", Msg: "missing required key"}
+	}
+	if err := pr.spec.Validate(); err != nil {
+		return p.validateError(err)
+	}
+	p.group.Programs = append(p.group.Programs, pr.spec)
+	return nil
+}
+
+// validateError turns an error from supervise's Validate into an *Error pointing at
+// the line of the offending key when it can tell which one that is, else at the
+// program's section header.
+//
+// Validate's messages look like
+//
+//	supervise: invalid spec: program "web": backoff_max: 1s is less than backoff_initial 2s
+//
+// where the field is named by its config key.
+func (p *parser) validateError(err error) *Error {
+	e := &Error{File: p.file, Msg: err.Error(), Err: err}
+	rest, ok := strings.CutPrefix(err.Error(), supervise.ErrInvalidSpec.Error()+": ")
+	if !ok {
+		return e
+	}
+	e.Msg = rest
+	var pr *program
+	for _, q := range p.programs {
+		if after, ok := strings.CutPrefix(rest, "program "+strconv.Quote(q.spec.Name)+": "); ok {
+			pr, rest = q, after
+			break
+		}
+	}
+	if pr == nil {
+		if p.supervisorLine != 0 {
+			e.Line, e.Section = p.supervisorLine, "supervisor"
+		}
+		return e
+	}
+	e.Line, e.Section = pr.line, "program:"+pr.spec.Name
+	field, msg, ok := strings.Cut(rest, ": ")
+	switch {
+	case ok && field == "name":
+		e.Msg = fmt.Sprintf("invalid program name %q: %s", pr.spec.Name, msg)
+	case ok && isProgramKey(field):
+		e.Key, e.Msg = field, msg
+		if line, set := pr.keys[field]; set {
+			e.Line = line
+		} else if line, set := p.baseKeys[field]; set {
+			e.Line, e.Section = line, "defaults"
+			e.Msg = fmt.Sprintf("%s (in program %q)", msg, pr.spec.Name)
+		} else {
+			e.Msg = fmt.Sprintf("%s (%s is not set, so its built-in default applies)", msg, field)
+		}
+	}
+	return e
+}
+
+// field describes one program key.
+type field struct {
+	set     func(s *supervise.Spec, v string) error
+	emptyOK bool // an empty value is allowed (and means "none")
+}
+
+// programKeys maps every key of [program:NAME] and [defaults] to its setter.
+var programKeys = map[string]field{
+	"command": {set: func(s *supervise.Spec, v string) (err error) {
+		s.Command, err = splitCommand(v)
+		return err
+	}},
+	"spawner": {set: func(s *supervise.Spec, v string) error {
+		k := supervise.SpawnerKind(v)
+		if !slices.Contains(supervise.Spawners, k) {
+			return fmt.Errorf("%q is not one of exec, forkexec, reexec", v)
+		}
+		s.Spawner = k
+		return nil
+	}},
+	"directory": {emptyOK: true, set: func(s *supervise.Spec, v string) error {
+		if strings.HasPrefix(v, `"`) || strings.HasPrefix(v, `'`) {
+			return fmt.Errorf("%q: quotes are not processed in directory; write the path without them", v)
+		}
+		s.Dir = v
+		return nil
+	}},
+	"environment": {emptyOK: true, set: func(s *supervise.Spec, v string) (err error) {
+		s.Env, err = parseEnv(v)
+		return err
+	}},
+	"autostart": {set: func(s *supervise.Spec, v string) (err error) {
+		s.Autostart, err = parseBool(v)
+		return err
+	}},
+	"restart": {set: func(s *supervise.Spec, v string) error {
+		switch r := supervise.RestartPolicy(v); r {
+		case supervise.RestartAlways, supervise.RestartOnFailure, supervise.RestartNever:
+			s.Restart = r
+			return nil
+		}
+		return fmt.Errorf("%q is not one of always, on-failure, never", v)
+	}},
+	"success_codes": {set: func(s *supervise.Spec, v string) (err error) {
+		s.SuccessCodes, err = parseCodes(v)
+		return err
+	}},
+	"min_uptime":      durationField(func(s *supervise.Spec) *time.Duration { return &s.MinUptime }),
+	"start_retries":   intField(func(s *supervise.Spec) *int { return &s.StartRetries }),
+	"backoff_initial": durationField(func(s *supervise.Spec) *time.Duration { return &s.BackoffInitial }),
+	"backoff_max":     durationField(func(s *supervise.Spec) *time.Duration { return &s.BackoffMax }),
+	"backoff_jitter": {set: func(s *supervise.Spec, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("%q is not a number", v)
+		}
+		if f < 0 || f > 1 {
+			return fmt.Errorf("%g is not between 0 and 1", f)
+		}
+		s.BackoffJitter = f
+		return nil
+	}},
+	"backoff_reset":  durationField(func(s *supervise.Spec) *time.Duration { return &s.BackoffReset }),
+	"max_restarts":   intField(func(s *supervise.Spec) *int { return &s.MaxRestarts }),
+	"restart_window": durationField(func(s *supervise.Spec) *time.Duration { return &s.RestartWindow }),
+	"stop_signal": {set: func(s *supervise.Spec, v string) (err error) {
+		s.StopSignal, err = parseSignal(v)
+		return err
+	}},
+	"stop_grace": durationField(func(s *supervise.Spec) *time.Duration { return &s.StopGrace }),
+}
+
+func isProgramKey(k string) bool {
+	_, ok := programKeys[k]
+	return ok
+}
+
+func durationField(ptr func(*supervise.Spec) *time.Duration) field {
+	return field{set: func(s *supervise.Spec, v string) (err error) {
+		*ptr(s), err = parseDuration(v)
+		return err
+	}}
+}
+
+func intField(ptr func(*supervise.Spec) *int) field {
+	return field{set: func(s *supervise.Spec, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		if n < 0 {
+			return fmt.Errorf("%d is negative", n)
+		}
+		*ptr(s) = n
+		return nil
+	}}
+}
+
+func cloneSpec(s supervise.Spec) supervise.Spec {
+	s.Command = slices.Clone(s.Command)
+	s.Env = slices.Clone(s.Env)
+	s.SuccessCodes = slices.Clone(s.SuccessCodes)
+	return s
+}
+
+func parseStrategy(v string) (supervise.Strategy, error) {
+	switch s := supervise.Strategy(v); s {
+	case supervise.OneForOne, supervise.OneForAll, supervise.RestForOne:
+		return s, nil
+	}
+	return "", fmt.Errorf("%q is not one of one_for_one, one_for_all, rest_for_one", v)
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true", "yes", "on", "1":
+		return true, nil
+	case "false", "no", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean (true/false, yes/no, on/off, 1/0)", v)
+}
+
+// parseDuration accepts a Go duration ("1m30s") or a whole number of seconds ("90").
+// Negative durations are rejected.
+func parseDuration(v string) (time.Duration, error) {
+	if isDigits(v) {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n > math.MaxInt64/int64(time.Second) {
+			return 0, fmt.Errorf("%s seconds is too long", v)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (examples: 500ms, 1m30s, or 10 for ten seconds)", v)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%s is negative", v)
+	}
+	return d, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseCodes parses a comma-separated list of exit codes 0-255.
+func parseCodes(v string) ([]int, error) {
+	var codes []int
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return nil, fmt.Errorf("%q has an empty entry", v)
+		}
+		c, err := strconv.Atoi(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a whole number", item)
+		}
+		if c < 0 || c > 255 {
+			return nil, fmt.Errorf("%d is not an exit code (0-255)", c)
+		}
+		if slices.Contains(codes, c) {
+			return nil, fmt.Errorf("%d is listed twice", c)
+		}
+		codes = append(codes, c)
+	}
+	return codes, nil
+}
+
+// signals maps signal names (without "SIG") to numbers. Only signals that exist on
+// every Unix Go supports are listed; others can be given by number.
+var signals = map[string]syscall.Signal{
+	"HUP":    syscall.SIGHUP,
+	"INT":    syscall.SIGINT,
+	"QUIT":   syscall.SIGQUIT,
+	"ILL":    syscall.SIGILL,
+	"TRAP":   syscall.SIGTRAP,
+	"ABRT":   syscall.SIGABRT,
+	"IOT":    syscall.SIGIOT,
+	"BUS":    syscall.SIGBUS,
+	"FPE":    syscall.SIGFPE,
+	"KILL":   syscall.SIGKILL,
+	"USR1":   syscall.SIGUSR1,
+	"SEGV":   syscall.SIGSEGV,
+	"USR2":   syscall.SIGUSR2,
+	"PIPE":   syscall.SIGPIPE,
+	"ALRM":   syscall.SIGALRM,
+	"TERM":   syscall.SIGTERM,
+	"CHLD":   syscall.SIGCHLD,
+	"CONT":   syscall.SIGCONT,
+	"STOP":   syscall.SIGSTOP,
+	"TSTP":   syscall.SIGTSTP,
+	"TTIN":   syscall.SIGTTIN,
+	"TTOU":   syscall.SIGTTOU,
+	"URG":    syscall.SIGURG,
+	"XCPU":   syscall.SIGXCPU,
+	"XFSZ":   syscall.SIGXFSZ,
+	"VTALRM": syscall.SIGVTALRM,
+	"PROF":   syscall.SIGPROF,
+	"WINCH":  syscall.SIGWINCH,
+	"IO":     syscall.SIGIO,
+	"SYS":    syscall.SIGSYS,
+}
+
+// parseSignal accepts TERM, SIGTERM, term, sigterm or a number 1-64.
+func parseSignal(v string) (syscall.Signal, error) {
+	if isDigits(v) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			return 0, fmt.Errorf("%s is not a signal number (1-64)", v)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(v)
+	if sig, ok := signals[strings.TrimPrefix(name, "SIG")]; ok {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("%q is not a signal name (e.g. TERM, SIGINT, hup) or number (1-64)", v)
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' || c == '\n'
+}
+
+// readDoubleQuoted reads a double-quoted string starting just after the opening
+// quote at s[i]. Inside, a backslash escapes only \ " $ and ` (as in sh); before any
+// other character it stands for itself. It returns the index just after the closing
+// quote.
+func readDoubleQuoted(s string, i int, b *strings.Builder) (int, error) {
+	for i < len(s) {
+		switch c := s[i]; c {
+		case '"':
+			return i + 1, nil
+		case '\\':
+			if i+1 < len(s) && strings.IndexByte("\\\"$`", s[i+1]) >= 0 {
+				b.WriteByte(s[i+1])
+				i += 2
+				continue
+			}
+			b.WriteByte(c)
+			i++
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return 0, errors.New("unterminated double quote")
+}
+
+// readSingleQuoted reads a single-quoted string starting just after the opening
+// quote: everything up to the next ' is literal.
+func readSingleQuoted(s string, i int, b *strings.Builder) (int, error) {
+	end := strings.IndexByte(s[i:], '\'')
+	if end < 0 {
+		return 0, errors.New("unterminated single quote")
+	}
+	b.WriteString(s[i : i+end])
+	return i + end + 1, nil
+}
+
+// splitCommand splits a command line into argv the way sh would, without any
+// expansion: unquoted whitespace separates words, '...' is literal, "..." allows
+// \\ \" \$ \` escapes, and an unquoted backslash escapes the next character.
+func splitCommand(s string) ([]string, error) {
+	var (
+		args   []string
+		b      strings.Builder
+		inWord bool
+		err    error
+	)
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case isSpace(c):
+			if inWord {
+				args = append(args, b.String())
+				b.Reset()
+				inWord = false
+			}
+			i++
+			continue
+		case c == '\\':
+			if i+1 >= len(s) {
+				return nil, errors.New("trailing backslash")
+			}
+			b.WriteByte(s[i+1])
+			i += 2
+		case c == '\'':
+			if i, err = readSingleQuoted(s, i+1, &b); err != nil {
+				return nil, err
+			}
+		case c == '"':
+			if i, err = readDoubleQuoted(s, i+1, &b); err != nil {
+				return nil, err
+			}
+		default:
+			b.WriteByte(c)
+			i++
+		}
+		inWord = true
+	}
+	if inWord {
+		args = append(args, b.String())
+	}
+	return args, nil
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// parseEnv parses a comma-separated list of KEY=VALUE pairs. KEY is letters, digits
+// and '_', not starting with a digit. VALUE runs to the next unquoted comma; quotes
+// and backslashes work as in command, but unquoted spaces inside VALUE are kept.
+// Whitespace around each entry is dropped. An empty list means no variables.
+func parseEnv(s string) ([]string, error) {
+	var env []string
+	seen := map[string]bool{}
+	i := 0
+	skipSpace := func() {
+		for i < len(s) && isSpace(s[i]) {
+			i++
+		}
+	}
+	for {
+		skipSpace()
+		if i >= len(s) {
+			if len(env) == 0 {
+				return nil, nil
+			}
+			return nil, errors.New("empty entry after the last comma")
+		}
+		start := i
+		for i < len(s) && isNameByte(s[i]) {
+			i++
+		}
+		key := s[start:i]
+		if i >= len(s) || s[i] != '=' {
+			if i < len(s) && s[i] == ',' && key == "" {
+				return nil, errors.New("empty entry (two commas in a row, or a leading comma)")
+			}
+			end := strings.IndexByte(s[start:], ',')
+			if end < 0 {
+				end = len(s) - start
+			}
+			return nil, fmt.Errorf("%q is not KEY=VALUE with KEY made of letters, digits and '_'", strings.TrimSpace(s[start:start+end]))
+		}
+		if key == "" {
+			return nil, fmt.Errorf("missing variable name before '=' in %q", s[start:])
+		}
+		if key[0] >= '0' && key[0] <= '9' {
+			return nil, fmt.Errorf("variable name %q starts with a digit", key)
+		}
+		if seen[key] {
+			return nil, fmt.Errorf("variable %s is set twice", key)
+		}
+		seen[key] = true
+		i++ // '='
+		skipSpace()
+
+		var b strings.Builder
+		keep := 0 // length of b up to the last quoted or non-space character
+		var err error
+	value:
+		for i < len(s) {
+			switch c := s[i]; {
+			case c == ',':
+				break value
+			case isSpace(c):
+				b.WriteByte(c)
+				i++
+				continue
+			case c == '\\':
+				if i+1 >= len(s) {
+					return nil, fmt.Errorf("%s: trailing backslash", key)
+				}
+				b.WriteByte(s[i+1])
+				i += 2
+			case c == '\'':
+				if i, err = readSingleQuoted(s, i+1, &b); err != nil {
+					return nil, fmt.Errorf("%s: %w", key, err)
+				}
+			case c == '"':
+				if i, err = readDoubleQuoted(s, i+1, &b); err != nil {
+					return nil, fmt.Errorf("%s: %w", key, err)
+				}
+			default:
+				b.WriteByte(c)
+				i++
+			}
+			keep = b.Len()
+		}
+		env = append(env, key+"="+b.String()[:keep])
+		if i >= len(s) {
+			return env, nil
+		}
+		i++ // ','
+	}
+}

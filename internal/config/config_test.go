@@ -1,0 +1,615 @@
+package config_test
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/supervisor/supervisor/internal/config"
+	"github.com/supervisor/supervisor/internal/supervise"
+)
+
+// spec returns DefaultSpec with name and command set, then modified by edit.
+func spec(name string, command []string, edit func(*supervise.Spec)) supervise.Spec {
+	s := supervise.DefaultSpec()
+	s.Name = name
+	s.Command = command
+	if edit != nil {
+		edit(&s)
+	}
+	return s
+}
+
+func mustParse(t *testing.T, src string) supervise.Group {
+	t.Helper()
+	g, err := config.Parse("test.conf", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v\nsource:\n%s", err, src)
+	}
+	return g
+}
+
+func TestParseValid(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		src  string
+		want supervise.Group
+	}{
+		{
+			name: "every key",
+			src: `# a comment
+; another comment
+[supervisor]
+strategy = one_for_all
+
+[program:web]
+command = /usr/bin/python3 -m http.server "8000"
+spawner = forkexec
+directory = /srv
+environment = A=1, B="two words"
+autostart = false
+restart = always
+success_codes = 0, 2
+min_uptime = 2s
+start_retries = 7
+backoff_initial = 200ms
+backoff_max = 1m
+backoff_jitter = 0.5
+backoff_reset = 20s
+max_restarts = 9
+restart_window = 1m30s
+stop_signal = INT
+stop_grace = 3s
+`,
+			want: supervise.Group{
+				Strategy: supervise.OneForAll,
+				Programs: []supervise.Spec{{
+					Name:           "web",
+					Command:        []string{"/usr/bin/python3", "-m", "http.server", "8000"},
+					Dir:            "/srv",
+					Env:            []string{"A=1", "B=two words"},
+					Spawner:        supervise.SpawnForkExec,
+					Autostart:      false,
+					Restart:        supervise.RestartAlways,
+					SuccessCodes:   []int{0, 2},
+					MinUptime:      2 * time.Second,
+					StartRetries:   7,
+					BackoffInitial: 200 * time.Millisecond,
+					BackoffMax:     time.Minute,
+					BackoffJitter:  0.5,
+					BackoffReset:   20 * time.Second,
+					MaxRestarts:    9,
+					RestartWindow:  90 * time.Second,
+					StopSignal:     syscall.SIGINT,
+					StopGrace:      3 * time.Second,
+				}},
+			},
+		},
+		{
+			name: "minimal program gets DefaultSpec and one_for_one",
+			src:  "[program:a]\ncommand = /bin/true\n",
+			want: supervise.Group{
+				Strategy: supervise.OneForOne,
+				Programs: []supervise.Spec{spec("a", []string{"/bin/true"}, nil)},
+			},
+		},
+		{
+			name: "programs keep file order; supervisor section may come last",
+			src: `[program:z]
+command = z
+[program:a]
+command = a
+[program:m]
+command = m
+[supervisor]
+strategy = rest_for_one
+`,
+			want: supervise.Group{
+				Strategy: supervise.RestForOne,
+				Programs: []supervise.Spec{
+					spec("z", []string{"z"}, nil),
+					spec("a", []string{"a"}, nil),
+					spec("m", []string{"m"}, nil),
+				},
+			},
+		},
+		{
+			name: "CRLF, BOM, indentation, spaces around = and inside brackets",
+			src:  "\ufeff[ program:a ]\r\n\t command=x  y \r\n  ; comment\r\n\r\n  restart   =   never\r\n",
+			want: supervise.Group{
+				Strategy: supervise.OneForOne,
+				Programs: []supervise.Spec{spec("a", []string{"x", "y"}, func(s *supervise.Spec) { s.Restart = supervise.RestartNever })},
+			},
+		},
+		{
+			name: "empty directory and environment are allowed",
+			src:  "[program:a]\ncommand = a\ndirectory =\nenvironment =\n",
+			want: supervise.Group{
+				Strategy: supervise.OneForOne,
+				Programs: []supervise.Spec{spec("a", []string{"a"}, nil)},
+			},
+		},
+		{
+			name: "max_restarts 0 allows restart_window 0",
+			src:  "[program:a]\ncommand = a\nmax_restarts = 0\nrestart_window = 0\n",
+			want: supervise.Group{
+				Strategy: supervise.OneForOne,
+				Programs: []supervise.Spec{spec("a", []string{"a"}, func(s *supervise.Spec) { s.MaxRestarts, s.RestartWindow = 0, 0 })},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := mustParse(t, tt.src)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	t.Parallel()
+	src := `[supervisor]
+strategy = one_for_one
+
+[defaults]
+spawner = exec
+directory = /var/lib/app
+environment = LANG=C, TZ=UTC
+autostart = no
+restart = never
+success_codes = 0, 3
+min_uptime = 5
+start_retries = 1
+backoff_initial = 1s
+backoff_max = 2s
+backoff_jitter = 0
+backoff_reset = 1m
+max_restarts = 2
+restart_window = 30
+stop_signal = SIGQUIT
+stop_grace = 1s
+
+[program:a]
+command = a
+
+[program:b]
+command = b
+restart = always
+environment = ONLY=b
+success_codes = 1
+
+[program:c]
+command = c
+environment =
+directory =
+`
+	inherited := func(s *supervise.Spec) {
+		s.Dir = "/var/lib/app"
+		s.Env = []string{"LANG=C", "TZ=UTC"}
+		s.Autostart = false
+		s.Restart = supervise.RestartNever
+		s.SuccessCodes = []int{0, 3}
+		s.MinUptime = 5 * time.Second
+		s.StartRetries = 1
+		s.BackoffInitial = time.Second
+		s.BackoffMax = 2 * time.Second
+		s.BackoffJitter = 0
+		s.BackoffReset = time.Minute
+		s.MaxRestarts = 2
+		s.RestartWindow = 30 * time.Second
+		s.StopSignal = syscall.SIGQUIT
+		s.StopGrace = time.Second
+	}
+	want := supervise.Group{
+		Strategy: supervise.OneForOne,
+		Programs: []supervise.Spec{
+			spec("a", []string{"a"}, inherited),
+			spec("b", []string{"b"}, func(s *supervise.Spec) {
+				inherited(s)
+				s.Restart = supervise.RestartAlways
+				s.Env = []string{"ONLY=b"} // replaces, does not merge
+				s.SuccessCodes = []int{1}
+			}),
+			spec("c", []string{"c"}, func(s *supervise.Spec) {
+				inherited(s)
+				s.Env = nil
+				s.Dir = ""
+			}),
+		},
+	}
+	got := mustParse(t, src)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+	// Programs must not share the defaults' slices.
+	got.Programs[0].SuccessCodes[0] = 99
+	got.Programs[0].Env[0] = "X=y"
+	if got.Programs[2].SuccessCodes[0] != 0 {
+		t.Errorf("programs share SuccessCodes")
+	}
+	if got.Programs[1].Env[0] != "ONLY=b" {
+		t.Errorf("programs share Env")
+	}
+}
+
+func TestParseCommandQuoting(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		command string
+		want    []string
+	}{
+		{name: "plain words", command: "a b\tc", want: []string{"a", "b", "c"}},
+		{name: "runs of whitespace", command: "a   b \t c", want: []string{"a", "b", "c"}},
+		{name: "double quotes group", command: `echo "two words" x`, want: []string{"echo", "two words", "x"}},
+		{name: "single quotes group", command: `echo 'two words'`, want: []string{"echo", "two words"}},
+		{name: "quotes join with adjacent text", command: `a"b c"'d e'f`, want: []string{"ab cd ef"}},
+		{name: "empty quoted argument", command: `a "" ''`, want: []string{"a", "", ""}},
+		{name: "single quotes are literal", command: `echo '$HOME \n "x"'`, want: []string{"echo", `$HOME \n "x"`}},
+		{name: "escapes in double quotes", command: `echo "a\"b\\c\$d\` + "`" + `e"`, want: []string{"echo", "a\"b\\c$d`e"}},
+		{name: "other backslashes kept in double quotes", command: `echo "C:\path\n"`, want: []string{"echo", `C:\path\n`}},
+		{name: "unquoted backslash escapes", command: `echo a\ b \"c\' \\`, want: []string{"echo", "a b", `"c'`, `\`}},
+		{name: "no expansion", command: `sh -c $HOME ~ *.go`, want: []string{"sh", "-c", "$HOME", "~", "*.go"}},
+		{name: "hash is not a comment", command: `echo # not a comment ;`, want: []string{"echo", "#", "not", "a", "comment", ";"}},
+		{name: "equals sign in value", command: `env A=b c`, want: []string{"env", "A=b", "c"}},
+		{name: "utf-8", command: `echo "héllo wörld" 日本`, want: []string{"echo", "héllo wörld", "日本"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := mustParse(t, "[program:p]\ncommand = "+tt.command+"\n")
+			if got := g.Programs[0].Command; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("command %s\ngot  %q\nwant %q", tt.command, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseEnvironment(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  string
+		want []string
+	}{
+		{name: "one", env: "A=1", want: []string{"A=1"}},
+		{name: "several", env: "A=1, B=2,C=3", want: []string{"A=1", "B=2", "C=3"}},
+		{name: "double quoted value with space", env: `A=1, B="two words"`, want: []string{"A=1", "B=two words"}},
+		{name: "quoted comma", env: `A="x,y", B='p,q'`, want: []string{"A=x,y", "B=p,q"}},
+		{name: "unquoted inner spaces kept, outer dropped", env: "  A=hello world  , B=x", want: []string{"A=hello world", "B=x"}},
+		{name: "quoted outer spaces kept", env: `A=" padded "`, want: []string{"A= padded "}},
+		{name: "empty values", env: `A=, B="", C=''`, want: []string{"A=", "B=", "C="}},
+		{name: "equals in value", env: "OPTS=--x=1", want: []string{"OPTS=--x=1"}},
+		{name: "escapes", env: `A=a\,b, B="q\"q", C=back\\slash`, want: []string{"A=a,b", `B=q"q`, `C=back\slash`}},
+		{name: "no expansion", env: "P=$PATH:/x", want: []string{"P=$PATH:/x"}},
+		{name: "underscore and digits", env: "_X1=a, lower_case=b", want: []string{"_X1=a", "lower_case=b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := mustParse(t, "[program:p]\ncommand = x\nenvironment = "+tt.env+"\n")
+			if got := g.Programs[0].Env; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("environment %s\ngot  %q\nwant %q", tt.env, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseValueForms(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		line  string
+		check func(s supervise.Spec) bool
+	}{
+		{name: "bare seconds", line: "min_uptime = 90", check: func(s supervise.Spec) bool { return s.MinUptime == 90*time.Second }},
+		{name: "zero duration", line: "stop_grace = 0", check: func(s supervise.Spec) bool { return s.StopGrace == 0 }},
+		{name: "compound duration", line: "stop_grace = 1m30.5s", check: func(s supervise.Spec) bool { return s.StopGrace == 90500*time.Millisecond }},
+		{name: "signal name", line: "stop_signal = TERM", check: func(s supervise.Spec) bool { return s.StopSignal == syscall.SIGTERM }},
+		{name: "signal SIG name", line: "stop_signal = SIGHUP", check: func(s supervise.Spec) bool { return s.StopSignal == syscall.SIGHUP }},
+		{name: "signal lower case", line: "stop_signal = usr1", check: func(s supervise.Spec) bool { return s.StopSignal == syscall.SIGUSR1 }},
+		{name: "signal lower sig", line: "stop_signal = sigkill", check: func(s supervise.Spec) bool { return s.StopSignal == syscall.SIGKILL }},
+		{name: "signal number", line: "stop_signal = 9", check: func(s supervise.Spec) bool { return s.StopSignal == syscall.SIGKILL }},
+		{name: "signal 64", line: "stop_signal = 64", check: func(s supervise.Spec) bool { return s.StopSignal == 64 }},
+		{name: "bool yes", line: "autostart = yes", check: func(s supervise.Spec) bool { return s.Autostart }},
+		{name: "bool on", line: "autostart = On", check: func(s supervise.Spec) bool { return s.Autostart }},
+		{name: "bool 1", line: "autostart = 1", check: func(s supervise.Spec) bool { return s.Autostart }},
+		{name: "bool FALSE", line: "autostart = FALSE", check: func(s supervise.Spec) bool { return !s.Autostart }},
+		{name: "bool off", line: "autostart = off", check: func(s supervise.Spec) bool { return !s.Autostart }},
+		{name: "bool 0", line: "autostart = 0", check: func(s supervise.Spec) bool { return !s.Autostart }},
+		{name: "bool no", line: "autostart = no", check: func(s supervise.Spec) bool { return !s.Autostart }},
+		{name: "jitter 1", line: "backoff_jitter = 1", check: func(s supervise.Spec) bool { return s.BackoffJitter == 1 }},
+		{name: "single success code", line: "success_codes = 255", check: func(s supervise.Spec) bool { return reflect.DeepEqual(s.SuccessCodes, []int{255}) }},
+		{name: "reexec spawner", line: "spawner = reexec", check: func(s supervise.Spec) bool { return s.Spawner == supervise.SpawnReexec }},
+		{name: "directory with spaces is literal", line: "directory = /srv/my dir", check: func(s supervise.Spec) bool { return s.Dir == "/srv/my dir" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := mustParse(t, "[program:p]\ncommand = x\n"+tt.line+"\n")
+			if !tt.check(g.Programs[0]) {
+				t.Errorf("%s: got %+v", tt.line, g.Programs[0])
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+	const prog = "[program:web]\ncommand = /bin/web\n" // lines 1-2
+	tests := []struct {
+		name    string
+		src     string
+		line    int
+		section string
+		key     string
+		msg     string // substring of the message
+		invalid bool   // error wraps supervise.ErrInvalidSpec
+	}{
+		{name: "unknown section", src: prog + "[programs:x]\n", line: 3, msg: "unknown section [programs:x]"},
+		{name: "program without name", src: prog + "[program]\ncommand = x\n", line: 3, msg: "[program:NAME]"},
+		{name: "empty program name", src: "[program:]\ncommand = x\n", line: 1, msg: "missing program name"},
+		{name: "malformed header", src: "[program:web] # the web\ncommand = x\n", line: 1, msg: "malformed section header"},
+		{name: "unknown key", src: prog + "colour = red\n", line: 3, section: "program:web", key: "colour", msg: "unknown key"},
+		{name: "key case matters", src: prog + "Restart = always\n", line: 3, section: "program:web", key: "Restart", msg: "unknown key"},
+		{name: "unknown key in supervisor", src: "[supervisor]\nloglevel = debug\n" + prog, line: 2, section: "supervisor", key: "loglevel", msg: "unknown key"},
+		{name: "duplicate key", src: prog + "restart = always\n\nrestart = never\n", line: 5, section: "program:web", key: "restart", msg: "duplicate key (first set at line 3)"},
+		{name: "duplicate command", src: prog + "command = /bin/other\n", line: 3, section: "program:web", key: "command", msg: "duplicate key (first set at line 2)"},
+		{name: "duplicate program name", src: prog + "\n[program:web]\ncommand = x\n", line: 4, section: "program:web", msg: `duplicate program name "web" (first defined at line 1)`},
+		{name: "key outside any section", src: "# header comment\nrestart = always\n" + prog, line: 2, key: "restart", msg: "outside any section"},
+		{name: "not key = value", src: prog + "autostart\n", line: 3, section: "program:web", msg: `expected "key = value"`},
+		{name: "colon delimiter not supported", src: prog + "restart: always\n", line: 3, section: "program:web", msg: `expected "key = value"`},
+		{name: "missing key", src: prog + "= always\n", line: 3, section: "program:web", msg: "missing key"},
+		{name: "empty value", src: prog + "restart =\n", line: 3, section: "program:web", key: "restart", msg: "empty value"},
+		{name: "empty command", src: "[program:web]\ncommand =   \n", line: 2, section: "program:web", key: "command", msg: "empty value"},
+		{name: "missing command", src: "[supervisor]\nstrategy = one_for_all\n\n[program:web]\nrestart = always\n" + "[program:db]\ncommand = db\n", line: 4, section: "program:web", key: "command", msg: "missing required key"},
+		{name: "missing command in last program", src: prog + "[program:db]\nrestart = always\n", line: 3, section: "program:db", key: "command", msg: "missing required key"},
+		{name: "no programs", src: "[supervisor]\nstrategy = one_for_one\n", line: 0, msg: "no [program:NAME] sections"},
+		{name: "empty file", src: "", line: 0, msg: "no [program:NAME] sections"},
+		{name: "bad strategy", src: "[supervisor]\nstrategy = one_for_some\n" + prog, line: 2, section: "supervisor", key: "strategy", msg: `"one_for_some" is not one of one_for_one, one_for_all, rest_for_one`},
+		{name: "duplicate supervisor section", src: "[supervisor]\n" + prog + "[supervisor]\n", line: 4, msg: "duplicate section [supervisor] (first at line 1)"},
+		{name: "defaults after program", src: prog + "[defaults]\nrestart = never\n", line: 3, msg: "[defaults] must come before"},
+		{name: "duplicate defaults", src: "[defaults]\n[defaults]\n" + prog, line: 2, msg: "duplicate section [defaults]"},
+		{name: "command in defaults", src: "[defaults]\ncommand = x\n" + prog, line: 2, section: "defaults", key: "command", msg: "cannot be set in [defaults]"},
+		{name: "bad value in defaults", src: "[defaults]\nstop_grace = soon\n" + prog, line: 2, section: "defaults", key: "stop_grace", msg: `"soon" is not a duration`},
+		{name: "bad restart", src: prog + "restart = sometimes\n", line: 3, section: "program:web", key: "restart", msg: `"sometimes" is not one of always, on-failure, never`},
+		{name: "bad spawner", src: prog + "spawner = fork\n", line: 3, section: "program:web", key: "spawner", msg: `"fork" is not one of exec, forkexec, reexec`},
+		{name: "bad autostart", src: prog + "autostart = maybe\n", line: 3, section: "program:web", key: "autostart", msg: `"maybe" is not a boolean`},
+		{name: "success code out of range", src: prog + "success_codes = 0, 256\n", line: 3, section: "program:web", key: "success_codes", msg: "256 is not an exit code (0-255)"},
+		{name: "success code negative", src: prog + "success_codes = -1\n", line: 3, section: "program:web", key: "success_codes", msg: "-1 is not an exit code"},
+		{name: "success code not a number", src: prog + "success_codes = 0, two\n", line: 3, section: "program:web", key: "success_codes", msg: `"two" is not a whole number`},
+		{name: "success codes empty entry", src: prog + "success_codes = 0,,1\n", line: 3, section: "program:web", key: "success_codes", msg: "empty entry"},
+		{name: "success code twice", src: prog + "success_codes = 1, 1\n", line: 3, section: "program:web", key: "success_codes", msg: "1 is listed twice"},
+		{name: "bad duration", src: prog + "min_uptime = 1 second\n", line: 3, section: "program:web", key: "min_uptime", msg: `"1 second" is not a duration`},
+		{name: "duration without unit and fraction", src: prog + "stop_grace = 1.5\n", line: 3, section: "program:web", key: "stop_grace", msg: `"1.5" is not a duration`},
+		{name: "negative duration", src: prog + "backoff_reset = -1s\n", line: 3, section: "program:web", key: "backoff_reset", msg: "-1s is negative"},
+		{name: "huge bare seconds", src: prog + "restart_window = 99999999999999999999\n", line: 3, section: "program:web", key: "restart_window", msg: "too long"},
+		{name: "negative int", src: prog + "start_retries = -1\n", line: 3, section: "program:web", key: "start_retries", msg: "-1 is negative"},
+		{name: "int not a number", src: prog + "max_restarts = five\n", line: 3, section: "program:web", key: "max_restarts", msg: `"five" is not a whole number`},
+		{name: "jitter out of range", src: prog + "backoff_jitter = 1.5\n", line: 3, section: "program:web", key: "backoff_jitter", msg: "1.5 is not between 0 and 1"},
+		{name: "jitter NaN", src: prog + "backoff_jitter = NaN\n", line: 3, section: "program:web", key: "backoff_jitter", msg: `"NaN" is not a number`},
+		{name: "jitter percent", src: prog + "backoff_jitter = 20%\n", line: 3, section: "program:web", key: "backoff_jitter", msg: `"20%" is not a number`},
+		{name: "unknown signal", src: prog + "stop_signal = SIGFOO\n", line: 3, section: "program:web", key: "stop_signal", msg: `"SIGFOO" is not a signal name`},
+		{name: "signal 0", src: prog + "stop_signal = 0\n", line: 3, section: "program:web", key: "stop_signal", msg: "0 is not a signal number (1-64)"},
+		{name: "signal 65", src: prog + "stop_signal = 65\n", line: 3, section: "program:web", key: "stop_signal", msg: "65 is not a signal number"},
+		{name: "unterminated double quote", src: prog[:14] + "command = echo \"hi\n", line: 2, section: "program:web", key: "command", msg: "unterminated double quote"},
+		{name: "unterminated single quote", src: prog[:14] + "command = echo 'hi\n", line: 2, section: "program:web", key: "command", msg: "unterminated single quote"},
+		{name: "trailing backslash", src: prog[:14] + "command = echo \\\n", line: 2, section: "program:web", key: "command", msg: "trailing backslash"},
+		{name: "env without equals", src: prog + "environment = A=1, B\n", line: 3, section: "program:web", key: "environment", msg: `"B" is not KEY=VALUE`},
+		{name: "env space before equals", src: prog + "environment = A =1\n", line: 3, section: "program:web", key: "environment", msg: `"A =1" is not KEY=VALUE`},
+		{name: "env unterminated quote", src: prog + "environment = A=1, B=\"two words\n", line: 3, section: "program:web", key: "environment", msg: "B: unterminated double quote"},
+		{name: "env duplicate variable", src: prog + "environment = A=1, A=2\n", line: 3, section: "program:web", key: "environment", msg: "variable A is set twice"},
+		{name: "env name starts with digit", src: prog + "environment = 1A=x\n", line: 3, section: "program:web", key: "environment", msg: "starts with a digit"},
+		{name: "env empty entry", src: prog + "environment = A=1,, B=2\n", line: 3, section: "program:web", key: "environment", msg: "empty entry"},
+		{name: "env trailing comma", src: prog + "environment = A=1,\n", line: 3, section: "program:web", key: "environment", msg: "empty entry"},
+		{name: "env missing name", src: prog + "environment = =x\n", line: 3, section: "program:web", key: "environment", msg: "missing variable name"},
+		{name: "quoted directory", src: prog + "directory = \"/srv/www\"\n", line: 3, section: "program:web", key: "directory", msg: "quotes are not processed"},
+		{name: "NUL byte", src: prog + "restart = al\x00ways\n", line: 3, section: "program:web", msg: "NUL byte"},
+		// Errors found by supervise's Validate, mapped back to lines and keys.
+		{name: "validate: command of empty word", src: prog[:14] + "restart = never\ncommand = \"\"\n", line: 3, section: "program:web", key: "command", msg: "is empty", invalid: true},
+		{name: "validate: backoff_max below backoff_initial", src: prog + "backoff_max = 1s\nbackoff_initial = 2s\n", line: 3, section: "program:web", key: "backoff_max", msg: "1s is less than backoff_initial 2s", invalid: true},
+		{name: "validate: restart_window 0 with max_restarts", src: prog + "restart_window = 0\n", line: 3, section: "program:web", key: "restart_window", msg: "must be positive when max_restarts is set", invalid: true},
+		{name: "validate: key from defaults", src: "[defaults]\nbackoff_max = 1s\n" + prog + "backoff_initial = 2s\n", line: 2, section: "defaults", key: "backoff_max", msg: `1s is less than backoff_initial 2s (in program "web")`, invalid: true},
+		{name: "validate: key set nowhere points at header", src: "\n" + prog + "backoff_initial = 1m\n", line: 2, section: "program:web", key: "backoff_max", msg: "30s is less than backoff_initial 1m0s", invalid: true},
+		{name: "validate: bad program name", src: prog + "[program:web server]\ncommand = x\n", line: 3, section: "program:web server", msg: `invalid program name "web server"`, invalid: true},
+		{name: "validate: program name too long", src: "[program:" + strings.Repeat("x", 65) + "]\ncommand = x\n", line: 1, msg: "must be 1-64 letters", invalid: true},
+		{name: "first error wins", src: prog + "restart = sometimes\nspawner = fork\n", line: 3, section: "program:web", key: "restart", msg: "sometimes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			const file = "demo.conf"
+			g, err := config.Parse(file, []byte(tt.src))
+			if err == nil {
+				t.Fatalf("Parse succeeded: %+v\nsource:\n%s", g, tt.src)
+			}
+			if !reflect.DeepEqual(g, supervise.Group{}) {
+				t.Errorf("Parse returned a non-zero Group with an error: %+v", g)
+			}
+			var e *config.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %T %v is not a *config.Error", err, err)
+			}
+			text := err.Error()
+			if e.File != file || !strings.HasPrefix(text, file+":") {
+				t.Errorf("error %q: File = %q, want %q", text, e.File, file)
+			}
+			if e.Line != tt.line {
+				t.Errorf("error %q: Line = %d, want %d", text, e.Line, tt.line)
+			}
+			if tt.line > 0 && !strings.HasPrefix(text, fmt.Sprintf("%s:%d: ", file, tt.line)) {
+				t.Errorf("error %q does not start with %s:%d:", text, file, tt.line)
+			}
+			if e.Key != tt.key {
+				t.Errorf("error %q: Key = %q, want %q", text, e.Key, tt.key)
+			}
+			if tt.key != "" && !strings.Contains(text, " "+tt.key+": ") {
+				t.Errorf("error %q does not name key %q", text, tt.key)
+			}
+			if tt.section != "" && (e.Section != tt.section || !strings.Contains(text, "["+tt.section+"]")) {
+				t.Errorf("error %q: Section = %q, want %q", text, e.Section, tt.section)
+			}
+			if !strings.Contains(text, tt.msg) {
+				t.Errorf("error %q does not contain %q", text, tt.msg)
+			}
+			if got := errors.Is(err, supervise.ErrInvalidSpec); got != tt.invalid {
+				t.Errorf("error %q: errors.Is(ErrInvalidSpec) = %v, want %v", text, got, tt.invalid)
+			}
+		})
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	t.Parallel()
+	src := "[supervisor]\nstrategy = one_for_one\n\n[program:web]\ncommand = x\n\n\n\n\n\n\nrestart = sometimes\n"
+	_, err := config.Parse("demo.conf", []byte(src))
+	const want = `demo.conf:12: [program:web] restart: "sometimes" is not one of always, on-failure, never`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+
+	tests := []struct {
+		name string
+		err  *config.Error
+		want string
+	}{
+		{name: "all fields", err: &config.Error{File: "f", Line: 3, Section: "defaults", Key: "k", Msg: "m"}, want: "f:3: [defaults] k: m"},
+		{name: "no line", err: &config.Error{File: "f", Msg: "m"}, want: "f: m"},
+		{name: "no key", err: &config.Error{File: "f", Line: 1, Section: "program:a", Msg: "m"}, want: "f:1: [program:a] m"},
+		{name: "cause only", err: &config.Error{File: "f", Line: 1, Err: errors.New("cause")}, want: "f:1: cause"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.err.Error(); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		path    func(t *testing.T) string
+		want    supervise.Group
+		wantErr string
+		notExit bool
+	}{
+		{
+			name: "testdata/demo.conf",
+			path: func(*testing.T) string { return filepath.Join("testdata", "demo.conf") },
+			want: supervise.Group{
+				Strategy: supervise.RestForOne,
+				Programs: []supervise.Spec{
+					spec("web", []string{"/usr/bin/python3", "-m", "http.server", "8000"}, func(s *supervise.Spec) {
+						s.StopGrace = 5 * time.Second
+						s.Dir = "/srv/www"
+						s.Env = []string{"PYTHONUNBUFFERED=1", "GREETING=hello, world"}
+						s.Restart = supervise.RestartAlways
+					}),
+					spec("worker", []string{"/usr/local/bin/worker", "--queue", "jobs"}, func(s *supervise.Spec) {
+						s.StopGrace = 5 * time.Second
+						s.Env = []string{"LANG=C.UTF-8"}
+						s.SuccessCodes = []int{0, 2}
+						s.StopSignal = syscall.SIGINT
+					}),
+				},
+			},
+		},
+		{
+			name: "error names the path",
+			path: func(t *testing.T) string {
+				p := filepath.Join(t.TempDir(), "bad.conf")
+				if err := os.WriteFile(p, []byte("[program:a]\ncommand = a\nrestart = sometimes\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			},
+			wantErr: "bad.conf:3: [program:a] restart: ",
+		},
+		{
+			name:    "missing file",
+			path:    func(t *testing.T) string { return filepath.Join(t.TempDir(), "missing.conf") },
+			wantErr: "missing.conf: cannot read: no such file or directory",
+			notExit: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := tt.path(t)
+			g, err := config.Load(path)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(g, tt.want) {
+					t.Errorf("got  %+v\nwant %+v", g, tt.want)
+				}
+				return
+			}
+			var e *config.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %T %v is not a *config.Error", err, err)
+			}
+			if e.File != path || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("got %q (File %q), want it to contain %q and File %q", err, e.File, tt.wantErr, path)
+			}
+			if got := errors.Is(err, fs.ErrNotExist); got != tt.notExit {
+				t.Errorf("errors.Is(err, fs.ErrNotExist) = %v, want %v", got, tt.notExit)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	if src, err := os.ReadFile(filepath.Join("testdata", "demo.conf")); err == nil {
+		f.Add(src)
+	}
+	for _, s := range []string{
+		"",
+		"[program:a]\ncommand = a\n",
+		"[defaults]\nbackoff_max = 1s\n[program:a]\ncommand = 'a b' \"c\\\"d\" e\\ f\nbackoff_initial = 2s\n",
+		"[program:a]\ncommand = a\nenvironment = A=1, B=\"x,y\", C='z', D=\\,\n",
+		"[supervisor]\nstrategy = rest_for_one\n[program:a]\ncommand = \"unterminated\n",
+		"[program:a\n= x\nkey\n[program:]\n[]\n[\n",
+		"\ufeff[program:a]\r\ncommand=a\r\nstop_signal=sigterm\r\nmin_uptime=99999999999999999999\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		g, err := config.Parse("fuzz.conf", src)
+		if err != nil {
+			var e *config.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %T %v is not a *config.Error", err, err)
+			}
+			if e.File != "fuzz.conf" || !strings.HasPrefix(err.Error(), "fuzz.conf:") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			if e.Line < 0 || e.Line > strings.Count(string(src), "\n")+1 {
+				t.Fatalf("error %q: line %d out of range", err, e.Line)
+			}
+			return
+		}
+		if len(g.Programs) == 0 {
+			t.Fatal("success with no programs")
+		}
+		if err := g.Validate(); err != nil {
+			t.Fatalf("Parse returned a Group that fails Validate: %v", err)
+		}
+	})
+}

@@ -1,0 +1,136 @@
+// Package config parses the supervisor's native configuration file into a
+// [supervise.Group].
+//
+// # Example
+//
+//	# demo.conf
+//	[supervisor]
+//	strategy = one_for_one
+//
+//	[defaults]
+//	stop_grace = 5s
+//
+//	[program:web]
+//	command = /usr/bin/python3 -m http.server "8000"
+//	directory = /srv/www
+//	environment = PYTHONUNBUFFERED=1, GREETING="hello, world"
+//	restart = always
+//
+//	[program:worker]
+//	command = /usr/local/bin/worker --queue jobs
+//	success_codes = 0, 2
+//	stop_signal = INT
+//
+// # Syntax
+//
+// The file is an INI dialect close to supervisord's. It is read line by line; a
+// line ends at "\n" (a preceding "\r" is dropped) and leading and trailing
+// whitespace is ignored. A UTF-8 byte order mark at the start is ignored. Each line
+// is one of:
+//
+//   - blank;
+//   - a comment: the first non-blank character is '#' or ';'. Comments take a whole
+//     line. There are no trailing comments: in "restart = always # why", the value
+//     is "always # why" (and is rejected);
+//   - a section header: "[NAME]" (whitespace inside the brackets is ignored);
+//   - a setting: "key = value". The key is everything before the first '=', the
+//     value everything after it, both with surrounding whitespace removed. Keys are
+//     lower case and exact. Values are literal except where a key's description
+//     below says otherwise (command, environment). There are no continuation lines.
+//
+// Anything else is an error, as is a line containing a NUL byte. Nothing is ever
+// silently ignored: unknown sections, unknown keys, a key set twice in one
+// section, a key before the first section and an empty value (except for
+// directory and environment) are all errors.
+//
+// # Sections
+//
+// [supervisor] is optional and may appear anywhere, at most once. Its only key is
+//
+//	strategy    one_for_one (default), one_for_all or rest_for_one: what happens to
+//	            the other programs when one ends (see supervise.Strategy)
+//
+// [defaults] is optional, at most once, and must come before the first
+// [program:NAME]. It takes every program key except command; each sets the
+// default for all programs, which may override it. A program that sets
+// environment or success_codes replaces the default list; the lists are not
+// merged.
+//
+// [program:NAME] defines one program; there must be at least one. NAME must be 1-64
+// letters, digits, '-', '_' or '.', and unique in the file. Programs start in file
+// order and stop in reverse order. Each program starts from supervise.DefaultSpec,
+// then [defaults], then its own keys.
+//
+// # Program keys
+//
+//	command          required, [defaults] excluded. The argv, split as a POSIX shell
+//	                 would but with no expansion of any kind ($VAR, ~, globs, ...):
+//	                 unquoted whitespace separates arguments; '...' is taken
+//	                 literally; inside "..." a backslash escapes \ " $ and ` and is
+//	                 otherwise kept; outside quotes a backslash escapes any
+//	                 character. An unterminated quote or a trailing backslash is an
+//	                 error. For spawner = reexec, the first word names the built-in
+//	                 worker.
+//	spawner          exec (default), forkexec or reexec
+//	directory        working directory, taken literally (no quote processing; a
+//	                 value starting with a quote is rejected). Empty means the
+//	                 supervisor's own.
+//	environment      extra variables, added to the supervisor's environment:
+//	                 comma-separated KEY=VALUE entries, for example
+//	                 A=1, B="two words", C='a,b'. KEY is letters, digits and '_'
+//	                 and does not start with a digit; a KEY may appear once. VALUE
+//	                 runs to the next unquoted comma; quotes and backslashes work as
+//	                 in command, whitespace around an entry is dropped and
+//	                 whitespace inside a VALUE is kept. VALUE may be empty (A=).
+//	                 An empty list means no extra variables (useful to clear a
+//	                 default).
+//	autostart        boolean (default true): start with the group
+//	restart          always, on-failure (default) or never
+//	success_codes    comma-separated exit codes 0-255, each at most once (default 0)
+//	min_uptime       duration (default 1s): a run shorter than this is a failed start
+//	start_retries    integer >= 0 (default 3): failed starts in a row before the
+//	                 program turns fatal
+//	backoff_initial  duration (default 100ms): delay before the first restart
+//	backoff_max      duration (default 30s): cap on the doubling delay; must not be
+//	                 less than backoff_initial
+//	backoff_jitter   number 0..1 (default 0.2): the delay varies by up to this
+//	                 fraction
+//	backoff_reset    duration (default 10s): a run this long resets the backoff
+//	max_restarts     integer >= 0 (default 5): restarts allowed within
+//	                 restart_window; 0 means no limit
+//	restart_window   duration (default 10s); must be positive unless max_restarts
+//	                 is 0
+//	stop_signal      signal sent to the process group to stop it (default TERM):
+//	                 a name with or without "SIG", in any case (TERM, SIGTERM,
+//	                 term), or a number 1-64. Names: HUP INT QUIT ILL TRAP ABRT IOT
+//	                 BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM CHLD CONT STOP TSTP
+//	                 TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO SYS.
+//	stop_grace       duration (default 10s): wait this long, then SIGKILL
+//
+// A boolean is true, yes, on or 1, or false, no, off or 0, in any case. A duration
+// is a Go duration (time.ParseDuration: "500ms", "1m30s", "0") or a whole number of
+// seconds ("90", as in supervisord); it may not be negative. Enumerated values
+// (strategy, spawner, restart) are lower case and exact.
+//
+// # Errors
+//
+// Parse and Load stop at the first problem and return it as an *[Error], which
+// names the file, the line, the section and the key, and prints as
+//
+//	demo.conf:12: [program:web] restart: "sometimes" is not one of always, on-failure, never
+//
+// A program missing command is reported at its section header. After a program
+// section is read, the program is checked with supervise's Validate; a failure is
+// reported at the line of the key it names (in the program's section, else in
+// [defaults], else at the section header) and wraps the Validate error, so
+// errors.Is(err, supervise.ErrInvalidSpec) holds. A file with no programs is an
+// error with Line 0.
+//
+// # Invariants
+//
+// Parsing is pure: Parse does no I/O, runs nothing, reads no environment
+// variables and expands nothing; Load only adds one os.ReadFile. Parse never
+// panics, whatever the input (a fuzz test checks this). On success the returned
+// Group has at least one program and passes Group.Validate; on failure it is the
+// zero Group.
+package config

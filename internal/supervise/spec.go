@@ -1,0 +1,206 @@
+package supervise
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// SpawnerKind says how a program's process is created.
+type SpawnerKind string
+
+const (
+	// SpawnExec starts an external program through os/exec (exec.Cmd.Start).
+	SpawnExec SpawnerKind = "exec"
+	// SpawnForkExec starts an external program through syscall.ForkExec.
+	SpawnForkExec SpawnerKind = "forkexec"
+	// SpawnReexec re-executes this binary (/proc/self/exe) to run a built-in
+	// worker named by Command[0].
+	SpawnReexec SpawnerKind = "reexec"
+)
+
+// Spawners lists every SpawnerKind, in the order docs and benchmarks show them.
+var Spawners = []SpawnerKind{SpawnExec, SpawnForkExec, SpawnReexec}
+
+// RestartPolicy decides whether an exit leads to a restart.
+type RestartPolicy string
+
+const (
+	RestartAlways    RestartPolicy = "always"     // restart after every exit
+	RestartOnFailure RestartPolicy = "on-failure" // restart unless the exit code is a success code
+	RestartNever     RestartPolicy = "never"      // never restart
+)
+
+// Strategy is a group restart strategy, as Erlang/OTP defines them.
+type Strategy string
+
+const (
+	// OneForOne restarts only the program that ended.
+	OneForOne Strategy = "one_for_one"
+	// OneForAll stops every other program (reverse order) and restarts all of them (in order).
+	OneForAll Strategy = "one_for_all"
+	// RestForOne stops the programs listed after the one that ended (reverse order) and
+	// restarts it and them (in order).
+	RestForOne Strategy = "rest_for_one"
+)
+
+// Spec describes one supervised program. The zero value is not useful: start from
+// DefaultSpec and fill in Name and Command.
+type Spec struct {
+	Name    string      // unique within a group; letters, digits, '-', '_', '.'
+	Command []string    // argv; for SpawnReexec, Command[0] names the built-in worker
+	Dir     string      // working directory; empty means the supervisor's
+	Env     []string    // extra KEY=VALUE pairs added to the supervisor's environment
+	Spawner SpawnerKind // how the process is created
+
+	Autostart    bool          // start when the group starts
+	Restart      RestartPolicy // what an exit leads to
+	SuccessCodes []int         // exit codes that count as success (default: 0)
+
+	// MinUptime is how long a process must stay up before its start counts as
+	// successful (state starting -> running). An exit sooner is a failed start.
+	MinUptime time.Duration
+	// StartRetries is how many failed starts in a row turn the program fatal.
+	StartRetries int
+
+	BackoffInitial time.Duration // delay before the first restart after a failure
+	BackoffMax     time.Duration // cap on the delay; it doubles per failure in a row
+	BackoffJitter  float64       // the delay varies by up to this fraction, up or down (0..1)
+	BackoffReset   time.Duration // a run at least this long resets the backoff
+
+	// At most MaxRestarts restarts within RestartWindow; one more turns the program fatal.
+	// MaxRestarts 0 disables the limit.
+	MaxRestarts   int
+	RestartWindow time.Duration
+
+	StopSignal syscall.Signal // sent to the whole process group to ask it to stop
+	StopGrace  time.Duration  // how long to wait before SIGKILL
+}
+
+// DefaultSpec returns a Spec with the defaults documented in the README:
+// exec spawner, autostart, on-failure, success code 0, 1s minimum uptime, 3 start
+// retries, backoff 100ms doubling to 30s with 20% jitter, reset after 10s up, at most 5
+// restarts in 10s (systemd's StartLimitBurst/IntervalSec), SIGTERM with a 10s grace.
+func DefaultSpec() Spec {
+	return Spec{
+		Spawner:        SpawnExec,
+		Autostart:      true,
+		Restart:        RestartOnFailure,
+		SuccessCodes:   []int{0},
+		MinUptime:      time.Second,
+		StartRetries:   3,
+		BackoffInitial: 100 * time.Millisecond,
+		BackoffMax:     30 * time.Second,
+		BackoffJitter:  0.2,
+		BackoffReset:   10 * time.Second,
+		MaxRestarts:    5,
+		RestartWindow:  10 * time.Second,
+		StopSignal:     syscall.SIGTERM,
+		StopGrace:      10 * time.Second,
+	}
+}
+
+// Group is an ordered list of programs under one strategy. Programs start in list
+// order and stop in reverse order.
+type Group struct {
+	Strategy Strategy
+	Programs []Spec
+}
+
+// ErrInvalidSpec is wrapped by every error Validate returns.
+var ErrInvalidSpec = errors.New("supervise: invalid spec")
+
+// Validate reports the first problem with s, naming the field.
+func (s *Spec) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: program %q: %s: %s", ErrInvalidSpec, s.Name, field, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case !validName(s.Name):
+		return bad("name", "must be 1-64 letters, digits, '-', '_' or '.'")
+	case len(s.Command) == 0 || s.Command[0] == "":
+		return bad("command", "is empty")
+	}
+	switch s.Spawner {
+	case SpawnExec, SpawnForkExec, SpawnReexec:
+	default:
+		return bad("spawner", "%q is not one of exec, forkexec, reexec", s.Spawner)
+	}
+	switch s.Restart {
+	case RestartAlways, RestartOnFailure, RestartNever:
+	default:
+		return bad("restart", "%q is not one of always, on-failure, never", s.Restart)
+	}
+	for _, c := range s.SuccessCodes {
+		if c < 0 || c > 255 {
+			return bad("success_codes", "%d is not an exit code (0-255)", c)
+		}
+	}
+	switch {
+	case s.MinUptime < 0:
+		return bad("min_uptime", "is negative")
+	case s.StartRetries < 0:
+		return bad("start_retries", "is negative")
+	case s.BackoffInitial < 0:
+		return bad("backoff_initial", "is negative")
+	case s.BackoffMax < s.BackoffInitial:
+		return bad("backoff_max", "%s is less than backoff_initial %s", s.BackoffMax, s.BackoffInitial)
+	case s.BackoffJitter < 0 || s.BackoffJitter > 1:
+		return bad("backoff_jitter", "%g is not between 0 and 1", s.BackoffJitter)
+	case s.BackoffReset < 0:
+		return bad("backoff_reset", "is negative")
+	case s.MaxRestarts < 0:
+		return bad("max_restarts", "is negative")
+	case s.MaxRestarts > 0 && s.RestartWindow <= 0:
+		return bad("restart_window", "must be positive when max_restarts is set")
+	case s.StopSignal <= 0 || s.StopSignal > 64:
+		return bad("stop_signal", "%d is not a signal", int(s.StopSignal))
+	case s.StopGrace < 0:
+		return bad("stop_grace", "is negative")
+	}
+	return nil
+}
+
+// Validate checks every program and that names are unique.
+func (g *Group) Validate() error {
+	switch g.Strategy {
+	case OneForOne, OneForAll, RestForOne:
+	default:
+		return fmt.Errorf("%w: strategy %q is not one of one_for_one, one_for_all, rest_for_one", ErrInvalidSpec, g.Strategy)
+	}
+	seen := make(map[string]bool, len(g.Programs))
+	for i := range g.Programs {
+		if err := g.Programs[i].Validate(); err != nil {
+			return err
+		}
+		if seen[g.Programs[i].Name] {
+			return fmt.Errorf("%w: program %q is defined twice", ErrInvalidSpec, g.Programs[i].Name)
+		}
+		seen[g.Programs[i].Name] = true
+	}
+	return nil
+}
+
+func validName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for _, r := range n {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Spec) isSuccess(code int) bool {
+	for _, c := range s.SuccessCodes {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
