@@ -1,0 +1,64 @@
+package worker
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Arg0 is the argv[0] under which a re-executed supervisor runs a built-in worker.
+const Arg0 = "supervisor-worker"
+
+// workerFunc runs one worker and returns the process exit code.
+type workerFunc func(args []string, stdout, stderr io.Writer) int
+
+// workers is the registry of built-in workers. It is never modified.
+var workers = map[string]workerFunc{
+	"child": runChild,
+}
+
+// Dispatch runs a built-in worker and exits the process if the base name of
+// os.Args[0] is Arg0; otherwise it returns at once and does nothing.
+// os.Args[1] names the worker and the rest are its arguments; a missing or
+// unknown name exits with code 2. Call it first thing in main and in TestMain,
+// before flags are parsed or goroutines started.
+func Dispatch() {
+	if filepath.Base(os.Args[0]) != Arg0 {
+		return
+	}
+	if len(os.Args) < 2 {
+		fmt.Fprintf(os.Stderr, "%s: missing worker name (one of %s)\n", Arg0, strings.Join(Names(), ", "))
+		os.Exit(2)
+	}
+	os.Exit(Run(os.Args[1], os.Args[2:], os.Stdout, os.Stderr))
+}
+
+// Names lists the built-in workers, sorted. The caller owns the returned slice.
+func Names() []string {
+	names := make([]string, 0, len(workers))
+	for name := range workers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Run runs the named worker with args (without the worker name), writing to
+// stdout and stderr, and blocks until the worker ends; it returns the process
+// exit code. An unknown name writes a message to stderr and returns 2.
+//
+// Run installs signal handlers for the duration of the call and, for some
+// flags, starts processes by re-executing /proc/self/exe or ends the process
+// with a signal, so outside tests of argument handling it should only be called
+// from the main of a worker process (cmd/child, or Dispatch).
+func Run(name string, args []string, stdout, stderr io.Writer) int {
+	w, ok := workers[name]
+	if !ok {
+		fmt.Fprintf(stderr, "%s: unknown worker %q (one of %s)\n", Arg0, name, strings.Join(Names(), ", "))
+		return 2
+	}
+	return w(args, stdout, stderr)
+}
