@@ -1,0 +1,60 @@
+// Package supervise is the lifecycle of supervised programs: spawn, reap, restart,
+// stop, and the process trees they leave.
+//
+// # Who waits
+//
+// Exactly one goroutine in the process calls wait4: the Reaper's reap loop. It wakes
+// on SIGCHLD (registered before the first spawn, on a buffered channel; signals
+// coalesce) and loops wait4(-1, WNOHANG) until the kernel reports nothing more,
+// handing each exit, with its rusage, to the Proc registered for that pid or, for a
+// pid nobody registered, logging it as a reaped adopted orphan. Spawn holds the same
+// mutex across fork and registration, so a child that exits at once is never reaped
+// unregistered. Nothing else may call exec.Cmd.Wait, exec.Cmd.Run or
+// os.Process.Wait, and no wait passes __WALL or __WCLONE (that would steal Go's pidfd
+// probe). Libraries that fork and wait (gopsutil v3 Process.Children runs pgrep) are
+// not called. One Reaper exists per process (NewReaper enforces it); several
+// Supervisors may share it.
+//
+// The Reaper sets PR_SET_CHILD_SUBREAPER unless the process is PID 1, so orphans of
+// our children are re-parented to us and reaped. Adoption itself sends no signal;
+// orphans are seen when they exit.
+//
+// # Who spawns
+//
+// Every child is forked by one goroutine locked to its OS thread for the life of the
+// process (Reaper.spawnLoop), because PR_SET_PDEATHSIG fires when the forking
+// thread exits, not the process. Children get Pdeathsig SIGKILL: if the supervisor
+// dies, its direct children die too. Three spawners: os/exec (exec.Cmd.Start, never
+// Wait), syscall.ForkExec (with a pidfd from SysProcAttr.PidFD), and re-exec of
+// /proc/self/exe with argv[0] "supervisor-worker" running a built-in worker.
+//
+// # Signals
+//
+// A process is signalled through its pidfd (Proc.Signal), so a pid reaped a moment
+// ago is never signalled. Each child is the leader of its own process group; the
+// group is signalled with kill(-pgid) only while the leader is not yet reaped, under
+// the reaper's mutex, so the group id cannot have been reused. Processes left in a
+// group after its leader was reaped are found in /proc, pinned with a pidfd, checked
+// again and killed through the pidfd (KillGroupRemnants): a program's group lives
+// and dies with its leader. Stop = the program's stop signal to the group, its grace
+// period, then SIGKILL to the group; the program counts as stopped only once its
+// group is gone. Descendants that left the group (setsid) are out of reach here.
+//
+// # File descriptors
+//
+// NewReaper marks every inherited fd above 2 close-on-exec. A child gets exactly
+// fd 0 (/dev/null), 1 and 2 (the write ends of two pipes per run, closed in the
+// parent right after the spawn) and, when asked, ExtraFiles from fd 3 on. The
+// parent keeps the read ends; a goroutine per pipe drains it to EOF, independently
+// of the exit (a grandchild may hold it open), splits it into lines of at most
+// MaxLineLen bytes and logs them with the program's name and pid.
+//
+// # State
+//
+// A Supervisor's state is owned by the goroutine running Serve. The reaper, timers
+// and callers reach it through an unbounded inbox (nothing blocks on it, nothing is
+// dropped); stale timer and exit messages are recognised by generation numbers.
+// There is no periodic wake-up: an idle supervisor sleeps until a signal, a timer
+// it set, or a request. The number of live workers is bounded only by the kernel;
+// each costs two goroutines (its pipe readers) and no OS thread.
+package supervise

@@ -1,0 +1,380 @@
+package supervise
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/supervisor/supervisor/internal/worker"
+)
+
+// ErrReaperExists is returned by NewReaper when this process already has a Reaper:
+// wait4(-1) is process-wide, so there can be only one.
+var ErrReaperExists = errors.New("supervise: a reaper already runs in this process")
+
+// ErrClosed is returned by Spawn after Close.
+var ErrClosed = errors.New("supervise: reaper closed")
+
+var reaperExists atomic.Bool
+
+// Reaper is the one place in the process that creates child processes and the only
+// caller of wait4. See the package doc for the invariants it keeps.
+type Reaper struct {
+	log  hclog.Logger
+	pid1 bool
+
+	mu     sync.Mutex    // held across fork+register and across each wait4 and its lookup
+	procs  map[int]*Proc // registered children not yet reaped
+	closed bool
+
+	sigs     chan os.Signal
+	spawns   chan spawnCall
+	done     chan struct{}
+	finished chan struct{} // closed when the reap loop has returned
+
+	onOrphan func(Exit)   // optional; called from the reap goroutine
+	orphans  atomic.Int64 // adopted processes reaped so far
+	devNull  *os.File
+}
+
+// ReaperOptions configures a Reaper.
+type ReaperOptions struct {
+	// OnOrphan, if set, is called (from the reap goroutine; it must not block) for
+	// every reaped process that no Spawn registered: orphans the kernel re-parented
+	// to us because we are a subreaper or PID 1.
+	OnOrphan func(Exit)
+}
+
+// NewReaper makes this process a child subreaper (unless it is PID 1), marks every
+// inherited fd above 2 close-on-exec, registers for SIGCHLD and starts the reap
+// loop and the spawner thread. Only one Reaper may exist per process at a time;
+// Close releases the slot.
+func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	if !reaperExists.CompareAndSwap(false, true) {
+		return nil, ErrReaperExists
+	}
+	r := &Reaper{
+		log:      log.Named("reaper"),
+		pid1:     os.Getpid() == 1,
+		procs:    make(map[int]*Proc),
+		sigs:     make(chan os.Signal, 64),
+		spawns:   make(chan spawnCall),
+		done:     make(chan struct{}),
+		finished: make(chan struct{}),
+		onOrphan: opts.OnOrphan,
+	}
+	fail := func(err error) (*Reaper, error) {
+		reaperExists.Store(false)
+		return nil, err
+	}
+	// Inherited fds must not leak into children (pitfalls 2.6, E7).
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		r.log.Warn("cannot mark inherited fds close-on-exec", "error", err)
+	}
+	if !r.pid1 {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return fail(fmt.Errorf("set child subreaper: %w", err))
+		}
+	}
+	// Let Go probe pidfd support before our wait4(-1) loop runs (pitfalls 2.2, E11).
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Release()
+	}
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return fail(fmt.Errorf("open %s: %w", os.DevNull, err))
+	}
+	r.devNull = devNull
+	// Registered before the first spawn; buffered; SIGCHLDs coalesce, so every
+	// wake-up reaps until nothing is left.
+	signal.Notify(r.sigs, syscall.SIGCHLD)
+	go r.reapLoop()
+	go r.spawnLoop()
+	r.log.Debug("reaper started", "pid1", r.pid1)
+	return r, nil
+}
+
+// PID1 reports whether this process is PID 1 of its namespace.
+func (r *Reaper) PID1() bool { return r.pid1 }
+
+// Orphans is how many adopted processes (not started by Spawn) have been reaped.
+func (r *Reaper) Orphans() int64 { return r.orphans.Load() }
+
+// Close stops the reap loop and the spawner. Children still running are not
+// signalled; stop them first. Safe to call more than once.
+func (r *Reaper) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+	close(r.done)
+	<-r.finished
+	signal.Stop(r.sigs)
+	r.devNull.Close()
+	reaperExists.Store(false)
+	return nil
+}
+
+// reapLoop wakes on SIGCHLD and reaps until the kernel has nothing more to report.
+func (r *Reaper) reapLoop() {
+	defer close(r.finished)
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-r.sigs:
+			r.reapAll()
+		}
+	}
+}
+
+// reapAll calls wait4(-1, WNOHANG) until it returns 0 or ECHILD and hands every exit
+// to the Proc registered for its pid, or to the orphan hook.
+func (r *Reaper) reapAll() {
+	for {
+		var ws unix.WaitStatus
+		var ru unix.Rusage
+		r.mu.Lock()
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, &ru)
+		if err == unix.EINTR {
+			r.mu.Unlock()
+			continue
+		}
+		if err != nil || pid <= 0 {
+			r.mu.Unlock()
+			if err != nil && err != unix.ECHILD {
+				r.log.Error("wait4 failed", "error", err)
+			}
+			return
+		}
+		p := r.procs[pid]
+		if p != nil {
+			delete(r.procs, pid)
+			p.reaped = true
+			p.releaseLocked()
+		}
+		r.mu.Unlock()
+
+		exit := exitFromWait(pid, ws, &ru, time.Now())
+		if p != nil {
+			p.onExit(exit)
+			continue
+		}
+		r.orphans.Add(1)
+		r.log.Info("reaped adopted orphan", "pid", pid, "exit", exit.String())
+		if r.onOrphan != nil {
+			r.onOrphan(exit)
+		}
+	}
+}
+
+// SpawnRequest says what to start. The caller owns every *os.File in it and closes
+// its copies after Spawn returns (the child keeps its own).
+type SpawnRequest struct {
+	Kind   SpawnerKind
+	Argv   []string // for SpawnReexec, Argv[0] names the built-in worker
+	Dir    string
+	Env    []string // the complete environment; nil means the supervisor's
+	Stdout *os.File // nil means /dev/null
+	Stderr *os.File // nil means /dev/null
+	// ExtraFiles become fds 3, 4, ... in the child.
+	ExtraFiles []*os.File
+	// OnExit is called exactly once, from the reap goroutine, with the process's
+	// exit. It must not block.
+	OnExit func(Exit)
+}
+
+type spawnCall struct {
+	req   *SpawnRequest
+	reply chan spawnResult
+}
+
+type spawnResult struct {
+	proc *Proc
+	err  error
+}
+
+// Spawn starts a process in its own process group, registered with the reaper
+// before anything can reap it, from the spawner thread (so Pdeathsig fires only
+// when the supervisor dies). It blocks until the program has been exec'ed or has
+// failed to start; on failure no process exists and OnExit is never called.
+func (r *Reaper) Spawn(req SpawnRequest) (*Proc, error) {
+	if req.OnExit == nil {
+		return nil, errors.New("supervise: SpawnRequest.OnExit is nil")
+	}
+	reply := make(chan spawnResult, 1)
+	select {
+	case r.spawns <- spawnCall{req: &req, reply: reply}:
+	case <-r.done:
+		return nil, ErrClosed
+	}
+	res := <-reply
+	return res.proc, res.err
+}
+
+// spawnLoop runs on one OS thread for the life of the reaper: PR_SET_PDEATHSIG is
+// tied to the thread that forked, and this thread never exits (pitfalls 2.3, E2).
+func (r *Reaper) spawnLoop() {
+	runtime.LockOSThread() // never unlocked: the thread must outlive every child
+	for {
+		select {
+		case <-r.done:
+			// Park instead of returning: a locked goroutine that returns ends its
+			// thread, which would fire Pdeathsig in every child it started.
+			select {}
+		case c := <-r.spawns:
+			p, err := r.spawn(c.req)
+			c.reply <- spawnResult{proc: p, err: err}
+		}
+	}
+}
+
+func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
+	stdout, stderr := req.Stdout, req.Stderr
+	if stdout == nil {
+		stdout = r.devNull
+	}
+	if stderr == nil {
+		stderr = r.devNull
+	}
+	sys := &syscall.SysProcAttr{
+		Setpgid:   true,            // own process group: stopped as a group
+		Pdeathsig: syscall.SIGKILL, // dies with the supervisor (see spawnLoop)
+	}
+	p := &Proc{r: r, pidfd: -1, onExit: req.OnExit}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	switch req.Kind {
+	case SpawnExec, SpawnReexec:
+		cmd := &exec.Cmd{
+			Args:        req.Argv,
+			Env:         req.Env,
+			Dir:         req.Dir,
+			Stdin:       r.devNull,
+			Stdout:      stdout,
+			Stderr:      stderr,
+			ExtraFiles:  req.ExtraFiles,
+			SysProcAttr: sys,
+		}
+		if req.Kind == SpawnReexec {
+			cmd.Path = "/proc/self/exe"
+			cmd.Args = append([]string{worker.Arg0}, req.Argv...)
+		} else {
+			path, err := exec.LookPath(req.Argv[0])
+			if err != nil {
+				return nil, fmt.Errorf("look up %q: %w", req.Argv[0], err)
+			}
+			cmd.Path = path
+		}
+		// Start, never Wait: the reap loop owns the exit status (DESIGN rule 1).
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start %q: %w", cmd.Path, err)
+		}
+		p.Pid = cmd.Process.Pid
+		p.os = cmd.Process
+	case SpawnForkExec:
+		path, err := exec.LookPath(req.Argv[0])
+		if err != nil {
+			return nil, fmt.Errorf("look up %q: %w", req.Argv[0], err)
+		}
+		files := []uintptr{r.devNull.Fd(), stdout.Fd(), stderr.Fd()}
+		for _, f := range req.ExtraFiles {
+			files = append(files, f.Fd())
+		}
+		pidfd := -1
+		sys.PidFD = &pidfd
+		env := req.Env
+		if env == nil {
+			env = os.Environ()
+		}
+		pid, err := syscall.ForkExec(path, req.Argv, &syscall.ProcAttr{Dir: req.Dir, Env: env, Files: files, Sys: sys})
+		if err != nil {
+			return nil, fmt.Errorf("fork/exec %q: %w", path, err)
+		}
+		p.Pid = pid
+		p.pidfd = pidfd
+	default:
+		return nil, fmt.Errorf("%w: unknown spawner %q", ErrInvalidSpec, req.Kind)
+	}
+	p.Started = time.Now()
+	r.procs[p.Pid] = p
+	return p, nil
+}
+
+// Proc is one process started by Spawn, until it is reaped.
+type Proc struct {
+	Pid     int
+	Started time.Time
+
+	r      *Reaper
+	os     *os.Process // exec/reexec: holds Go's pidfd
+	pidfd  int         // forkexec: our own pidfd, or -1
+	onExit func(Exit)
+	reaped bool // guarded by r.mu
+}
+
+// releaseLocked drops the pidfd once the process is reaped. r.mu must be held.
+func (p *Proc) releaseLocked() {
+	if p.os != nil {
+		_ = p.os.Release()
+	}
+	if p.pidfd >= 0 {
+		_ = unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
+}
+
+// Signal sends sig to the process itself, through its pidfd, so a pid reused by a
+// stranger is never signalled. It returns os.ErrProcessDone once the process has
+// been reaped.
+func (p *Proc) Signal(sig syscall.Signal) error {
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	if p.reaped {
+		return os.ErrProcessDone
+	}
+	if p.os != nil {
+		return p.os.Signal(sig)
+	}
+	if p.pidfd >= 0 {
+		return unix.PidfdSendSignal(p.pidfd, sig, nil, 0)
+	}
+	return unix.Kill(p.Pid, sig) // unreaped, so the pid is still ours
+}
+
+// SignalGroup sends sig to the process's whole process group. While the leader is
+// not reaped its pid (the group id) cannot be reused, so kill(-pgid) is safe; it is
+// sent under the same lock the reaper takes. It returns os.ErrProcessDone once the
+// leader has been reaped: use KillGroupRemnants then.
+func (p *Proc) SignalGroup(sig syscall.Signal) error {
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	if p.reaped {
+		return os.ErrProcessDone
+	}
+	err := unix.Kill(-p.Pid, sig)
+	if err == unix.ESRCH {
+		return os.ErrProcessDone
+	}
+	return err
+}

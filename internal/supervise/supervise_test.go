@@ -1,0 +1,472 @@
+package supervise_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/supervisor/supervisor/internal/supervise"
+)
+
+func group(strategy supervise.Strategy, programs ...supervise.Spec) supervise.Group {
+	return supervise.Group{Strategy: strategy, Programs: programs}
+}
+
+// Every spawner runs the same scenarios.
+func TestSpawnersExitStatus(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantSignal syscall.Signal
+		wantShell  int
+	}{
+		{name: "exit 0", args: []string{"--run", "0s", "--exit", "0"}, wantCode: 0, wantShell: 0},
+		{name: "exit 3", args: []string{"--run", "0s", "--exit", "3"}, wantCode: 3, wantShell: 3},
+		{name: "exit 255", args: []string{"--run", "0s", "--exit", "255"}, wantCode: 255, wantShell: 255},
+		{name: "killed", args: []string{"--run", "0s", "--signal-self", "KILL"}, wantCode: -1, wantSignal: syscall.SIGKILL, wantShell: 137},
+		{name: "segv", args: []string{"--run", "0s", "--signal-self", "SEGV"}, wantCode: -1, wantSignal: syscall.SIGSEGV, wantShell: 139},
+	}
+	for _, kind := range supervise.Spawners {
+		for _, tc := range cases {
+			t.Run(string(kind)+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				s := spec("p", kind, tc.args...)
+				s.Restart = supervise.RestartNever
+				rn := serve(t, group(supervise.OneForOne, s))
+				rn.wait(t) // ends on its own: nothing to restart
+				st := rn.status(t, "p")
+				if st.State != supervise.StateExited || st.LastExit == nil {
+					t.Fatalf("state %s, last exit %v; want exited", st.State, st.LastExit)
+				}
+				e := st.LastExit
+				if e.Code != tc.wantCode || e.Signal != tc.wantSignal || e.ShellCode() != tc.wantShell {
+					t.Fatalf("exit %+v (shell %d); want code %d signal %v shell %d", e, e.ShellCode(), tc.wantCode, tc.wantSignal, tc.wantShell)
+				}
+				if e.Pid == 0 || e.Time.IsZero() {
+					t.Errorf("exit lacks pid or time: %+v", e)
+				}
+				if got := rn.sup.ExitCode(); got != tc.wantShell {
+					t.Errorf("supervisor exit code %d, want %d", got, tc.wantShell)
+				}
+				if st.Restarts != 0 {
+					t.Errorf("restarts %d under restart=never", st.Restarts)
+				}
+			})
+		}
+	}
+}
+
+func TestMissingProgramIs127(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []supervise.SpawnerKind{supervise.SpawnExec, supervise.SpawnForkExec} {
+		for _, tc := range []struct {
+			name string
+			path string
+			want int
+		}{
+			{"missing", "/nonexistent/program", 127},
+			{"not executable", "/etc/hostname", 126},
+		} {
+			t.Run(string(kind)+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				s := spec("p", kind)
+				s.Command = []string{tc.path}
+				s.Restart = supervise.RestartNever
+				rn := serve(t, group(supervise.OneForOne, s))
+				rn.wait(t)
+				st := rn.status(t, "p")
+				if st.LastExit == nil || st.LastExit.SpawnErr == nil || st.LastExit.ShellCode() != tc.want {
+					t.Fatalf("last exit %v; want a spawn error with status %d", st.LastExit, tc.want)
+				}
+				if rn.sup.ExitCode() != tc.want {
+					t.Errorf("exit code %d, want %d", rn.sup.ExitCode(), tc.want)
+				}
+			})
+		}
+	}
+}
+
+func TestCrashRestartsWithGrowingBackoff(t *testing.T) {
+	t.Parallel()
+	for _, kind := range supervise.Spawners {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			s := spec("crasher", kind, "--run", "0s", "--exit", "1")
+			s.BackoffInitial = 10 * time.Millisecond
+			s.BackoffMax = 60 * time.Millisecond
+			s.MaxRestarts = 0
+			rn := serve(t, group(supervise.OneForOne, s))
+			want := []time.Duration{10, 20, 40, 60, 60}
+			for i, w := range want {
+				e := rn.rec.waitEvent(t, i+1, is("crasher", supervise.StateBackoff))
+				if e.Delay != w*time.Millisecond {
+					t.Errorf("backoff %d: %s, want %s", i+1, e.Delay, w*time.Millisecond)
+				}
+				if e.Exit == nil || e.Exit.Code != 1 {
+					t.Errorf("backoff %d caused by %v, want exit status 1", i+1, e.Exit)
+				}
+			}
+			rn.stop(t)
+			if st := rn.status(t, "crasher"); st.Restarts < len(want) {
+				t.Errorf("restarts %d, want at least %d", st.Restarts, len(want))
+			}
+		})
+	}
+}
+
+func TestOnFailureSuccessDoesNotRestart(t *testing.T) {
+	t.Parallel()
+	s := spec("oneshot", supervise.SpawnForkExec, "--run", "0s", "--exit", "0")
+	rn := serve(t, group(supervise.OneForOne, s))
+	rn.wait(t) // Serve returns only because nothing is left to run: the causal event
+	st := rn.status(t, "oneshot")
+	if st.State != supervise.StateExited || st.Restarts != 0 {
+		t.Fatalf("state %s restarts %d; want exited, 0", st.State, st.Restarts)
+	}
+	if got := rn.rec.transitions("oneshot"); len(got) != 3 {
+		t.Errorf("transitions %v, want starting, running, exited", got)
+	}
+	if rn.sup.ExitCode() != 0 {
+		t.Errorf("exit code %d, want 0", rn.sup.ExitCode())
+	}
+}
+
+func TestSuccessCodes(t *testing.T) {
+	t.Parallel()
+	s := spec("p", supervise.SpawnExec, "--run", "0s", "--exit", "2")
+	s.SuccessCodes = []int{0, 2}
+	rn := serve(t, group(supervise.OneForOne, s))
+	rn.wait(t)
+	if st := rn.status(t, "p"); st.State != supervise.StateExited || st.Restarts != 0 {
+		t.Fatalf("state %s restarts %d; exit 2 is a success code", st.State, st.Restarts)
+	}
+}
+
+func TestIntensityExceededIsFatal(t *testing.T) {
+	t.Parallel()
+	s := spec("flappy", supervise.SpawnExec, "--run", "0s", "--exit", "4")
+	s.BackoffInitial = 0
+	s.BackoffMax = 0
+	s.MaxRestarts = 3
+	s.RestartWindow = time.Hour
+	rn := serve(t, group(supervise.OneForOne, s))
+	rn.wait(t)
+	st := rn.status(t, "flappy")
+	if st.State != supervise.StateFatal || st.Restarts != 3 {
+		t.Fatalf("state %s restarts %d; want fatal after 3 restarts", st.State, st.Restarts)
+	}
+	rn.rec.waitLine(t, "program fatal", "restarted 3 times within 1h0m0s")
+	if rn.sup.ExitCode() != 4 {
+		t.Errorf("exit code %d, want the fatal program's 4", rn.sup.ExitCode())
+	}
+}
+
+func TestFailedStartsAreFatal(t *testing.T) {
+	t.Parallel()
+	s := spec("slowfail", supervise.SpawnExec, "--run", "0s", "--exit", "1")
+	s.MinUptime = time.Hour
+	s.StartRetries = 2
+	s.MaxRestarts = 0
+	rn := serve(t, group(supervise.OneForOne, s))
+	rn.wait(t)
+	st := rn.status(t, "slowfail")
+	if st.State != supervise.StateFatal || st.Restarts != 2 {
+		t.Fatalf("state %s restarts %d; want fatal after 3 failed starts", st.State, st.Restarts)
+	}
+}
+
+func TestMinUptimeMakesRunning(t *testing.T) {
+	t.Parallel()
+	s := spec("steady", supervise.SpawnExec)
+	s.MinUptime = 20 * time.Millisecond
+	rn := serve(t, group(supervise.OneForOne, s))
+	e := rn.rec.waitEvent(t, 1, is("steady", supervise.StateRunning))
+	start := rn.rec.waitEvent(t, 1, is("steady", supervise.StateStarting))
+	if d := e.Time.Sub(start.Time); d < s.MinUptime {
+		t.Errorf("running after %s, before min_uptime %s", d, s.MinUptime)
+	}
+}
+
+// kill SIGKILLs the current process of prog and returns its pid.
+func (rn *running) kill(t *testing.T, prog string) int {
+	t.Helper()
+	st := rn.status(t, prog)
+	if st.Pid == 0 {
+		t.Fatalf("%s has no process (state %s)", prog, st.State)
+	}
+	if err := syscall.Kill(st.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	return st.Pid
+}
+
+func TestGroupStrategies(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		strategy  supervise.Strategy
+		restarted map[string]bool
+	}{
+		{supervise.OneForOne, map[string]bool{"a": false, "b": true, "c": false}},
+		{supervise.OneForAll, map[string]bool{"a": true, "b": true, "c": true}},
+		{supervise.RestForOne, map[string]bool{"a": false, "b": true, "c": true}},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.strategy), func(t *testing.T) {
+			t.Parallel()
+			rn := serve(t, group(tc.strategy,
+				spec("a", supervise.SpawnExec), spec("b", supervise.SpawnForkExec), spec("c", supervise.SpawnReexec)))
+			for _, n := range []string{"a", "b", "c"} {
+				rn.rec.waitEvent(t, 1, is(n, supervise.StateRunning))
+			}
+			before := map[string]int{}
+			for _, n := range []string{"a", "b", "c"} {
+				before[n] = rn.status(t, n).Pid
+			}
+			rn.kill(t, "b")
+			for n, want := range tc.restarted {
+				if want {
+					rn.rec.waitEvent(t, 2, is(n, supervise.StateRunning))
+				}
+			}
+			// The restarts are done: now the untouched ones must still be the same processes.
+			for n, want := range tc.restarted {
+				st := rn.status(t, n)
+				if changed := st.Pid != before[n]; changed != want {
+					t.Errorf("%s: restarted=%v, want %v (pid %d -> %d)", n, changed, want, before[n], st.Pid)
+				}
+			}
+			// Siblings are stopped in reverse order and started in order.
+			if tc.strategy == supervise.OneForAll {
+				cStop := rn.rec.waitEvent(t, 1, is("c", supervise.StateStopped))
+				aStop := rn.rec.waitEvent(t, 1, is("a", supervise.StateStopped))
+				if !cStop.Time.Before(aStop.Time) && !cStop.Time.Equal(aStop.Time) {
+					t.Errorf("c stopped at %v after a at %v: want reverse order", cStop.Time, aStop.Time)
+				}
+				aStart := rn.rec.waitEvent(t, 2, is("a", supervise.StateStarting))
+				bStart := rn.rec.waitEvent(t, 2, is("b", supervise.StateStarting))
+				cStart := rn.rec.waitEvent(t, 2, is("c", supervise.StateStarting))
+				if bStart.Time.Before(aStart.Time) || cStart.Time.Before(bStart.Time) {
+					t.Errorf("restart order a=%v b=%v c=%v, want a, b, c", aStart.Time, bStart.Time, cStart.Time)
+				}
+			}
+		})
+	}
+}
+
+func TestStopKillsAfterGrace(t *testing.T) {
+	t.Parallel()
+	for _, kind := range supervise.Spawners {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			s := spec("stubborn", kind, "--ignore-term", "--ready-line")
+			s.StopGrace = 100 * time.Millisecond
+			rn := serve(t, group(supervise.OneForOne, s))
+			rn.rec.waitLine(t, "stubborn", "ready")
+			rn.stop(t)
+			st := rn.status(t, "stubborn")
+			if st.LastExit == nil || st.LastExit.Signal != syscall.SIGKILL {
+				t.Fatalf("last exit %v, want killed by SIGKILL after the grace period", st.LastExit)
+			}
+			rn.rec.waitLine(t, "ignoring SIGTERM")
+			rn.rec.waitLine(t, "grace period over")
+			if rn.sup.ExitCode() != 0 {
+				t.Errorf("exit code %d after a requested stop, want 0", rn.sup.ExitCode())
+			}
+		})
+	}
+}
+
+func TestStopTermIsGraceful(t *testing.T) {
+	t.Parallel()
+	s := spec("polite", supervise.SpawnExec, "--ready-line")
+	rn := serve(t, group(supervise.OneForOne, s))
+	rn.rec.waitLine(t, "polite", "ready")
+	rn.stop(t)
+	st := rn.status(t, "polite")
+	if st.State != supervise.StateStopped || st.LastExit == nil || st.LastExit.Code != 0 {
+		t.Fatalf("state %s, last exit %v; want stopped with exit status 0", st.State, st.LastExit)
+	}
+	rn.rec.waitLine(t, "stopping on SIGTERM")
+}
+
+func alive(pid int) bool {
+	st, err := supervise.ReadProcStat(pid)
+	return err == nil && st.State != 'Z'
+}
+
+func TestStopTakesTheWholeGroup(t *testing.T) {
+	t.Parallel()
+	for _, kind := range supervise.Spawners {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			// The grandchild ignores nothing, but the leader ignores SIGTERM: the
+			// group is killed after the grace period, grandchild included.
+			s := spec("tree", kind, "--grandchild", "--ignore-term", "--ready-line")
+			s.StopGrace = 50 * time.Millisecond
+			rn := serve(t, group(supervise.OneForOne, s))
+			gc := pidFromLine(t, rn.rec.waitLine(t, "tree", "grandchild"), "grandchild")
+			rn.rec.waitLine(t, "tree", "ready")
+			leader := rn.status(t, "tree").Pid
+			if st, err := supervise.ReadProcStat(gc); err != nil || st.Pgrp != leader {
+				t.Fatalf("grandchild %d: %+v %v; want it in group %d", gc, st, err, leader)
+			}
+			rn.stop(t)
+			// Serve counts a program stopped only when its group is gone.
+			if alive(gc) {
+				t.Errorf("grandchild %d still alive after stop", gc)
+			}
+			if err := syscall.Kill(-leader, 0); err == nil {
+				t.Errorf("process group %d still has members", leader)
+			}
+		})
+	}
+}
+
+func TestGroupDiesWithItsLeader(t *testing.T) {
+	t.Parallel()
+	s := spec("leader", supervise.SpawnExec, "--grandchild", "--ready-line")
+	rn := serve(t, group(supervise.OneForOne, s))
+	gc := pidFromLine(t, rn.rec.waitLine(t, "leader", "grandchild"), "grandchild")
+	rn.rec.waitLine(t, "leader", "ready")
+	rn.kill(t, "leader")
+	rn.rec.waitLine(t, "killed processes left in the program's group")
+	rn.rec.waitEvent(t, 2, is("leader", supervise.StateStarting))
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(gc) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling the OS under a deadline
+	}
+	if alive(gc) {
+		t.Fatalf("grandchild %d outlived its group leader", gc)
+	}
+}
+
+// The leak check in TestMain must be able to fail: a parent that never reaps
+// leaves a zombie, and the check sees it.
+func TestLeakCheckSeesZombie(t *testing.T) {
+	t.Parallel()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := spec("zombie-maker", supervise.SpawnExec)
+	s.Command = []string{exe}
+	s.Env = []string{"SUPERVISE_TEST_HELPER=zombie-maker"}
+	rn := serve(t, group(supervise.OneForOne, s))
+	z := pidFromLine(t, rn.rec.waitLine(t, "zombie-maker", "stream=stdout", "zombie "), "zombie")
+	parent := rn.status(t, "zombie-maker").Pid
+	// The child exits at once; wait (polling the OS) for it to show as a zombie.
+	deadline := time.Now().Add(10 * time.Second)
+	found := false
+	for !found && time.Now().Before(deadline) {
+		for _, st := range descendants(parent) {
+			found = found || (st.Pid == z && st.State == 'Z')
+		}
+		if !found {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if !found {
+		t.Fatalf("the leak check did not see zombie %d under %d: %v", z, parent, descendants(parent))
+	}
+	// Stopping the parent hands the zombie to us (a subreaper), and we reap it.
+	rn.stop(t)
+	if st, err := supervise.ReadProcStat(z); err == nil {
+		t.Errorf("zombie %d still there after its parent stopped: %+v", z, st)
+	}
+}
+
+// Every one of 10,000 instant exits reaches its owner with the right status.
+func TestNoExitStatusLost(t *testing.T) {
+	t.Parallel()
+	n := 10000
+	if testing.Short() {
+		n = 500
+	}
+	type result struct {
+		want int
+		exit supervise.Exit
+	}
+	results := make(chan result, n)
+	const inFlight = 32
+	slots := make(chan struct{}, inFlight)
+	for i := 0; i < n; i++ {
+		slots <- struct{}{}
+		want := i % 256
+		kind := supervise.SpawnForkExec
+		if i%2 == 1 {
+			kind = supervise.SpawnExec
+		}
+		_, err := testReaper.Spawn(supervise.SpawnRequest{
+			Kind: kind,
+			Argv: []string{"/bin/sh", "-c", "exit " + itoa(want)},
+			OnExit: func(e supervise.Exit) {
+				results <- result{want, e}
+				<-slots
+			},
+		})
+		if err != nil {
+			t.Fatalf("spawn %d: %v", i, err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case r := <-results:
+			if r.exit.Code != r.want || r.exit.Signal != 0 {
+				t.Fatalf("exit %+v, want status %d", r.exit, r.want)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("only %d of %d exits arrived", i, n)
+		}
+	}
+}
+
+func itoa(i int) string { return string(appendInt(nil, i)) }
+
+func appendInt(b []byte, i int) []byte {
+	if i >= 10 {
+		b = appendInt(b, i/10)
+	}
+	return append(b, byte('0'+i%10))
+}
+
+func TestSignalAfterReapIsProcessDone(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []supervise.SpawnerKind{supervise.SpawnExec, supervise.SpawnForkExec} {
+		exited := make(chan supervise.Exit, 1)
+		p, err := testReaper.Spawn(supervise.SpawnRequest{Kind: kind, Argv: []string{"/bin/true"}, OnExit: func(e supervise.Exit) { exited <- e }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-exited
+		if err := p.Signal(syscall.SIGTERM); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("%s: Signal after reap: %v, want os.ErrProcessDone", kind, err)
+		}
+		if err := p.SignalGroup(syscall.SIGTERM); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("%s: SignalGroup after reap: %v, want os.ErrProcessDone", kind, err)
+		}
+	}
+}
+
+func TestSecondReaperRefused(t *testing.T) {
+	t.Parallel()
+	if _, err := supervise.NewReaper(nil, supervise.ReaperOptions{}); !errors.Is(err, supervise.ErrReaperExists) {
+		t.Fatalf("second NewReaper: %v, want ErrReaperExists", err)
+	}
+}
+
+func TestInvalidGroup(t *testing.T) {
+	t.Parallel()
+	s := spec("x", supervise.SpawnExec)
+	s.Restart = "sometimes"
+	_, err := supervise.New(nil, group(supervise.OneForOne, s), supervise.Options{Reaper: testReaper})
+	if !errors.Is(err, supervise.ErrInvalidSpec) {
+		t.Fatalf("New: %v, want ErrInvalidSpec", err)
+	}
+}
+
+var _ = exec.ErrNotFound

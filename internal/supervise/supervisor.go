@@ -1,0 +1,722 @@
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// State is a program's state, named as supervisord names them.
+type State string
+
+const (
+	StateStopped  State = "stopped"  // not running, by request (or never started)
+	StateStarting State = "starting" // spawned, not yet up for MinUptime
+	StateRunning  State = "running"  // up for at least MinUptime
+	StateBackoff  State = "backoff"  // ended; waiting to be restarted
+	StateStopping State = "stopping" // stop signal sent; waiting for the group to end
+	StateExited   State = "exited"   // ended, and the policy says not to restart
+	StateFatal    State = "fatal"    // gave up: too many failed starts or restarts
+)
+
+// Event is one state change of one program.
+type Event struct {
+	Time    time.Time
+	Program string
+	From    State
+	To      State
+	Pid     int           // the process concerned, if any
+	Exit    *Exit         // the exit that caused the change, if any
+	Delay   time.Duration // with To == StateBackoff: the delay before the restart
+	Reason  string        // why, in words
+}
+
+// Status is a snapshot of one program.
+type Status struct {
+	Name     string
+	State    State
+	Pid      int // 0 unless starting, running or stopping
+	Started  time.Time
+	Restarts int
+	LastExit *Exit
+	Reason   string
+}
+
+// Options configures a Supervisor.
+type Options struct {
+	// Reaper starts and reaps every process; required. Several supervisors may share one.
+	Reaper *Reaper
+	// OnEvent, if set, is called on the state goroutine for every state change. It
+	// must not block.
+	OnEvent func(Event)
+	// Rand returns a number in [0,1) for backoff jitter; nil means math/rand/v2.
+	Rand func() float64
+}
+
+// ErrServed is returned by a second call to Serve.
+var ErrServed = errors.New("supervise: Serve called twice")
+
+// Supervisor runs one Group. All of its state is owned by the goroutine running
+// Serve; everything else talks to it through its inbox.
+type Supervisor struct {
+	log   hclog.Logger
+	r     *Reaper
+	group Group
+	progs []*program
+	opts  Options
+	inbox inbox
+
+	// Owned by the Serve goroutine.
+	served       bool
+	shuttingDown bool
+	seq          []*program // programs to stop one after another, head first
+	seqThen      func()     // what to do once seq is empty
+	op           *groupOp   // a one_for_all / rest_for_one restart in progress
+	exitCode     int
+	done         chan struct{}
+}
+
+type groupOp struct {
+	from  int // the programs from this index on are restarted
+	delay time.Duration
+	timer *time.Timer
+	gen   uint64
+}
+
+type program struct {
+	spec Spec
+	idx  int
+	log  hclog.Logger
+	env  []string
+
+	state          State
+	reason         string
+	proc           *Proc  // nil when the spawn failed
+	run            uint64 // incremented per spawn; exits of older runs are stale
+	live           bool   // an exit for run is still to come
+	started        time.Time
+	restarts       int
+	lastExit       *Exit
+	failures       int // failed runs in a row (backoff exponent)
+	failedStarts   int // exits before MinUptime in a row
+	restartTimes   []time.Time
+	pendingRestart bool // part of the group restart in progress
+	timer          *time.Timer
+	timerGen       uint64
+	groupWait      int           // pgid whose remnants we wait to see gone, or 0
+	groupDeadline  time.Time     // when to give up on them
+	groupPoll      time.Duration // next poll interval
+}
+
+// New checks g and returns a Supervisor for it. Nothing starts until Serve.
+func New(log hclog.Logger, g Group, opts Options) (*Supervisor, error) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	if opts.Reaper == nil {
+		return nil, errors.New("supervise: Options.Reaper is nil")
+	}
+	if g.Strategy == "" {
+		g.Strategy = OneForOne
+	}
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Float64
+	}
+	s := &Supervisor{log: log, r: opts.Reaper, group: g, opts: opts, done: make(chan struct{})}
+	s.inbox.ready = make(chan struct{}, 1)
+	base := os.Environ()
+	for i, spec := range g.Programs {
+		p := &program{spec: spec, idx: i, log: log.Named(spec.Name), state: StateStopped}
+		if len(spec.Env) > 0 {
+			p.env = append(append([]string(nil), base...), spec.Env...)
+		}
+		s.progs = append(s.progs, p)
+	}
+	return s, nil
+}
+
+// message is what the state goroutine receives; the set is sealed.
+type message interface{ isMessage() }
+
+type exitMsg struct {
+	p    *program
+	run  uint64
+	exit Exit
+}
+
+type timerKind int
+
+const (
+	timerUptime  timerKind = iota // MinUptime passed: starting -> running
+	timerBackoff                  // backoff passed: start again
+	timerKill                     // grace passed: SIGKILL the group
+	timerGroup                    // poll whether a stopped program's group is gone
+)
+
+type timerMsg struct {
+	p    *program
+	gen  uint64
+	kind timerKind
+}
+
+type opTimerMsg struct{ gen uint64 }
+
+type statusMsg struct{ reply chan []Status }
+
+func (exitMsg) isMessage()    {}
+func (timerMsg) isMessage()   {}
+func (opTimerMsg) isMessage() {}
+func (statusMsg) isMessage()  {}
+
+// inbox is an unbounded queue: the reaper and timers never block on the state
+// goroutine, and nothing sent is dropped.
+type inbox struct {
+	mu    sync.Mutex
+	q     []message
+	ready chan struct{} // capacity 1: "the queue may be non-empty"
+}
+
+func (b *inbox) push(m message) {
+	b.mu.Lock()
+	b.q = append(b.q, m)
+	b.mu.Unlock()
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (b *inbox) take() []message {
+	b.mu.Lock()
+	q := b.q
+	b.q = nil
+	b.mu.Unlock()
+	return q
+}
+
+// Serve starts the group's autostart programs in order and supervises them. It
+// blocks until every program has ended for good (exited, fatal or stopped), or
+// until ctx is cancelled; then it stops every program in reverse order (stop
+// signal to the group, grace period, SIGKILL) and returns once nothing is left.
+// It returns nil in both cases; ExitCode tells how it ended. ctx is the whole
+// lifetime, not just start-up.
+func (s *Supervisor) Serve(ctx context.Context) error {
+	if s.served {
+		return ErrServed
+	}
+	s.served = true
+	defer close(s.done)
+	s.log.Info("supervisor starting", "programs", len(s.progs), "strategy", string(s.group.Strategy),
+		"pid", os.Getpid(), "pid1", s.r.PID1())
+	for _, p := range s.progs {
+		if p.spec.Autostart {
+			s.start(p)
+		}
+	}
+	cancelled := ctx.Done()
+	for !s.finished() {
+		select {
+		case <-cancelled:
+			cancelled = nil
+			s.log.Info("stopping all programs", "cause", context.Cause(ctx))
+			s.shutdown()
+		case <-s.inbox.ready:
+			for _, m := range s.inbox.take() {
+				s.handle(m)
+			}
+		}
+	}
+	for _, p := range s.progs {
+		p.cancelTimer()
+	}
+	if s.op != nil && s.op.timer != nil {
+		s.op.timer.Stop()
+	}
+	if s.shuttingDown {
+		s.exitCode = 0
+	}
+	s.log.Info("supervisor stopped", "exit_code", s.exitCode)
+	return nil
+}
+
+// ExitCode says how Serve ended: 0 after a requested stop or when every program
+// ended successfully; otherwise the shell-style status (128+signal for a signal) of
+// the last program that ended in failure for good, or 1 when it had no status.
+// Valid once Serve has returned.
+func (s *Supervisor) ExitCode() int {
+	<-s.done
+	return s.exitCode
+}
+
+// Status returns a snapshot of every program, in start order. It blocks until the
+// state goroutine answers, ctx ends, or Serve returns.
+func (s *Supervisor) Status(ctx context.Context) ([]Status, error) {
+	reply := make(chan []Status, 1)
+	s.inbox.push(statusMsg{reply: reply})
+	select {
+	case st := <-reply:
+		return st, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.done:
+		return s.snapshot(), nil // Serve has returned: the state is ours to read
+	}
+}
+
+func (s *Supervisor) snapshot() []Status {
+	out := make([]Status, len(s.progs))
+	for i, p := range s.progs {
+		st := Status{Name: p.spec.Name, State: p.state, Started: p.started, Restarts: p.restarts, LastExit: p.lastExit, Reason: p.reason}
+		if p.proc != nil {
+			st.Pid = p.proc.Pid
+		}
+		out[i] = st
+	}
+	return out
+}
+
+func (s *Supervisor) finished() bool {
+	if s.op != nil || len(s.seq) > 0 {
+		return false
+	}
+	for _, p := range s.progs {
+		switch p.state {
+		case StateStopped, StateExited, StateFatal:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Supervisor) handle(m message) {
+	switch m := m.(type) {
+	case exitMsg:
+		if m.run != m.p.run || !m.p.live {
+			return // an earlier run; already handled
+		}
+		s.exited(m.p, m.exit)
+	case timerMsg:
+		if m.gen != m.p.timerGen {
+			return // cancelled or superseded
+		}
+		s.timerFired(m.p, m.kind)
+	case opTimerMsg:
+		if s.op != nil && m.gen == s.op.gen {
+			s.startPendingFrom(s.op.from)
+		}
+	case statusMsg:
+		m.reply <- s.snapshot()
+	}
+}
+
+func (s *Supervisor) setState(p *program, to State, reason string, ev Event) {
+	ev.Time = time.Now()
+	ev.Program, ev.From, ev.To, ev.Reason = p.spec.Name, p.state, to, reason
+	p.state, p.reason = to, reason
+	if s.opts.OnEvent != nil {
+		s.opts.OnEvent(ev)
+	}
+}
+
+// start spawns p. A spawn that fails is handled as an exit with status 127 or 126,
+// delivered through the inbox so that retries never recurse.
+func (s *Supervisor) start(p *program) {
+	p.cancelTimer()
+	p.pendingRestart = false
+	p.run++
+	run := p.run
+
+	// Pipe ends: outR/errR stay with us (read by logLines until EOF); outW/errW go to
+	// the child and are closed here right after the spawn.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		s.spawnFailed(p, run, fmt.Errorf("stdout pipe: %w", err))
+		return
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		s.spawnFailed(p, run, fmt.Errorf("stderr pipe: %w", err))
+		return
+	}
+	proc, err := s.r.Spawn(SpawnRequest{
+		Kind:   p.spec.Spawner,
+		Argv:   p.spec.Command,
+		Dir:    p.spec.Dir,
+		Env:    p.env,
+		Stdout: outW,
+		Stderr: errW,
+		OnExit: func(e Exit) { s.inbox.push(exitMsg{p: p, run: run, exit: e}) },
+	})
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		s.spawnFailed(p, run, err)
+		return
+	}
+	p.proc, p.live = proc, true
+	p.started = proc.Started
+	outLog := p.log.With("pid", proc.Pid, "stream", "stdout")
+	errLog := p.log.With("pid", proc.Pid, "stream", "stderr")
+	go func() { logLines(outLog, outR); outR.Close() }()
+	go func() { logLines(errLog, errR); errR.Close() }()
+
+	p.log.Info("program started", "pid", proc.Pid, "spawner", string(p.spec.Spawner))
+	s.setState(p, StateStarting, "spawned", Event{Pid: proc.Pid})
+	if p.spec.MinUptime == 0 {
+		s.becameRunning(p)
+		return
+	}
+	p.setTimer(s, p.spec.MinUptime, timerUptime)
+}
+
+func (s *Supervisor) spawnFailed(p *program, run uint64, err error) {
+	p.log.Error("program could not be started", "error", err)
+	p.started = time.Now()
+	p.proc, p.live = nil, true
+	s.setState(p, StateStarting, "spawn failed", Event{})
+	s.inbox.push(exitMsg{p: p, run: run, exit: spawnExit(err, time.Now())})
+}
+
+func (s *Supervisor) becameRunning(p *program) {
+	p.failedStarts = 0
+	pid := 0
+	if p.proc != nil {
+		pid = p.proc.Pid
+	}
+	s.setState(p, StateRunning, "up for min_uptime", Event{Pid: pid})
+}
+
+func (s *Supervisor) timerFired(p *program, kind timerKind) {
+	switch kind {
+	case timerUptime:
+		if p.state == StateStarting && p.proc != nil {
+			s.becameRunning(p)
+		}
+	case timerBackoff:
+		if p.state == StateBackoff && !s.shuttingDown {
+			s.start(p)
+		}
+	case timerKill:
+		if p.state == StateStopping && p.proc != nil {
+			p.log.Warn("grace period over; killing the process group", "pid", p.proc.Pid, "grace", p.spec.StopGrace)
+			if err := p.proc.SignalGroup(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+				p.log.Error("cannot kill process group", "pid", p.proc.Pid, "error", err)
+			}
+		}
+	case timerGroup:
+		s.pollGroup(p)
+	}
+}
+
+// exited handles the reaped exit of p's current process.
+func (s *Supervisor) exited(p *program, e Exit) {
+	pid := 0
+	if p.proc != nil {
+		pid = p.proc.Pid
+	}
+	p.proc, p.live = nil, false
+	p.cancelTimer()
+	p.lastExit = &e
+	uptime := e.Time.Sub(p.started)
+	if e.SpawnErr == nil {
+		// The group lives and dies with its leader: whatever it left behind is killed.
+		if hit := KillGroupRemnants(pid, syscall.SIGKILL); len(hit) > 0 {
+			p.log.Warn("killed processes left in the program's group", "pgid", pid, "pids", hit)
+		}
+	}
+	if p.state == StateStopping {
+		p.log.Info("program stopped", "pid", pid, "exit", e.String(), "uptime", uptime.Round(time.Millisecond))
+		if pid == 0 {
+			s.stoppedOne(p)
+		} else {
+			s.awaitGroupGone(p, pid)
+		}
+		return
+	}
+	p.log.Info("program exited", "pid", pid, "exit", e.String(), "uptime", uptime.Round(time.Millisecond),
+		"state", string(p.state), "cpu_user", e.UserTime, "cpu_sys", e.SysTime, "maxrss_kib", e.MaxRSS/1024)
+	ev := Event{Pid: pid, Exit: &e}
+
+	switch {
+	case s.shuttingDown:
+		s.setState(p, StateExited, "exited during shutdown", ev)
+		return
+	case s.op != nil && p.pendingRestart:
+		s.setState(p, StateStopped, "exited during group restart", ev)
+		return
+	}
+
+	wasStarting := p.state == StateStarting
+	success := e.SpawnErr == nil && e.Signal == 0 && p.spec.isSuccess(e.Code)
+	if p.spec.Restart == RestartNever || (p.spec.Restart == RestartOnFailure && success) {
+		reason := "restart=" + string(p.spec.Restart)
+		if success {
+			reason = "exited successfully"
+		} else {
+			s.exitCode = e.ShellCode()
+		}
+		p.log.Info("not restarting", "reason", reason)
+		s.setState(p, StateExited, reason, ev)
+		return
+	}
+	if uptime >= p.spec.BackoffReset {
+		p.failures = 0
+	}
+	if wasStarting {
+		p.failedStarts++
+		if p.failedStarts > p.spec.StartRetries {
+			s.fatal(p, fmt.Sprintf("ended before min_uptime %s in %d starts in a row", p.spec.MinUptime, p.failedStarts), ev)
+			return
+		}
+	}
+	now := time.Now()
+	if p.spec.MaxRestarts > 0 {
+		kept := p.restartTimes[:0]
+		for _, t := range p.restartTimes {
+			if now.Sub(t) < p.spec.RestartWindow {
+				kept = append(kept, t)
+			}
+		}
+		p.restartTimes = kept
+		if len(kept) >= p.spec.MaxRestarts {
+			s.fatal(p, fmt.Sprintf("restarted %d times within %s (max_restarts)", len(kept), p.spec.RestartWindow), ev)
+			return
+		}
+		p.restartTimes = append(p.restartTimes, now)
+	}
+	p.failures++
+	p.restarts++
+	delay := s.backoff(p)
+	ev.Delay = delay
+	p.log.Info("restart scheduled", "delay", delay.Round(time.Millisecond), "restarts", p.restarts,
+		"failures_in_a_row", p.failures, "strategy", string(s.group.Strategy))
+
+	if s.group.Strategy == OneForOne || len(s.progs) == 1 {
+		s.setState(p, StateBackoff, fmt.Sprintf("restart %d in %s", p.restarts, delay.Round(time.Millisecond)), ev)
+		if delay == 0 {
+			s.start(p)
+			return
+		}
+		p.setTimer(s, delay, timerBackoff)
+		return
+	}
+	from := 0
+	if s.group.Strategy == RestForOne {
+		from = p.idx
+	}
+	s.setState(p, StateBackoff, fmt.Sprintf("%s restart %d in %s", s.group.Strategy, p.restarts, delay.Round(time.Millisecond)), ev)
+	s.groupRestart(p, from, delay)
+}
+
+func (s *Supervisor) fatal(p *program, reason string, ev Event) {
+	p.log.Error("program fatal: giving up", "reason", reason, "last_exit", ev.Exit.String())
+	if ev.Exit != nil {
+		s.exitCode = ev.Exit.ShellCode()
+	}
+	if s.exitCode == 0 {
+		s.exitCode = 1
+	}
+	s.setState(p, StateFatal, reason, ev)
+}
+
+// backoff is BackoffInitial doubled per failure in a row, jittered, capped at BackoffMax.
+func (s *Supervisor) backoff(p *program) time.Duration {
+	d := p.spec.BackoffInitial
+	for i := 1; i < p.failures && d < p.spec.BackoffMax; i++ {
+		d *= 2
+	}
+	if j := p.spec.BackoffJitter; j > 0 && d > 0 {
+		d = time.Duration(float64(d) * (1 + j*(2*s.opts.Rand()-1)))
+	}
+	return min(d, p.spec.BackoffMax)
+}
+
+// groupRestart begins (or widens) a one_for_all / rest_for_one restart: the live
+// programs from index from on are stopped in reverse order, then every program
+// marked pendingRestart starts again in order after delay.
+func (s *Supervisor) groupRestart(trigger *program, from int, delay time.Duration) {
+	trigger.pendingRestart = true
+	oldFrom := len(s.progs)
+	if s.op == nil {
+		s.op = &groupOp{from: from, delay: delay}
+	} else {
+		oldFrom = s.op.from
+		s.op.from = min(s.op.from, from)
+		s.op.delay = max(s.op.delay, delay)
+		if s.op.timer != nil { // already waiting to start: stop and wait again
+			s.op.timer.Stop()
+			s.op.timer = nil
+			s.op.gen++
+		}
+	}
+	var toStop []*program
+	for i := len(s.progs) - 1; i >= s.op.from; i-- {
+		q := s.progs[i]
+		switch q.state {
+		case StateStarting, StateRunning, StateBackoff, StateStopping:
+			q.pendingRestart = true
+		}
+		if i < oldFrom && q != trigger {
+			toStop = append(toStop, q)
+		}
+	}
+	if len(s.seq) > 0 {
+		s.seq = append(s.seq, toStop...)
+		return
+	}
+	s.stopSequence(toStop, s.groupStopped)
+}
+
+func (s *Supervisor) groupStopped() {
+	op := s.op
+	if op.delay == 0 {
+		s.startPendingFrom(op.from)
+		return
+	}
+	op.gen++
+	gen := op.gen
+	op.timer = time.AfterFunc(op.delay, func() { s.inbox.push(opTimerMsg{gen: gen}) })
+}
+
+func (s *Supervisor) startPendingFrom(from int) {
+	s.op = nil
+	for _, p := range s.progs[from:] {
+		if p.pendingRestart {
+			s.start(p)
+		}
+	}
+}
+
+// shutdown stops every program in reverse start order.
+func (s *Supervisor) shutdown() {
+	s.shuttingDown = true
+	if s.op != nil && s.op.timer != nil {
+		s.op.timer.Stop()
+	}
+	s.op = nil
+	var all []*program
+	for i := len(s.progs) - 1; i >= 0; i-- {
+		s.progs[i].pendingRestart = false
+		all = append(all, s.progs[i])
+	}
+	s.stopSequence(all, nil)
+}
+
+// stopSequence stops progs one after another, then calls then (if not nil).
+func (s *Supervisor) stopSequence(progs []*program, then func()) {
+	s.seq, s.seqThen = progs, then
+	s.advance()
+}
+
+func (s *Supervisor) advance() {
+	for len(s.seq) > 0 {
+		if s.beginStop(s.seq[0]) {
+			return // wait for it; stoppedOne continues
+		}
+		s.seq = s.seq[1:]
+	}
+	if then := s.seqThen; then != nil {
+		s.seqThen = nil
+		then()
+	}
+}
+
+// beginStop starts stopping p and reports whether there is a process to wait for.
+func (s *Supervisor) beginStop(p *program) bool {
+	switch p.state {
+	case StateStopping:
+		return true
+	case StateStarting, StateRunning:
+		if p.proc == nil {
+			return true // a failed spawn; its exit message is queued
+		}
+	case StateBackoff:
+		p.cancelTimer()
+		s.setState(p, StateStopped, "stopped while in backoff", Event{})
+		return false
+	default:
+		return false
+	}
+	pid := p.proc.Pid
+	p.log.Info("stopping program", "pid", pid, "signal", SignalName(p.spec.StopSignal), "grace", p.spec.StopGrace)
+	s.setState(p, StateStopping, "stop requested", Event{Pid: pid})
+	if err := p.proc.SignalGroup(p.spec.StopSignal); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		p.log.Error("cannot signal process group", "pid", pid, "error", err)
+	}
+	p.setTimer(s, p.spec.StopGrace, timerKill)
+	return true
+}
+
+// awaitGroupGone waits, by polling only while something is left, for the processes
+// of p's group to be gone before p counts as stopped.
+func (s *Supervisor) awaitGroupGone(p *program, pgid int) {
+	if !groupAlive(pgid) {
+		s.stoppedOne(p)
+		return
+	}
+	p.groupWait = pgid
+	p.groupDeadline = time.Now().Add(2 * time.Second)
+	p.groupPoll = time.Millisecond
+	p.setTimer(s, p.groupPoll, timerGroup)
+}
+
+func (s *Supervisor) pollGroup(p *program) {
+	if p.groupWait == 0 {
+		return
+	}
+	if groupAlive(p.groupWait) {
+		if time.Now().Before(p.groupDeadline) {
+			p.groupPoll = min(2*p.groupPoll, 100*time.Millisecond)
+			p.setTimer(s, p.groupPoll, timerGroup)
+			return
+		}
+		p.log.Error("processes of the program's group are still alive after SIGKILL", "pgid", p.groupWait)
+	}
+	p.groupWait = 0
+	s.stoppedOne(p)
+}
+
+func (s *Supervisor) stoppedOne(p *program) {
+	to, reason := StateStopped, "stopped"
+	if p.pendingRestart {
+		reason = "stopped for group restart"
+	}
+	s.setState(p, to, reason, Event{Exit: p.lastExit})
+	if len(s.seq) > 0 && s.seq[0] == p {
+		s.seq = s.seq[1:]
+		s.advance()
+	}
+}
+
+func groupAlive(pgid int) bool {
+	return syscall.Kill(-pgid, 0) == nil
+}
+
+func (p *program) setTimer(s *Supervisor, d time.Duration, kind timerKind) {
+	p.cancelTimer()
+	gen := p.timerGen
+	p.timer = time.AfterFunc(d, func() { s.inbox.push(timerMsg{p: p, gen: gen, kind: kind}) })
+}
+
+func (p *program) cancelTimer() {
+	p.timerGen++
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+}
