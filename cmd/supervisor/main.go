@@ -1,0 +1,213 @@
+// Command supervisor starts programs, keeps them running under restart policies,
+// reaps every process that ends under it and stops whole process trees.
+//
+//	supervisor run -c FILE            supervise the programs of a config file
+//	supervisor run --check -c FILE    validate a config file and exit
+//	supervisor run -- PROGRAM ARGS... supervise one program ad hoc
+//	supervisor demo                   run the embedded demo config
+//
+// The process exits 0 after a requested stop (SIGINT, SIGTERM) or when every
+// program ended successfully; with the shell-style status of the last program that
+// ended in failure for good otherwise; 2 for bad usage or a bad config.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/supervisor/supervisor/internal/config"
+	"github.com/supervisor/supervisor/internal/supervise"
+	"github.com/supervisor/supervisor/internal/worker"
+)
+
+//go:embed demo.conf
+var demoConf []byte
+
+const usage = `usage:
+  supervisor run [flags] -c FILE            supervise the programs in FILE
+  supervisor run --check -c FILE            validate FILE and exit
+  supervisor run [flags] -- PROGRAM [ARG...] supervise one program
+  supervisor demo [flags]                   run the embedded demo config
+  supervisor version
+
+Run 'supervisor run -h' for the flags.
+`
+
+// exitUsage is the exit code for bad usage or a bad config file.
+const exitUsage = 2
+
+func main() {
+	worker.Dispatch() // a re-executed supervisor running a built-in worker never returns
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr, false)
+	case "demo":
+		return cmdRun(args[1:], stdout, stderr, true)
+	case "version":
+		fmt.Fprintln(stdout, "supervisor", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "supervisor: unknown command %q\n%s", args[0], usage)
+		return exitUsage
+	}
+}
+
+var version = "dev"
+
+func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
+	name := "run"
+	if demo {
+		name = "demo"
+	}
+	fs := flag.NewFlagSet("supervisor "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		file      = fs.String("c", "", "config `file`")
+		check     = fs.Bool("check", false, "validate the config and exit")
+		logFormat = fs.String("log-format", "text", "log format: text or json")
+		logLevel  = fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
+		restart   = fs.String("restart", "on-failure", "ad hoc program: restart policy (always, on-failure, never)")
+		spawner   = fs.String("spawner", "exec", "ad hoc program: spawner (exec, forkexec, reexec)")
+		progName  = fs.String("name", "", "ad hoc program: name (default: the program's base name)")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitUsage
+	}
+
+	group, source, err := loadGroup(*file, fs.Args(), demo, adhoc{restart: *restart, spawner: *spawner, name: *progName})
+	if err != nil {
+		fmt.Fprintf(stderr, "supervisor: %v\n", err)
+		return exitUsage
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: ok, %d programs, strategy %s\n", source, len(group.Programs), group.Strategy)
+		return 0
+	}
+
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "supervisor: %v\n", err)
+		return exitUsage
+	}
+	if demo {
+		// The embedded config names the worker binary "child"; find it next to us.
+		if exe, err := os.Executable(); err == nil {
+			os.Setenv("PATH", filepath.Dir(exe)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		}
+		log.Info("demo: supervising the embedded config; press Ctrl-C to stop")
+	}
+	return serve(log, group, source)
+}
+
+type adhoc struct{ restart, spawner, name string }
+
+// loadGroup reads the group from a file, the embedded demo config, or an ad hoc
+// command line, and says where it came from.
+func loadGroup(file string, rest []string, demo bool, ah adhoc) (supervise.Group, string, error) {
+	switch {
+	case demo:
+		if file != "" || len(rest) > 0 {
+			return supervise.Group{}, "", errors.New("demo takes no config file or program")
+		}
+		g, err := config.Parse("demo.conf (embedded)", demoConf)
+		return g, "demo.conf (embedded)", err
+	case file != "" && len(rest) > 0:
+		return supervise.Group{}, "", errors.New("give either -c FILE or -- PROGRAM ARGS, not both")
+	case file != "":
+		g, err := config.Load(file)
+		return g, file, err
+	case len(rest) > 0:
+		s := supervise.DefaultSpec()
+		s.Command = rest
+		s.Name = ah.name
+		if s.Name == "" {
+			s.Name = filepath.Base(rest[0])
+		}
+		s.Restart = supervise.RestartPolicy(ah.restart)
+		s.Spawner = supervise.SpawnerKind(ah.spawner)
+		g := supervise.Group{Strategy: supervise.OneForOne, Programs: []supervise.Spec{s}}
+		if err := g.Validate(); err != nil {
+			return g, "", fmt.Errorf("command line: %w", err)
+		}
+		return g, "command line", nil
+	default:
+		return supervise.Group{}, "", errors.New("nothing to run: give -c FILE or -- PROGRAM ARGS (see supervisor run -h)")
+	}
+}
+
+func newLogger(w io.Writer, format, level string) (hclog.Logger, error) {
+	lvl := hclog.LevelFromString(level)
+	if lvl == hclog.NoLevel {
+		return nil, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", level)
+	}
+	var json bool
+	switch format {
+	case "text":
+	case "json":
+		json = true
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "supervisor",
+		Level:      lvl,
+		Output:     w,
+		JSONFormat: json,
+	}), nil
+}
+
+// serve runs the group until it ends or a stop signal arrives, and returns the
+// process exit code.
+func serve(log hclog.Logger, group supervise.Group, source string) int {
+	// SIGPIPE is caught so a closed log pipe never kills us (pitfalls 2.5). Never
+	// signal.Ignore: SIG_IGN would be inherited by every child.
+	pipes := make(chan os.Signal, 1)
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
+
+	// SIGINT and SIGTERM mean "stop everything"; as PID 1 they must be handled
+	// explicitly or the kernel would drop them.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	reaper, err := supervise.NewReaper(log, supervise.ReaperOptions{})
+	if err != nil {
+		log.Error("cannot start the reaper", "error", err)
+		return 1
+	}
+	defer reaper.Close()
+	sup, err := supervise.New(log, group, supervise.Options{Reaper: reaper})
+	if err != nil {
+		log.Error("invalid configuration", "source", source, "error", err)
+		return exitUsage
+	}
+	if err := sup.Serve(ctx); err != nil {
+		log.Error("supervisor failed", "error", err)
+		return 1
+	}
+	return sup.ExitCode()
+}

@@ -1,0 +1,395 @@
+package main_test
+
+// Integration tests: they build the real binaries and run them as a user would,
+// some as PID 1 of a new PID namespace (root and unshare needed; skipped otherwise).
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "supervisor-it")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binDir = dir
+		build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/supervisor", "../../cmd/child")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build binaries:", err)
+			return 1
+		}
+		code := m.Run()
+		if left := waitGone(10 * time.Second); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "LEAK: processes running our binaries after the tests: %v\n", left)
+			code = 1
+		}
+		return code
+	}())
+}
+
+// ours lists live processes (zombies included) whose executable is one of ours.
+func ours() []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		exe, err := os.Readlink("/proc/" + e.Name() + "/exe")
+		if err != nil || !strings.HasPrefix(exe, binDir) {
+			continue
+		}
+		out = append(out, e.Name()+":"+filepath.Base(exe))
+	}
+	return out
+}
+
+func waitGone(limit time.Duration) []string {
+	deadline := time.Now().Add(limit)
+	for d := time.Millisecond; ; d = min(2*d, 100*time.Millisecond) {
+		left := ours()
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(d) // polling the OS under a deadline
+	}
+}
+
+func bin(name string) string { return filepath.Join(binDir, name) }
+
+func writeConf(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "test.conf")
+	body = strings.ReplaceAll(body, "CHILD", bin("child"))
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// proc is a supervisor started by a test, with its stderr (the log) read line by line.
+type proc struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	wake  chan struct{}
+	eof   chan struct{}
+	done  chan struct{}
+	err   error
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	return startCmd(t, exec.Command(bin("supervisor"), args...))
+}
+
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr, cmd.Stdout = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	p := &proc{cmd: cmd, wake: make(chan struct{}, 1), eof: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.eof)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+			select {
+			case p.wake <- struct{}{}:
+			default:
+			}
+		}
+		r.Close()
+	}()
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+// waitLine waits for a log line containing all of subs.
+func (p *proc) waitLine(t *testing.T, subs ...string) string {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		p.mu.Lock()
+		for _, l := range p.lines {
+			ok := true
+			for _, s := range subs {
+				ok = ok && strings.Contains(l, s)
+			}
+			if ok {
+				p.mu.Unlock()
+				return l
+			}
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.wake:
+		case <-p.eof:
+			select {
+			case <-p.wake:
+				continue
+			default:
+			}
+			t.Fatalf("output ended without a line with %q:\n%s", subs, p.log())
+		case <-deadline:
+			t.Fatalf("no line with %q within 30s:\n%s", subs, p.log())
+		}
+	}
+}
+
+// exitCode waits for the process and returns its exit code (128+n for a signal).
+func (p *proc) exitCode(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("supervisor did not exit:\n%s", p.log())
+	}
+	<-p.eof
+	var ee *exec.ExitError
+	switch {
+	case p.err == nil:
+		return 0
+	case errors.As(p.err, &ee):
+		if ws := ee.Sys().(syscall.WaitStatus); ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	default:
+		t.Fatal(p.err)
+		return -1
+	}
+}
+
+func TestAdHocExitCodes(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"exit 0", []string{"--run", "0s", "--exit", "0"}, 0},
+		{"exit 3", []string{"--run", "0s", "--exit", "3"}, 3},
+		{"exit 255", []string{"--run", "0s", "--exit", "255"}, 255},
+		{"killed", []string{"--run", "0s", "--signal-self", "KILL"}, 137},
+	}
+	for _, spawner := range []string{"exec", "forkexec", "reexec"} {
+		for _, tc := range cases {
+			t.Run(spawner+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				prog := bin("child")
+				if spawner == "reexec" {
+					prog = "child"
+				}
+				args := append([]string{"run", "--restart", "never", "--spawner", spawner, "--", prog}, tc.args...)
+				p := start(t, args...)
+				if got := p.exitCode(t); got != tc.want {
+					t.Fatalf("exit code %d, want %d:\n%s", got, tc.want, p.log())
+				}
+			})
+		}
+	}
+}
+
+func TestMissingProgram(t *testing.T) {
+	t.Parallel()
+	p := start(t, "run", "--restart", "never", "--", "/nonexistent/program")
+	if got := p.exitCode(t); got != 127 {
+		t.Fatalf("exit code %d, want 127:\n%s", got, p.log())
+	}
+	p.waitLine(t, "program could not be started", "/nonexistent/program")
+}
+
+func TestConfigRunAndSIGTERM(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, `
+[program:first]
+command = CHILD --ready-line
+[program:second]
+command = child --ready-line
+spawner = reexec
+[program:third]
+command = CHILD --ready-line --grandchild
+spawner = forkexec
+`)
+	p := start(t, "run", "-c", conf, "--log-format", "json")
+	for _, n := range []string{"first", "second", "third"} {
+		p.waitLine(t, `"supervisor.`+n+`"`, `"@message":"ready"`)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.exitCode(t); got != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0:\n%s", got, p.log())
+	}
+	// Stopped in reverse order.
+	log := p.log()
+	i3, i2, i1 := strings.Index(log, `"stopping program","@module":"supervisor.third"`),
+		strings.Index(log, `"stopping program","@module":"supervisor.second"`),
+		strings.Index(log, `"stopping program","@module":"supervisor.first"`)
+	if i3 < 0 || i2 < 0 || i1 < 0 || !(i3 < i2 && i2 < i1) {
+		t.Errorf("stop order wrong (third %d, second %d, first %d):\n%s", i3, i2, i1, log)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	t.Parallel()
+	good := writeConf(t, "[program:a]\ncommand = CHILD\n")
+	out, err := exec.Command(bin("supervisor"), "run", "--check", "-c", good).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok, 1 programs") {
+		t.Fatalf("--check on a good file: %v\n%s", err, out)
+	}
+	bad := writeConf(t, "[program:a]\ncommand = CHILD\nrestart = sometimes\n")
+	cmd := exec.Command(bin("supervisor"), "run", "--check", "-c", bad)
+	out, err = cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("--check on a bad file: %v, want exit code 2\n%s", err, out)
+	}
+	for _, want := range []string{bad + ":3:", "restart", "sometimes"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("error %q does not name %q", out, want)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"run"},
+		{"run", "--log-format", "xml", "--", "true"},
+		{"run", "--restart", "sometimes", "--", "true"},
+		{"run", "-c", "/nonexistent.conf"},
+	} {
+		out, err := exec.Command(bin("supervisor"), args...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || len(out) == 0 {
+			t.Errorf("supervisor %q: %v, want exit code 2 with a message; output:\n%s", args, err, out)
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	p := start(t, "demo")
+	p.waitLine(t, "supervisor.steady", "program started")
+	p.waitLine(t, "supervisor.builtin", "program started", "spawner=reexec")
+	p.waitLine(t, "supervisor.oneshot", "not restarting")
+	p.waitLine(t, "supervisor.crasher", `exit="exit status 1"`)
+	p.waitLine(t, "supervisor.crasher", "restart scheduled")
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.exitCode(t); got != 0 {
+		t.Fatalf("demo exit code %d after SIGINT, want 0:\n%s", got, p.log())
+	}
+	p.waitLine(t, "supervisor stopped")
+}
+
+// asPID1 returns the command prefix that runs a program as PID 1 of a new PID
+// namespace, or skips the test where that is not possible.
+func asPID1(t *testing.T) []string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for unshare --pid")
+	}
+	path, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("unshare not installed")
+	}
+	return []string{path, "--pid", "--fork", "--mount-proc"}
+}
+
+func TestPID1ExitCodes(t *testing.T) {
+	t.Parallel()
+	prefix := asPID1(t)
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--run", "0s", "--exit", "0"}, 0},
+		{[]string{"--run", "0s", "--exit", "7"}, 7},
+		{[]string{"--run", "0s", "--signal-self", "TERM"}, 143},
+	} {
+		args := append(append(prefix, bin("supervisor"), "run", "--restart", "never", "--", bin("child")), tc.args...)
+		p := startCmd(t, exec.Command(args[0], args[1:]...))
+		if got := p.exitCode(t); got != tc.want {
+			t.Errorf("%v: exit code %d, want %d:\n%s", tc.args, got, tc.want, p.log())
+		}
+		p.waitLine(t, "pid1=true")
+	}
+}
+
+// As PID 1, SIGTERM must stop everything cleanly (an unhandled SIGTERM would make a
+// Go PID 1 exit 2 and the kernel kill the namespace).
+func TestPID1SIGTERM(t *testing.T) {
+	t.Parallel()
+	prefix := asPID1(t)
+	conf := writeConf(t, "[program:a]\ncommand = CHILD --ready-line --grandchild\n[program:b]\ncommand = CHILD --ready-line\n")
+	args := append(prefix, bin("supervisor"), "run", "-c", conf)
+	p := startCmd(t, exec.Command(args[0], args[1:]...))
+	p.waitLine(t, "supervisor.a", "ready")
+	p.waitLine(t, "supervisor.b", "ready")
+	sup := childOf(t, p.cmd.Process.Pid)
+	if err := syscall.Kill(sup, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.exitCode(t); got != 0 {
+		t.Fatalf("exit code %d, want 0:\n%s", got, p.log())
+	}
+	p.waitLine(t, "supervisor stopped")
+}
+
+// childOf returns the pid of the only child of parent, read from /proc.
+func childOf(t *testing.T, parent int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", parent, parent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Sscan(string(b), &pid); err != nil {
+		t.Fatalf("no child of %d: %q", parent, b)
+	}
+	return pid
+}
+
+var _ io.Reader = (*os.File)(nil)
