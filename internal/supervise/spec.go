@@ -3,8 +3,12 @@ package supervise
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/supervisor/supervisor/internal/worker"
 )
 
 // SpawnerKind says how a program's process is created.
@@ -123,7 +127,11 @@ func (s *Spec) Validate() error {
 		return bad("command", "is empty")
 	}
 	switch s.Spawner {
-	case SpawnExec, SpawnForkExec, SpawnReexec:
+	case SpawnExec, SpawnForkExec:
+	case SpawnReexec:
+		if !slices.Contains(worker.Names(), s.Command[0]) {
+			return bad("command", "%q is not a built-in worker (spawner reexec runs one of: %s)", s.Command[0], strings.Join(worker.Names(), ", "))
+		}
 	default:
 		return bad("spawner", "%q is not one of exec, forkexec, reexec", s.Spawner)
 	}
