@@ -189,9 +189,11 @@ func serve(log hclog.Logger, group supervise.Group, source string) int {
 	signal.Notify(pipes, syscall.SIGPIPE)
 	defer signal.Stop(pipes)
 
-	// SIGINT and SIGTERM mean "stop everything"; as PID 1 they must be handled
+	// SIGINT, SIGTERM, SIGHUP (the terminal went away) and SIGQUIT mean "stop
+	// everything, gracefully": left to their default action they would kill us and
+	// leave the process trees to Pdeathsig alone. As PID 1 they must be handled
 	// explicitly or the kernel would drop them.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer stop()
 
 	reaper, err := supervise.NewReaper(log, supervise.ReaperOptions{})

@@ -85,20 +85,41 @@ func runMode(m, child string) {
 
 // ---- the bare loop: os/exec Start, Wait, Start again, zero delay ----
 
+// bareRestart is the bare restart loop: one goroutine starts the child, waits for
+// it and starts it again at once. The measurer kills the child from another
+// goroutine, exactly as it does to the supervisor's child, and times kill -> next
+// child exec'ed (Start returned). Both sides thus pay the same kernel wake-up of a
+// sleeping waiter and the same hand-off to the measurer.
 func bareRestart(child string, n int) []time.Duration {
-	cmd := exec.Command(child)
-	check(cmd.Start())
+	pids := make(chan int)
+	stop := make(chan struct{})
+	go func() {
+		for {
+			cmd := exec.Command(child)
+			check(cmd.Start())
+			select {
+			case pids <- cmd.Process.Pid:
+			case <-stop:
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				close(pids)
+				return
+			}
+			_ = cmd.Wait()
+		}
+	}()
+	pid := <-pids
 	lat := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
 		t0 := time.Now()
-		check(cmd.Process.Kill())
-		_ = cmd.Wait()
-		cmd = exec.Command(child)
-		check(cmd.Start())
+		check(syscall.Kill(pid, syscall.SIGKILL))
+		pid = <-pids
 		lat = append(lat, time.Since(t0))
 	}
-	check(cmd.Process.Kill())
-	_ = cmd.Wait()
+	close(stop)
+	for ; pid != 0; pid = <-pids { // the loop may start one more before it sees stop
+		check(syscall.Kill(pid, syscall.SIGKILL))
+	}
 	return lat
 }
 

@@ -337,7 +337,11 @@ func TestParseValueForms(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			g := mustParse(t, "[program:p]\ncommand = x\n"+tt.line+"\n")
+			cmd := "x"
+			if strings.Contains(tt.line, "reexec") {
+				cmd = "child" // reexec runs a built-in worker
+			}
+			g := mustParse(t, "[program:p]\ncommand = "+cmd+"\n"+tt.line+"\n")
 			if !tt.check(g.Programs[0]) {
 				t.Errorf("%s: got %+v", tt.line, g.Programs[0])
 			}
@@ -385,6 +389,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "bad value in defaults", src: "[defaults]\nstop_grace = soon\n" + prog, line: 2, section: "defaults", key: "stop_grace", msg: `"soon" is not a duration`},
 		{name: "bad restart", src: prog + "restart = sometimes\n", line: 3, section: "program:web", key: "restart", msg: `"sometimes" is not one of always, on-failure, never`},
 		{name: "bad spawner", src: prog + "spawner = fork\n", line: 3, section: "program:web", key: "spawner", msg: `"fork" is not one of exec, forkexec, reexec`},
+		{name: "reexec of an unknown worker", src: "[program:web]\ncommand = nosuchworker\nspawner = reexec\n", line: 2, section: "program:web", key: "command", msg: `"nosuchworker" is not a built-in worker`, invalid: true},
 		{name: "bad autostart", src: prog + "autostart = maybe\n", line: 3, section: "program:web", key: "autostart", msg: `"maybe" is not a boolean`},
 		{name: "success code out of range", src: prog + "success_codes = 0, 256\n", line: 3, section: "program:web", key: "success_codes", msg: "256 is not an exit code (0-255)"},
 		{name: "success code negative", src: prog + "success_codes = -1\n", line: 3, section: "program:web", key: "success_codes", msg: "-1 is not an exit code"},

@@ -35,6 +35,10 @@ func logLines(log hclog.Logger, r io.Reader) {
 			}
 			if len(pending) > 0 {
 				pending = append(pending, data[:i]...)
+				for len(pending) > MaxLineLen {
+					emitLine(log, pending[:MaxLineLen], true)
+					pending = append(pending[:0], pending[MaxLineLen:]...)
+				}
 				emitLine(log, pending, false)
 				pending = pending[:0]
 			} else {

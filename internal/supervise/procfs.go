@@ -5,9 +5,6 @@ import (
 	"errors"
 	"os"
 	"strconv"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // ProcStat is the part of /proc/PID/stat the supervisor reads.
@@ -82,36 +79,4 @@ func AllProcs() ([]ProcStat, error) {
 		}
 	}
 	return out, nil
-}
-
-// KillGroupRemnants signals the processes still in process group pgid after its
-// leader was reaped (a background grandchild, say). Each is found in /proc, pinned
-// with a pidfd, checked again to still be in the group, and signalled through the
-// pidfd, so a recycled pid is never hit. It returns the pids it signalled.
-func KillGroupRemnants(pgid int, sig syscall.Signal) []int {
-	// One cheap probe first: no member left means no scan.
-	if err := unix.Kill(-pgid, 0); err == unix.ESRCH {
-		return nil
-	}
-	procs, err := AllProcs()
-	if err != nil {
-		return nil
-	}
-	var hit []int
-	for _, st := range procs {
-		if st.Pgrp != pgid || st.State == 'Z' {
-			continue
-		}
-		fd, err := unix.PidfdOpen(st.Pid, 0)
-		if err != nil {
-			continue
-		}
-		if now, err := ReadProcStat(st.Pid); err == nil && now.Pgrp == pgid {
-			if unix.PidfdSendSignal(fd, sig, nil, 0) == nil {
-				hit = append(hit, st.Pid)
-			}
-		}
-		unix.Close(fd)
-	}
-	return hit
 }

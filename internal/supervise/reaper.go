@@ -1,16 +1,17 @@
 package supervise
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -37,10 +38,9 @@ type Reaper struct {
 	procs  map[int]*Proc // registered children not yet reaped
 	closed bool
 
-	sigs     chan os.Signal // SIGCHLD, only while the process has no child
-	kick     chan struct{}  // capacity 1: Spawn made a child
-	spawns   chan spawnCall
-	done     chan struct{}
+	sigs chan os.Signal // SIGCHLD, only while the process has no child
+	kick chan struct{}  // capacity 1: Spawn made a child
+	done chan struct{}
 
 	onOrphan func(Exit)   // optional; called from the reap goroutine
 	orphans  atomic.Int64 // adopted processes reaped so far
@@ -72,7 +72,6 @@ func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
 		procs:    make(map[int]*Proc),
 		sigs:     make(chan os.Signal, 1),
 		kick:     make(chan struct{}, 1),
-		spawns:   make(chan spawnCall),
 		done:     make(chan struct{}),
 		onOrphan: opts.OnOrphan,
 	}
@@ -99,7 +98,6 @@ func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
 	}
 	r.devNull = devNull
 	go r.reapLoop()
-	go r.spawnLoop()
 	r.log.Debug("reaper started", "pid1", r.pid1)
 	return r, nil
 }
@@ -181,10 +179,25 @@ func (r *Reaper) awaitChild() bool {
 	return true
 }
 
-// reapAll calls wait4(-1, WNOHANG) until it returns 0 or ECHILD and hands every exit
-// to the Proc registered for its pid, or to the orphan hook.
+// reapAll reaps every child that has ended and hands each exit to the Proc
+// registered for its pid, or to the orphan hook. Each zombie is first looked at
+// without being reaped (waitid WNOWAIT), so that the process group of a registered
+// child can be SIGKILLed while its leader is still a zombie: the group id cannot
+// have been reused, and whatever the program left in its group dies with it.
 func (r *Reaper) reapAll() {
 	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		pid := siginfoPid(&info)
+		if err != nil || pid <= 0 {
+			if err != nil && err != unix.ECHILD {
+				r.log.Error("waitid failed", "error", err)
+			}
+			return
+		}
 		var ws unix.WaitStatus
 		var ru unix.Rusage
 		r.mu.Lock()
@@ -192,19 +205,19 @@ func (r *Reaper) reapAll() {
 			r.mu.Unlock()
 			return
 		}
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, &ru)
-		if err == unix.EINTR {
-			r.mu.Unlock()
-			continue
+		p := r.procs[pid]
+		if p != nil && p.killGroup {
+			_ = unix.Kill(-pid, unix.SIGKILL) // only the zombie left: a no-op
 		}
-		if err != nil || pid <= 0 {
+		wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, &ru)
+		if err != nil || wpid != pid {
 			r.mu.Unlock()
-			if err != nil && err != unix.ECHILD {
-				r.log.Error("wait4 failed", "error", err)
+			if err == unix.EINTR {
+				continue
 			}
+			r.log.Error("wait4 failed after waitid saw an exit", "pid", pid, "error", err)
 			return
 		}
-		p := r.procs[pid]
 		if p != nil {
 			delete(r.procs, pid)
 			p.reaped = true
@@ -225,6 +238,13 @@ func (r *Reaper) reapAll() {
 	}
 }
 
+// siginfoPid reads si_pid, which x/sys/unix leaves in Siginfo's padding: for
+// SIGCHLD it is the first field of the union, at byte offset 16 on Linux.
+func siginfoPid(info *unix.Siginfo) int {
+	b := (*[unsafe.Sizeof(*info)]byte)(unsafe.Pointer(info))
+	return int(int32(binary.NativeEndian.Uint32(b[16:20])))
+}
+
 // SpawnRequest says what to start. The caller owns every *os.File in it and closes
 // its copies after Spawn returns (the child keeps its own).
 type SpawnRequest struct {
@@ -239,51 +259,28 @@ type SpawnRequest struct {
 	// OnExit is called exactly once, from the reap goroutine, with the process's
 	// exit. It must not block.
 	OnExit func(Exit)
-}
-
-type spawnCall struct {
-	req   *SpawnRequest
-	reply chan spawnResult
-}
-
-type spawnResult struct {
-	proc *Proc
-	err  error
+	// KillGroupOnExit: when the process ends, SIGKILL whatever is left in its
+	// process group, before the process is reaped.
+	KillGroupOnExit bool
 }
 
 // Spawn starts a process in its own process group, registered with the reaper
-// before anything can reap it, from the spawner thread (so Pdeathsig fires only
-// when the supervisor dies). It blocks until the program has been exec'ed or has
-// failed to start; on failure no process exists and OnExit is never called.
+// before anything can reap it. It blocks until the program has been exec'ed or has
+// failed to start; on failure no process exists and OnExit is never called. Safe
+// for concurrent use.
+//
+// Children get Pdeathsig SIGKILL, which the kernel ties to the forking thread, not
+// the process. Spawn forks from the caller's thread without pinning it: Go ends an
+// OS thread only when a goroutine exits while locked to it (runtime.LockOSThread
+// without Unlock; idle threads are never freed, golang/go#14592), and nothing in
+// this program does that, so the forking thread lives as long as the supervisor.
+// A dedicated locked spawner thread would guard against libraries that do, but
+// every hand-off to a locked thread doubled the measured restart latency.
 func (r *Reaper) Spawn(req SpawnRequest) (*Proc, error) {
 	if req.OnExit == nil {
 		return nil, errors.New("supervise: SpawnRequest.OnExit is nil")
 	}
-	reply := make(chan spawnResult, 1)
-	select {
-	case r.spawns <- spawnCall{req: &req, reply: reply}:
-	case <-r.done:
-		return nil, ErrClosed
-	}
-	res := <-reply
-	return res.proc, res.err
-}
-
-// spawnLoop runs on one OS thread for the life of the reaper: PR_SET_PDEATHSIG is
-// tied to the thread that forked, and this thread never exits (pitfalls 2.3, E2).
-func (r *Reaper) spawnLoop() {
-	runtime.LockOSThread() // never unlocked: the thread must outlive every child
-	for {
-		select {
-		case <-r.done:
-			// Park instead of returning: a locked goroutine that returns ends its
-			// thread, which would fire Pdeathsig in every child it started.
-			select {}
-		case c := <-r.spawns:
-			p, err := r.spawn(c.req)
-			c.reply <- spawnResult{proc: p, err: err}
-		}
-	}
+	return r.spawn(&req)
 }
 
 func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
@@ -296,9 +293,9 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 	}
 	sys := &syscall.SysProcAttr{
 		Setpgid:   true,            // own process group: stopped as a group
-		Pdeathsig: syscall.SIGKILL, // dies with the supervisor (see spawnLoop)
+		Pdeathsig: syscall.SIGKILL, // dies with the supervisor (see Spawn)
 	}
-	p := &Proc{r: r, pidfd: -1, onExit: req.OnExit}
+	p := &Proc{r: r, pidfd: -1, onExit: req.OnExit, killGroup: req.KillGroupOnExit}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -371,11 +368,12 @@ type Proc struct {
 	Pid     int
 	Started time.Time
 
-	r      *Reaper
-	os     *os.Process // exec/reexec: holds Go's pidfd
-	pidfd  int         // forkexec: our own pidfd, or -1
-	onExit func(Exit)
-	reaped bool // guarded by r.mu
+	r         *Reaper
+	os        *os.Process // exec/reexec: holds Go's pidfd
+	pidfd     int         // forkexec: our own pidfd, or -1
+	onExit    func(Exit)
+	killGroup bool
+	reaped    bool // guarded by r.mu
 }
 
 // releaseLocked drops the pidfd once the process is reaped. r.mu must be held.
@@ -398,6 +396,10 @@ func (p *Proc) Signal(sig syscall.Signal) error {
 	if p.reaped {
 		return os.ErrProcessDone
 	}
+	return p.signalLocked(sig)
+}
+
+func (p *Proc) signalLocked(sig syscall.Signal) error {
 	if p.os != nil {
 		return p.os.Signal(sig)
 	}
@@ -407,10 +409,15 @@ func (p *Proc) Signal(sig syscall.Signal) error {
 	return unix.Kill(p.Pid, sig) // unreaped, so the pid is still ours
 }
 
+// ErrLeftGroup is returned by SignalGroup when the process had moved to another
+// process group; the signal was sent to the process alone.
+var ErrLeftGroup = errors.New("supervise: process left its process group; signalled it alone")
+
 // SignalGroup sends sig to the process's whole process group. While the leader is
 // not reaped its pid (the group id) cannot be reused, so kill(-pgid) is safe; it is
 // sent under the same lock the reaper takes. It returns os.ErrProcessDone once the
-// leader has been reaped: use KillGroupRemnants then.
+// leader has been reaped, and ErrLeftGroup (after signalling the process through
+// its pidfd) when the process had left its group.
 func (p *Proc) SignalGroup(sig syscall.Signal) error {
 	p.r.mu.Lock()
 	defer p.r.mu.Unlock()
@@ -418,8 +425,11 @@ func (p *Proc) SignalGroup(sig syscall.Signal) error {
 		return os.ErrProcessDone
 	}
 	err := unix.Kill(-p.Pid, sig)
-	if err == unix.ESRCH {
-		return os.ErrProcessDone
+	if err != unix.ESRCH {
+		return err
 	}
-	return err
+	if err := p.signalLocked(sig); err != nil {
+		return err
+	}
+	return ErrLeftGroup
 }

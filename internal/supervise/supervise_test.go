@@ -334,7 +334,6 @@ func TestGroupDiesWithItsLeader(t *testing.T) {
 	gc := pidFromLine(t, rn.rec.waitLine(t, "leader", "grandchild"), "grandchild")
 	rn.rec.waitLine(t, "leader", "ready")
 	rn.kill(t, "leader")
-	rn.rec.waitLine(t, "killed processes left in the program's group")
 	rn.rec.waitEvent(t, 2, is("leader", supervise.StateStarting))
 	deadline := time.Now().Add(10 * time.Second)
 	for alive(gc) && time.Now().Before(deadline) {
@@ -470,3 +469,36 @@ func TestInvalidGroup(t *testing.T) {
 }
 
 var _ = exec.ErrNotFound
+
+// A spawn that fails must not wedge a stop sequence: neither shutdown nor a
+// group restart may wait forever for it.
+func TestSpawnFailureDuringStops(t *testing.T) {
+	t.Parallel()
+	missing := func(name string) supervise.Spec {
+		s := spec(name, supervise.SpawnExec)
+		s.Command = []string{"/nonexistent/program"}
+		s.StartRetries = 1000
+		s.MaxRestarts = 0
+		s.BackoffInitial, s.BackoffMax = 0, 0
+		return s
+	}
+	t.Run("shutdown", func(t *testing.T) {
+		t.Parallel()
+		for i := 0; i < 20; i++ {
+			rn := serve(t, group(supervise.OneForOne, missing("m")))
+			rn.rec.waitEvent(t, 1, is("m", supervise.StateStarting))
+			rn.stop(t) // must return although an exit is queued for a failed spawn
+		}
+	})
+	t.Run("one_for_all", func(t *testing.T) {
+		t.Parallel()
+		crasher := spec("crasher", supervise.SpawnExec, "--run", "0s", "--exit", "1")
+		crasher.MaxRestarts = 0
+		crasher.BackoffInitial, crasher.BackoffMax = 0, 0
+		rn := serve(t, group(supervise.OneForAll, crasher, spec("steady", supervise.SpawnExec), missing("m")))
+		// The group restart goes through again and again, whatever m's failed
+		// spawns do meanwhile.
+		rn.rec.waitEvent(t, 5, is("crasher", supervise.StateStarting))
+		rn.rec.waitEvent(t, 3, is("steady", supervise.StateStarting))
+	})
+}

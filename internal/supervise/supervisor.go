@@ -359,6 +359,8 @@ func (s *Supervisor) start(p *program) {
 		Stdout: outW,
 		Stderr: errW,
 		OnExit: func(e Exit) { s.inbox.push(exitMsg{p: p, run: run, exit: e}) },
+		// The group lives and dies with its leader.
+		KillGroupOnExit: true,
 	})
 	outW.Close()
 	errW.Close()
@@ -414,9 +416,7 @@ func (s *Supervisor) timerFired(p *program, kind timerKind) {
 	case timerKill:
 		if p.state == StateStopping && p.proc != nil {
 			p.log.Warn("grace period over; killing the process group", "pid", p.proc.Pid, "grace", p.spec.StopGrace)
-			if err := p.proc.SignalGroup(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-				p.log.Error("cannot kill process group", "pid", p.proc.Pid, "error", err)
-			}
+			s.signalGroup(p, syscall.SIGKILL)
 		}
 	case timerGroup:
 		s.pollGroup(p)
@@ -433,12 +433,6 @@ func (s *Supervisor) exited(p *program, e Exit) {
 	p.cancelTimer()
 	p.lastExit = &e
 	uptime := e.Time.Sub(p.started)
-	if e.SpawnErr == nil {
-		// The group lives and dies with its leader: whatever it left behind is killed.
-		if hit := KillGroupRemnants(pid, syscall.SIGKILL); len(hit) > 0 {
-			p.log.Warn("killed processes left in the program's group", "pgid", pid, "pids", hit)
-		}
-	}
 	if p.state == StateStopping {
 		p.log.Info("program stopped", "pid", pid, "exit", e.String(), "uptime", uptime.Round(time.Millisecond))
 		if pid == 0 {
@@ -468,7 +462,7 @@ func (s *Supervisor) exited(p *program, e Exit) {
 		if success {
 			reason = "exited successfully"
 		} else {
-			s.exitCode = e.ShellCode()
+			s.exitCode = max(e.ShellCode(), 1)
 		}
 		p.log.Info("not restarting", "reason", reason)
 		s.setState(p, StateExited, reason, ev)
@@ -525,12 +519,7 @@ func (s *Supervisor) exited(p *program, e Exit) {
 
 func (s *Supervisor) fatal(p *program, reason string, ev Event) {
 	p.log.Error("program fatal: giving up", "reason", reason, "last_exit", ev.Exit.String())
-	if ev.Exit != nil {
-		s.exitCode = ev.Exit.ShellCode()
-	}
-	if s.exitCode == 0 {
-		s.exitCode = 1
-	}
+	s.exitCode = max(ev.Exit.ShellCode(), 1)
 	s.setState(p, StateFatal, reason, ev)
 }
 
@@ -642,8 +631,9 @@ func (s *Supervisor) beginStop(p *program) bool {
 	case StateStopping:
 		return true
 	case StateStarting, StateRunning:
-		if p.proc == nil {
-			return true // a failed spawn; its exit message is queued
+		if p.proc == nil { // a failed spawn: its exit message is queued
+			s.setState(p, StateStopping, "stop requested", Event{})
+			return true
 		}
 	case StateBackoff:
 		p.cancelTimer()
@@ -655,9 +645,7 @@ func (s *Supervisor) beginStop(p *program) bool {
 	pid := p.proc.Pid
 	p.log.Info("stopping program", "pid", pid, "signal", SignalName(p.spec.StopSignal), "grace", p.spec.StopGrace)
 	s.setState(p, StateStopping, "stop requested", Event{Pid: pid})
-	if err := p.proc.SignalGroup(p.spec.StopSignal); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		p.log.Error("cannot signal process group", "pid", pid, "error", err)
-	}
+	s.signalGroup(p, p.spec.StopSignal)
 	p.setTimer(s, p.spec.StopGrace, timerKill)
 	return true
 }
@@ -700,6 +688,17 @@ func (s *Supervisor) stoppedOne(p *program) {
 	if len(s.seq) > 0 && s.seq[0] == p {
 		s.seq = s.seq[1:]
 		s.advance()
+	}
+}
+
+// signalGroup signals p's process group and logs what went wrong, if anything.
+func (s *Supervisor) signalGroup(p *program, sig syscall.Signal) {
+	switch err := p.proc.SignalGroup(sig); {
+	case err == nil, errors.Is(err, os.ErrProcessDone):
+	case errors.Is(err, ErrLeftGroup):
+		p.log.Warn("program left its process group; signalled the process alone", "pid", p.proc.Pid, "signal", SignalName(sig))
+	default:
+		p.log.Error("cannot signal process group", "pid", p.proc.Pid, "signal", SignalName(sig), "error", err)
 	}
 }
 
