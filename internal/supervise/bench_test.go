@@ -105,31 +105,56 @@ func benchBareSpawn(wp string, n int) (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
-// benchBareRestart is the bare restart loop: kill, Wait, Start again at once. Each
-// latency runs from the kill until the new Start has returned (the exec is done).
+// benchBareRestart is the bare restart loop: one goroutine starts the child, waits
+// for it and starts it again at once, while the measurer kills the child from
+// another goroutine, exactly as BenchmarkRestartLatency/supervisor does; it times
+// kill -> next Start returned.
 func benchBareRestart(wp string, n int) (lat []time.Duration, total time.Duration, err error) {
-	cmd := benchBareChild(wp)
-	if err := cmd.Start(); err != nil {
-		return nil, 0, err
+	type started struct {
+		pid int
+		err error
 	}
+	pids := make(chan started)
+	stop := make(chan struct{})
+	go func() {
+		defer close(pids)
+		for {
+			cmd := benchBareChild(wp)
+			if err := cmd.Start(); err != nil {
+				pids <- started{err: err}
+				return
+			}
+			select {
+			case pids <- started{pid: cmd.Process.Pid}:
+			case <-stop:
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				return
+			}
+			_ = cmd.Wait() // killed by the measurer: the error is the signal
+		}
+	}()
+	cur := <-pids
 	lat = make([]time.Duration, 0, n)
 	start := time.Now()
 	for range n {
+		if cur.err != nil {
+			break
+		}
 		t0 := time.Now()
-		if err := cmd.Process.Kill(); err != nil {
-			return nil, 0, err
+		if err := syscall.Kill(cur.pid, syscall.SIGKILL); err != nil {
+			cur.err = err
+			break
 		}
-		_ = cmd.Wait() // killed: the error is the signal
-		cmd = benchBareChild(wp)
-		if err := cmd.Start(); err != nil {
-			return nil, 0, err
-		}
+		cur = <-pids
 		lat = append(lat, time.Since(t0))
 	}
 	total = time.Since(start)
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
-	return lat, total, nil
+	close(stop)
+	for ; cur.pid != 0; cur = <-pids { // the loop may start one more before it sees stop
+		_ = syscall.Kill(cur.pid, syscall.SIGKILL)
+	}
+	return lat, total, cur.err
 }
 
 // benchRunBare runs the bare loop mode for n iterations in a helper process
