@@ -99,34 +99,3 @@ func SignalName(sig syscall.Signal) string {
 	}
 	return fmt.Sprintf("SIG%d", int(sig))
 }
-
-// ParseSignal accepts "TERM", "SIGTERM", "term" or a number from 1 to 64.
-func ParseSignal(s string) (syscall.Signal, error) {
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
-		if n < 1 || n > 64 {
-			return 0, fmt.Errorf("signal number %d out of range 1-64", n)
-		}
-		return syscall.Signal(n), nil
-	}
-	want := upper(s)
-	if len(want) < 3 || want[:3] != "SIG" {
-		want = "SIG" + want
-	}
-	for sig, name := range signalNames {
-		if name == want {
-			return sig, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown signal %q", s)
-}
-
-func upper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return string(b)
-}
