@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -41,7 +42,10 @@ var helpers = map[string]func(args []string){
 			os.Exit(1)
 		}
 		fmt.Printf("zombie %d\n", pid)
-		select {}
+		// Block until stopped (a bare select{} would be a runtime deadlock crash).
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, syscall.SIGTERM)
+		<-stop
 	},
 }
 
