@@ -397,6 +397,12 @@ var programKeys = map[string]field{
 		return err
 	}},
 	"stop_grace": durationField(func(s *supervise.Spec) *time.Duration { return &s.StopGrace }),
+	"protocol": {set: func(s *supervise.Spec, v string) (err error) {
+		s.Protocol, err = parseBool(v)
+		return err
+	}},
+	"start_timeout":     durationField(func(s *supervise.Spec) *time.Duration { return &s.StartTimeout }),
+	"heartbeat_timeout": durationField(func(s *supervise.Spec) *time.Duration { return &s.HeartbeatTimeout }),
 }
 
 func isProgramKey(k string) bool {

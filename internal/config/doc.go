@@ -106,6 +106,16 @@
 //	                 BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM CHLD CONT STOP TSTP
 //	                 TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO SYS.
 //	stop_grace       duration (default 10s): wait this long, then SIGKILL
+//	protocol         boolean (default false): the program speaks the pipe protocol
+//	                 of internal/ipc on fds 3 and 4. It counts as running once it
+//	                 said Ready, is asked to stop over the pipe before any signal
+//	                 (the stop signal follows at half of stop_grace), and gets
+//	                 SUPERVISOR_PROGRAM=NAME in its environment
+//	start_timeout    duration (default 10s): a protocol program that has not said
+//	                 Ready by then is killed; the start counts as failed
+//	heartbeat_timeout duration (default 0: not watched; needs protocol): a
+//	                 protocol program with no heartbeat for this long is stopped
+//	                 and restarted per its policy, as a failure
 //
 // A boolean is true, yes, on or 1, or false, no, off or 0, in any case. A duration
 // is a Go duration (time.ParseDuration: "500ms", "1m30s", "0") or a whole number of

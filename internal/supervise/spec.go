@@ -80,6 +80,14 @@ type Spec struct {
 
 	StopSignal syscall.Signal // sent to the whole process group to ask it to stop
 	StopGrace  time.Duration  // how long to wait before SIGKILL
+
+	// Protocol: the program speaks internal/ipc on fds 3 (to us) and 4 (from us).
+	// It then counts as running only once it said Ready, within StartTimeout; it
+	// is restarted when no heartbeat came for HeartbeatTimeout (0: not watched);
+	// and it is asked to stop over the pipe before any signal.
+	Protocol         bool
+	StartTimeout     time.Duration
+	HeartbeatTimeout time.Duration
 }
 
 // DefaultSpec returns a Spec with the defaults documented in the README:
@@ -102,6 +110,7 @@ func DefaultSpec() Spec {
 		RestartWindow:  10 * time.Second,
 		StopSignal:     syscall.SIGTERM,
 		StopGrace:      10 * time.Second,
+		StartTimeout:   10 * time.Second,
 	}
 }
 
@@ -166,6 +175,12 @@ func (s *Spec) Validate() error {
 		return bad("stop_signal", "%d is not a signal", int(s.StopSignal))
 	case s.StopGrace < 0:
 		return bad("stop_grace", "is negative")
+	case s.Protocol && s.StartTimeout <= 0:
+		return bad("start_timeout", "must be positive for a protocol program")
+	case s.HeartbeatTimeout < 0:
+		return bad("heartbeat_timeout", "is negative")
+	case s.HeartbeatTimeout > 0 && !s.Protocol:
+		return bad("heartbeat_timeout", "needs protocol = true")
 	}
 	return nil
 }

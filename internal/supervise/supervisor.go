@@ -7,10 +7,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/supervisor/supervisor/internal/ipc"
 )
 
 // State is a program's state, named as supervisord names them.
@@ -47,6 +50,11 @@ type Status struct {
 	Restarts int
 	LastExit *Exit
 	Reason   string
+	// Protocol programs only: the last status text and when the last heartbeat
+	// (or Ready) came, with its sequence number.
+	StatusText    string
+	LastHeartbeat time.Time
+	HeartbeatSeq  uint64
 }
 
 // Options configures a Supervisor.
@@ -110,6 +118,16 @@ type program struct {
 	pendingRestart bool // part of the group restart in progress
 	timer          *time.Timer
 	timerGen       uint64
+	failure        string               // why the current run is being ended by us (start or heartbeat timeout, protocol error), or ""
+	killing        bool                 // a stop signal went out outside a stop sequence; timerKill follows
+	link           atomic.Pointer[link] // set while a protocol program is ready: requests go straight to it
+	conn           *ipc.Conn            // protocol programs: the current run's connection, or nil
+	toChild        *os.File             // the write end of fd 4 for the current run
+	pending        *ipc.Pending         // requests in flight on the current run
+	ready          bool                 // the current run said Ready
+	lastBeat       time.Time
+	beatSeq        uint64
+	statusText     string
 	groupWait      int           // pgid whose remnants we wait to see gone, or 0
 	groupDeadline  time.Time     // when to give up on them
 	groupPoll      time.Duration // next poll interval
@@ -137,8 +155,11 @@ func New(log hclog.Logger, g Group, opts Options) (*Supervisor, error) {
 	base := os.Environ()
 	for i, spec := range g.Programs {
 		p := &program{spec: spec, idx: i, log: log.Named(spec.Name), state: StateStopped}
-		if len(spec.Env) > 0 {
+		if len(spec.Env) > 0 || spec.Protocol {
 			p.env = append(append([]string(nil), base...), spec.Env...)
+		}
+		if spec.Protocol {
+			p.env = append(p.env, "SUPERVISOR_PROGRAM="+spec.Name)
 		}
 		s.progs = append(s.progs, p)
 	}
@@ -157,10 +178,13 @@ type exitMsg struct {
 type timerKind int
 
 const (
-	timerUptime  timerKind = iota // MinUptime passed: starting -> running
-	timerBackoff                  // backoff passed: start again
-	timerKill                     // grace passed: SIGKILL the group
-	timerGroup                    // poll whether a stopped program's group is gone
+	timerUptime       timerKind = iota // MinUptime passed: starting -> running
+	timerBackoff                       // backoff passed: start again
+	timerKill                          // grace passed: SIGKILL the group
+	timerGroup                         // poll whether a stopped program's group is gone
+	timerStartTimeout                  // a protocol program did not say Ready in time
+	timerHeartbeat                     // a protocol program's heartbeats stopped
+	timerStopSignal                    // a protocol program asked over the pipe did not stop: signal it
 )
 
 type timerMsg struct {
@@ -173,10 +197,25 @@ type opTimerMsg struct{ gen uint64 }
 
 type statusMsg struct{ reply chan []Status }
 
+// protoMsg is a message a protocol program sent, or the error that ended its pipe.
+type protoMsg struct {
+	p   *program
+	run uint64
+	msg ipc.Message
+	err error
+}
+
+// link is what Request needs of a ready protocol program; it is replaced, never mutated.
+type link struct {
+	conn    *ipc.Conn
+	pending *ipc.Pending
+}
+
 func (exitMsg) isMessage()    {}
 func (timerMsg) isMessage()   {}
 func (opTimerMsg) isMessage() {}
 func (statusMsg) isMessage()  {}
+func (protoMsg) isMessage()   {}
 
 // inbox is an unbounded queue: the reaper and timers never block on the state
 // goroutine, and nothing sent is dropped.
@@ -276,7 +315,8 @@ func (s *Supervisor) Status(ctx context.Context) ([]Status, error) {
 func (s *Supervisor) snapshot() []Status {
 	out := make([]Status, len(s.progs))
 	for i, p := range s.progs {
-		st := Status{Name: p.spec.Name, State: p.state, Started: p.started, Restarts: p.restarts, LastExit: p.lastExit, Reason: p.reason}
+		st := Status{Name: p.spec.Name, State: p.state, Started: p.started, Restarts: p.restarts, LastExit: p.lastExit, Reason: p.reason,
+			StatusText: p.statusText, LastHeartbeat: p.lastBeat, HeartbeatSeq: p.beatSeq}
 		if p.proc != nil {
 			st.Pid = p.proc.Pid
 		}
@@ -317,6 +357,11 @@ func (s *Supervisor) handle(m message) {
 		}
 	case statusMsg:
 		m.reply <- s.snapshot()
+	case protoMsg:
+		if m.run != m.p.run || !m.p.live {
+			return
+		}
+		s.protocol(m.p, m.msg, m.err)
 	}
 }
 
@@ -351,22 +396,52 @@ func (s *Supervisor) start(p *program) {
 		s.spawnFailed(p, run, fmt.Errorf("stderr pipe: %w", err))
 		return
 	}
+	// Protocol pipes: fd 3 carries child -> supervisor (we keep fromChild), fd 4
+	// supervisor -> child (we keep toChild). The child's ends are closed here
+	// right after the spawn.
+	var fromChild, toChildR, fromChildW, toChild *os.File
+	var extra []*os.File
+	if p.spec.Protocol {
+		if fromChild, fromChildW, err = os.Pipe(); err == nil {
+			if toChildR, toChild, err = os.Pipe(); err != nil {
+				fromChild.Close()
+				fromChildW.Close()
+			}
+		}
+		if err != nil {
+			outR.Close()
+			outW.Close()
+			errR.Close()
+			errW.Close()
+			s.spawnFailed(p, run, fmt.Errorf("protocol pipe: %w", err))
+			return
+		}
+		extra = []*os.File{fromChildW, toChildR}
+	}
 	proc, err := s.r.Spawn(SpawnRequest{
-		Kind:   p.spec.Spawner,
-		Argv:   p.spec.Command,
-		Dir:    p.spec.Dir,
-		Env:    p.env,
-		Stdout: outW,
-		Stderr: errW,
-		OnExit: func(e Exit) { s.inbox.push(exitMsg{p: p, run: run, exit: e}) },
+		Kind:       p.spec.Spawner,
+		Argv:       p.spec.Command,
+		Dir:        p.spec.Dir,
+		Env:        p.env,
+		Stdout:     outW,
+		Stderr:     errW,
+		ExtraFiles: extra,
+		OnExit:     func(e Exit) { s.inbox.push(exitMsg{p: p, run: run, exit: e}) },
 		// The group lives and dies with its leader.
 		KillGroupOnExit: true,
 	})
 	outW.Close()
 	errW.Close()
+	for _, f := range extra {
+		f.Close()
+	}
 	if err != nil {
 		outR.Close()
 		errR.Close()
+		if p.spec.Protocol {
+			fromChild.Close()
+			toChild.Close()
+		}
 		s.spawnFailed(p, run, err)
 		return
 	}
@@ -377,8 +452,17 @@ func (s *Supervisor) start(p *program) {
 	go func() { logLines(outLog, outR); outR.Close() }()
 	go func() { logLines(errLog, errR); errR.Close() }()
 
+	p.failure, p.killing, p.ready = "", false, false
 	p.log.Info("program started", "pid", proc.Pid, "spawner", string(p.spec.Spawner))
 	s.setState(p, StateStarting, "spawned", Event{Pid: proc.Pid})
+	if p.spec.Protocol {
+		p.conn = ipc.NewConn(fromChild, toChild, 0)
+		p.toChild = toChild
+		p.pending = &ipc.Pending{}
+		go s.readChild(p, run, p.conn, fromChild)
+		p.setTimer(s, p.spec.StartTimeout, timerStartTimeout)
+		return
+	}
 	if p.spec.MinUptime == 0 {
 		s.becameRunning(p)
 		return
@@ -414,12 +498,26 @@ func (s *Supervisor) timerFired(p *program, kind timerKind) {
 			s.start(p)
 		}
 	case timerKill:
-		if p.state == StateStopping && p.proc != nil {
+		if (p.state == StateStopping || p.killing) && p.proc != nil {
 			p.log.Warn("grace period over; killing the process group", "pid", p.proc.Pid, "grace", p.spec.StopGrace)
 			s.signalGroup(p, syscall.SIGKILL)
 		}
 	case timerGroup:
 		s.pollGroup(p)
+	case timerStartTimeout:
+		if p.state == StateStarting && p.proc != nil && !p.ready {
+			s.endRun(p, fmt.Sprintf("no ready within start_timeout %s", p.spec.StartTimeout), syscall.SIGKILL)
+		}
+	case timerHeartbeat:
+		if p.state == StateRunning && p.proc != nil {
+			s.endRun(p, fmt.Sprintf("no heartbeat for %s (last seq %d)", p.spec.HeartbeatTimeout, p.beatSeq), p.spec.StopSignal)
+		}
+	case timerStopSignal:
+		if p.state == StateStopping && p.proc != nil {
+			p.log.Info("still running after the stop request; signalling", "signal", SignalName(p.spec.StopSignal))
+			s.signalGroup(p, p.spec.StopSignal)
+			p.setTimer(s, p.spec.StopGrace-p.spec.StopGrace/2, timerKill)
+		}
 	}
 }
 
@@ -432,6 +530,8 @@ func (s *Supervisor) exited(p *program, e Exit) {
 	p.proc, p.live = nil, false
 	p.cancelTimer()
 	p.lastExit = &e
+	p.killing = false
+	s.dropLink(p, fmt.Errorf("program %q ended (%s)", p.spec.Name, e.String()))
 	uptime := e.Time.Sub(p.started)
 	if p.state == StateStopping {
 		p.log.Info("program stopped", "pid", pid, "exit", e.String(), "uptime", uptime.Round(time.Millisecond))
@@ -456,7 +556,10 @@ func (s *Supervisor) exited(p *program, e Exit) {
 	}
 
 	wasStarting := p.state == StateStarting
-	success := e.SpawnErr == nil && e.Signal == 0 && p.spec.isSuccess(e.Code)
+	success := e.SpawnErr == nil && e.Signal == 0 && p.spec.isSuccess(e.Code) && p.failure == ""
+	if p.failure != "" {
+		p.log.Warn("run ended by the supervisor counts as a failure", "why", p.failure)
+	}
 	if p.spec.Restart == RestartNever || (p.spec.Restart == RestartOnFailure && success) {
 		reason := "restart=" + string(p.spec.Restart)
 		if success {
@@ -645,6 +748,16 @@ func (s *Supervisor) beginStop(p *program) bool {
 	pid := p.proc.Pid
 	p.log.Info("stopping program", "pid", pid, "signal", SignalName(p.spec.StopSignal), "grace", p.spec.StopGrace)
 	s.setState(p, StateStopping, "stop requested", Event{Pid: pid})
+	if p.conn != nil && p.ready {
+		// Ask over the pipe first; the stop signal follows at half the grace
+		// period, SIGKILL at its end. Sent from its own goroutine: a child that
+		// does not read could leave the pipe full, and the state goroutine must
+		// never block on a child.
+		conn, grace := p.conn, p.spec.StopGrace
+		go func() { _ = conn.Send(ipc.Stop{Deadline: grace}) }()
+		p.setTimer(s, p.spec.StopGrace/2, timerStopSignal)
+		return true
+	}
 	s.signalGroup(p, p.spec.StopSignal)
 	p.setTimer(s, p.spec.StopGrace, timerKill)
 	return true
@@ -688,6 +801,155 @@ func (s *Supervisor) stoppedOne(p *program) {
 	if len(s.seq) > 0 && s.seq[0] == p {
 		s.seq = s.seq[1:]
 		s.advance()
+	}
+}
+
+// endRun ends p's current run because of why (a failure of ours to count): sig to
+// the group now, SIGKILL after the grace period.
+func (s *Supervisor) endRun(p *program, why string, sig syscall.Signal) {
+	if p.failure != "" {
+		return // already being ended
+	}
+	p.failure = why
+	p.log.Error("ending the program's run", "pid", p.proc.Pid, "why", why, "signal", SignalName(sig))
+	s.signalGroup(p, sig)
+	p.killing = true
+	p.setTimer(s, p.spec.StopGrace, timerKill)
+}
+
+// readChild reads everything p's current run sends on fd 3 and passes it to the
+// state goroutine, until the pipe ends or breaks. It owns fromChild and closes it.
+func (s *Supervisor) readChild(p *program, run uint64, conn *ipc.Conn, fromChild *os.File) {
+	defer fromChild.Close()
+	hello, err := conn.Handshake()
+	if err != nil {
+		s.inbox.push(protoMsg{p: p, run: run, err: fmt.Errorf("handshake: %w", err)})
+		return
+	}
+	s.inbox.push(protoMsg{p: p, run: run, msg: hello})
+	for {
+		m, err := conn.Recv()
+		if err != nil {
+			s.inbox.push(protoMsg{p: p, run: run, err: err})
+			return
+		}
+		if r, ok := m.(ipc.Reply); ok {
+			p.resolve(r) // straight to the caller waiting in Request
+			continue
+		}
+		s.inbox.push(protoMsg{p: p, run: run, msg: m})
+	}
+}
+
+func (p *program) resolve(r ipc.Reply) {
+	if l := p.link.Load(); l != nil && !l.pending.Resolve(r) {
+		p.log.Debug("reply to no request in flight", "id", r.ID)
+	}
+}
+
+// protocol handles one message from a protocol program, or the error that ended
+// its pipe.
+func (s *Supervisor) protocol(p *program, m ipc.Message, err error) {
+	if err != nil {
+		if errors.Is(err, ipc.ErrPeerGone) {
+			// EOF: the peer is dead, or closed its end. If the process is still
+			// alive it is ended (the exit itself will arrive either way).
+			if st, e := ReadProcStat(p.proc.Pid); e == nil && st.State != 'Z' && p.state != StateStopping {
+				s.endRun(p, "closed its end of the protocol pipe", p.spec.StopSignal)
+			}
+			return
+		}
+		p.log.Error("protocol error", "pid", p.proc.Pid, "error", err)
+		if p.state != StateStopping {
+			s.endRun(p, "protocol error: "+err.Error(), syscall.SIGKILL)
+		}
+		return
+	}
+	switch m := m.(type) {
+	case ipc.Hello:
+		p.log.Debug("handshake", "pid", p.proc.Pid, "child_pid", m.Pid, "name", m.Name)
+	case ipc.Ready:
+		if p.state != StateStarting || p.ready {
+			return
+		}
+		p.ready = true
+		p.link.Store(&link{conn: p.conn, pending: p.pending})
+		s.becameRunning(p)
+		p.lastBeat = time.Now()
+		if p.spec.HeartbeatTimeout > 0 {
+			p.setTimer(s, p.spec.HeartbeatTimeout, timerHeartbeat)
+		} else {
+			p.cancelTimer()
+		}
+	case ipc.Heartbeat:
+		p.lastBeat, p.beatSeq = time.Now(), m.Seq
+		if p.state == StateRunning && p.spec.HeartbeatTimeout > 0 && p.failure == "" {
+			p.setTimer(s, p.spec.HeartbeatTimeout, timerHeartbeat)
+		}
+	case ipc.Status:
+		p.statusText = m.Text
+		p.log.Info("status", "pid", p.proc.Pid, "text", m.Text)
+	case ipc.Stopping:
+		p.log.Debug("stop acknowledged", "pid", p.proc.Pid)
+	}
+}
+
+// dropLink ends p's current protocol connection: requests in flight fail with err,
+// the child's fd 4 sees EOF.
+func (s *Supervisor) dropLink(p *program, err error) {
+	p.link.Store(nil)
+	if p.pending != nil {
+		p.pending.Fail(err)
+		p.pending = nil
+	}
+	if p.toChild != nil {
+		p.toChild.Close()
+		p.toChild = nil
+	}
+	p.conn, p.ready = nil, false
+}
+
+// ErrNotReady is returned by Request for a program that is not running and ready.
+var ErrNotReady = errors.New("supervise: program is not running and ready")
+
+// Request sends method and body to the named protocol program and returns the
+// body of its reply. It blocks until the reply comes, the program's run ends (the
+// error says so), or ctx ends. Safe for concurrent use; it does not go through the
+// state goroutine.
+func (s *Supervisor) Request(ctx context.Context, name, method string, body []byte) ([]byte, error) {
+	var p *program
+	for _, q := range s.progs {
+		if q.spec.Name == name {
+			p = q
+		}
+	}
+	if p == nil {
+		return nil, fmt.Errorf("request %s to %q: no such program", method, name)
+	}
+	l := p.link.Load()
+	if l == nil {
+		return nil, fmt.Errorf("request %s to %q: %w", method, name, ErrNotReady)
+	}
+	id, ch, err := l.pending.Add()
+	if err != nil {
+		return nil, fmt.Errorf("request %s to %q: %w", method, name, err)
+	}
+	if err := l.conn.Send(ipc.Request{ID: id, Method: method, Body: body}); err != nil {
+		l.pending.Remove(id)
+		return nil, fmt.Errorf("request %s to %q: %w", method, name, err)
+	}
+	select {
+	case r := <-ch:
+		switch {
+		case r.Err != nil:
+			return nil, fmt.Errorf("request %s to %q: %w", method, name, r.Err)
+		case r.Reply.Err != "":
+			return nil, fmt.Errorf("request %s to %q: the program answered: %s", method, name, r.Reply.Err)
+		}
+		return r.Reply.Body, nil
+	case <-ctx.Done():
+		l.pending.Remove(id)
+		return nil, fmt.Errorf("request %s to %q: %w", method, name, ctx.Err())
 	}
 }
 
