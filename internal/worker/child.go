@@ -27,6 +27,7 @@ type childConfig struct {
 	grandchildSetsid bool           // start a grandchild in its own session
 	readyLine        bool           // write "ready" once set up
 	holdStdout       bool           // grandchildren inherit our stdout instead of /dev/null
+	proto            protoConfig    // --protocol and the flags that need it
 }
 
 // nonFatalSignals are the signals whose default action does not end the
@@ -79,6 +80,7 @@ func parseChildFlags(args []string, stderr io.Writer) (childConfig, error) {
 	fs.BoolVar(&cfg.grandchildSetsid, "grandchild-setsid", false, "start a grandchild in its own session and never wait for it")
 	fs.BoolVar(&cfg.readyLine, "ready-line", false, "write \"ready\" on stdout once signals are handled and grandchildren started")
 	fs.BoolVar(&cfg.holdStdout, "hold-stdout", false, "grandchildren inherit stdout (default: /dev/null)")
+	cfg.proto.addFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -86,6 +88,7 @@ func parseChildFlags(args []string, stderr io.Writer) (childConfig, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	cfg.runSet = set["run"]
 
+	protoProblem := cfg.proto.problem(set)
 	var problem string
 	switch {
 	case fs.NArg() > 0:
@@ -104,6 +107,8 @@ func parseChildFlags(args []string, stderr io.Writer) (childConfig, error) {
 		problem = "--stderr-tick needs --tick"
 	case cfg.holdStdout && !cfg.grandchild && !cfg.grandchildSetsid:
 		problem = "--hold-stdout needs --grandchild or --grandchild-setsid"
+	case protoProblem != "":
+		problem = protoProblem
 	default:
 		return cfg, nil
 	}
@@ -123,6 +128,14 @@ func runChild(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		return 2
+	}
+
+	var ipcOut, ipcIn *os.File
+	if cfg.proto.on {
+		if ipcOut, ipcIn, err = openIPC(); err != nil {
+			fmt.Fprintf(stderr, "child: %v\n", err)
+			return 1
+		}
 	}
 
 	// Buffered: signal.Notify never blocks, and we drain in the loop below.
@@ -146,6 +159,18 @@ func runChild(args []string, stdout, stderr io.Writer) int {
 
 	if cfg.readyLine {
 		fmt.Fprintln(stdout, "ready")
+	}
+
+	var proto *protocol // nil without --protocol
+	var readyC <-chan time.Time
+	var servedC <-chan error
+	if cfg.proto.on {
+		var code int
+		if proto, code = startProtocol(cfg.proto, ipcIn, ipcOut, stderr); proto == nil {
+			return code
+		}
+		defer proto.close()
+		readyC, servedC = proto.readyC, proto.served
 	}
 
 	var runC <-chan time.Time // nil (never ready) without --run
@@ -176,6 +201,15 @@ func runChild(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case <-runC:
 			return cfg.end(stderr)
+		case <-readyC: // --slow-start elapsed
+			readyC = nil
+			if code, ok := proto.ready(stderr); !ok {
+				return code
+			}
+		case <-proto.progressC():
+			proto.c.Progress()
+		case err := <-servedC:
+			return proto.end(err, stdout, stderr)
 		case <-tickC:
 			fmt.Fprintf(stdout, "tick %d\n", n)
 			if cfg.stderrTick {

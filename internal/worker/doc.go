@@ -15,7 +15,9 @@
 //   - Dispatch decides on filepath.Base(os.Args[0]) == Arg0 alone (no environment
 //     variable), and when it dispatches it never returns: it calls os.Exit.
 //   - Run is the only entry point of a worker. It returns the exit code instead of
-//     exiting, except for --signal-self, where the process dies by the signal.
+//     exiting, except for --signal-self, where the process dies by the signal, and
+//     the protocol's crashes (the "crash" method, --crash-after-requests), which
+//     call os.Exit(3) from the goroutine that decided it.
 //   - A worker never waits for a process. Its grandchildren (--grandchild,
 //     --grandchild-setsid) are started with os.StartProcess and released; whoever
 //     adopts them when the worker dies (the supervisor as a subreaper, or init)
@@ -29,29 +31,90 @@
 //   - Output: every line ends in "\n" and is written with a single Write to the
 //     writer Run was given, with no buffering in between, so a line to a pipe is
 //     atomic (it is shorter than PIPE_BUF) and visible at once.
-//   - File descriptors: a worker reads no input. Before starting a grandchild it marks
-//     every fd >= 3 close-on-exec (fds inherited from the supervisor included), so a
-//     grandchild has exactly fds 0, 1 and 2: fd 0 and fd 2 are /dev/null, and fd 1 is
-//     /dev/null, or the worker's stdout with --hold-stdout. A grandchild therefore
-//     holds none of the supervisor's pipes open unless asked to.
+//   - File descriptors: a worker reads no input except, with --protocol, fd 4.
+//     Before starting a grandchild it marks every fd >= 3 close-on-exec (fds
+//     inherited from the supervisor included), so a grandchild has exactly fds 0, 1
+//     and 2: fd 0 and fd 2 are /dev/null, and fd 1 is /dev/null, or the worker's
+//     stdout with --hold-stdout. A grandchild therefore holds none of the
+//     supervisor's pipes open unless asked to.
+//   - Protocol fds: with --protocol, fd 3 is the pipe to the supervisor (the worker
+//     writes frames) and fd 4 the pipe from it (the worker reads). The supervisor
+//     creates both pipes and passes these ends; the worker checks at once that both
+//     are pipes (or sockets) and marks them close-on-exec, before anything else, and
+//     then owns them: it never closes them, they close when it exits. A pipe check,
+//     not merely an open check, because without the supervisor's fd 4 the Go runtime
+//     may have put one of its own files (a cgroup file) there.
 //
 // # The "child" worker
 //
 // Output on stdout, in order: "child PID started"; one "grandchild PID" line per
 // grandchild flag (--grandchild first); "ready" with --ready-line, once the signal
 // handler is installed and the grandchildren started; "tick N" (N from 1) every
-// --tick; and "stopping on SIGTERM" (or SIGINT) when a signal ends it. On stderr:
-// "[WARN] tick N" with --stderr-tick, "ignoring SIGTERM" (or SIGINT) with
-// --ignore-term, and error messages.
+// --tick; and "stopping on SIGTERM" (or SIGINT) when a signal ends it, or
+// "stopping on request" when a protocol Stop does. On stderr: "[WARN] tick N"
+// with --stderr-tick, "ignoring SIGTERM" (or SIGINT) with --ignore-term,
+// "supervisor gone" in protocol mode, and error messages.
 //
 // Exit codes:
 //
-//	0          stopped by SIGTERM or SIGINT (without --ignore-term), or -h/--help
+//	0          stopped by SIGTERM or SIGINT (without --ignore-term), or -h/--help;
+//	           with --protocol also by Stop, or by EOF on fd 4 (supervisor gone)
 //	--exit N   --run elapsed (default 0)
-//	1          a grandchild could not be started, or --signal-self failed
+//	1          a grandchild could not be started, or --signal-self failed; with
+//	           --protocol: fd 3 or 4 is no pipe, the handshake or Ready failed,
+//	           Serve failed (a protocol error), or --exit-mid-frame
 //	2          bad flags or arguments, or an unknown worker name
+//	3          --protocol: the "crash" method, or --crash-after-requests reached
 //	signal     --run elapsed with --signal-self: killed by that signal (128+sig in a shell)
 //
 // Without --run the worker runs until a signal stops it, so --exit and
-// --signal-self need --run; "--run 0s" ends at once, right after "ready".
+// --signal-self need --run; "--run 0s" ends at once, right after "ready" (with
+// --protocol: after the handshake, and after Ready unless --slow-start or
+// --never-ready delays it).
+//
+// # Protocol mode
+//
+// With --protocol the worker speaks internal/ipc on fds 3 and 4 (see "Protocol
+// fds" above). After the setup above (signal handler, grandchildren, "ready"
+// line) it sends Hello with its pid and $SUPERVISOR_PROGRAM (or "child") as name,
+// waits for HelloAck (signals caught meanwhile are handled after it), sends Ready,
+// and starts heartbeats every --heartbeat (default 100ms). Its main loop, which
+// also writes the ticks and handles --run and signals, calls Child.Progress every
+// --heartbeat/2, so the heartbeats prove that this loop runs. Requests are served
+// concurrently by Child.Serve:
+//
+//	echo    replies with the body
+//	hash    replies with the hex SHA-256 of the body
+//	sleep   body is a Go duration; sleeps that long, or until cancelled (the Stop
+//	        deadline), then replies "slept"; a bad duration is an error Reply
+//	crash   exits with code 3 at once, without replying
+//	other   error Reply `unknown method "NAME"`
+//
+// A Stop is answered with Stopping (by ipc); once the requests in flight are
+// answered (or their deadline cancelled them) the worker writes "stopping on
+// request" on stdout and exits 0. EOF on fd 4 writes "supervisor gone" on stderr
+// and exits 0. SIGTERM and SIGINT stop it as without --protocol.
+//
+// Flags that need --protocol (exit 2 without it):
+//
+//	--heartbeat DUR             heartbeat interval, > 0 (default 100ms)
+//	--crash-after-requests N    exit 3 as soon as the Nth Reply was written (N >= 1)
+//	--slow-start DUR            wait DUR (handling signals, serving requests) before Ready
+//	--never-ready               handshake, serve requests, but never send Ready or heartbeats
+//	--hang                      after Ready, the main loop blocks forever: no Progress,
+//	                            so no heartbeat; signals, Stop and EOF are no longer
+//	                            acted on (only SIGKILL ends it), but requests are served
+//	--deadlock                  after Ready, the main loop and a second goroutine
+//	                            deadlock on two mutexes (certainly, not by timing);
+//	                            otherwise as --hang
+//	--garbage                   instead of Hello, write 64 bytes that are no valid
+//	                            frame (a Hello header, then text: ErrMalformed for the
+//	                            supervisor), then wait for a signal
+//	--oversized                 instead of Hello, write the header of a 2 MiB Hello
+//	                            frame (ErrFrameTooLarge), then wait for a signal
+//	--exit-mid-frame            write the first half of a Hello frame, exit 1
+//	                            (ErrTruncated)
+//
+// --hang, --deadlock, --never-ready, --garbage, --oversized and --exit-mid-frame
+// exclude each other.
 package worker

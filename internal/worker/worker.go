@@ -51,9 +51,10 @@ func Names() []string {
 // exit code. An unknown name writes a message to stderr and returns 2.
 //
 // Run installs signal handlers for the duration of the call and, for some
-// flags, starts processes by re-executing /proc/self/exe or ends the process
-// with a signal, so outside tests of argument handling it should only be called
-// from the main of a worker process (cmd/child, or Dispatch).
+// flags, starts processes by re-executing /proc/self/exe, takes over fds 3 and 4,
+// or ends the process with a signal or os.Exit, so outside tests of argument
+// handling it should only be called from the main of a worker process
+// (cmd/child, or Dispatch).
 func Run(name string, args []string, stdout, stderr io.Writer) int {
 	w, ok := workers[name]
 	if !ok {
