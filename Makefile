@@ -37,6 +37,7 @@ leakcheck:
 bench: build
 	$(GO) build -o $(BIN)/bench ./internal/bench && ./$(BIN)/bench -bin $(BIN)
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./internal/supervise/
+	$(GO) test -run '^$$' -bench . ./internal/ipc/
 
 clean:
 	rm -rf $(BIN)
