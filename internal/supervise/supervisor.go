@@ -123,6 +123,7 @@ type program struct {
 	link           atomic.Pointer[link] // set while a protocol program is ready: requests go straight to it
 	conn           *ipc.Conn            // protocol programs: the current run's connection, or nil
 	toChild        *os.File             // the write end of fd 4 for the current run
+	fromChild      *os.File             // the read end of fd 3, read (and closed) by readChild
 	pending        *ipc.Pending         // requests in flight on the current run
 	ready          bool                 // the current run said Ready
 	lastBeat       time.Time
@@ -379,6 +380,7 @@ func (s *Supervisor) setState(p *program, to State, reason string, ev Event) {
 func (s *Supervisor) start(p *program) {
 	p.cancelTimer()
 	p.pendingRestart = false
+	p.failure, p.killing, p.ready = "", false, false
 	p.run++
 	run := p.run
 
@@ -452,12 +454,11 @@ func (s *Supervisor) start(p *program) {
 	go func() { logLines(outLog, outR); outR.Close() }()
 	go func() { logLines(errLog, errR); errR.Close() }()
 
-	p.failure, p.killing, p.ready = "", false, false
 	p.log.Info("program started", "pid", proc.Pid, "spawner", string(p.spec.Spawner))
 	s.setState(p, StateStarting, "spawned", Event{Pid: proc.Pid})
 	if p.spec.Protocol {
 		p.conn = ipc.NewConn(fromChild, toChild, 0)
-		p.toChild = toChild
+		p.toChild, p.fromChild = toChild, fromChild
 		p.pending = &ipc.Pending{}
 		go s.readChild(p, run, p.conn, fromChild)
 		p.setTimer(s, p.spec.StartTimeout, timerStartTimeout)
@@ -851,6 +852,11 @@ func (p *program) resolve(r ipc.Reply) {
 // its pipe.
 func (s *Supervisor) protocol(p *program, m ipc.Message, err error) {
 	if err != nil {
+		// No reply can come any more: fail what is in flight now.
+		p.link.Store(nil)
+		if p.pending != nil {
+			p.pending.Fail(fmt.Errorf("program %q: pipe ended: %w", p.spec.Name, err))
+		}
 		if errors.Is(err, ipc.ErrPeerGone) {
 			// EOF: the peer is dead, or closed its end. If the process is still
 			// alive it is ended (the exit itself will arrive either way).
@@ -869,8 +875,8 @@ func (s *Supervisor) protocol(p *program, m ipc.Message, err error) {
 	case ipc.Hello:
 		p.log.Debug("handshake", "pid", p.proc.Pid, "child_pid", m.Pid, "name", m.Name)
 	case ipc.Ready:
-		if p.state != StateStarting || p.ready {
-			return
+		if p.state != StateStarting || p.ready || p.failure != "" {
+			return // late: the run is already being ended
 		}
 		p.ready = true
 		p.link.Store(&link{conn: p.conn, pending: p.pending})
@@ -903,8 +909,14 @@ func (s *Supervisor) dropLink(p *program, err error) {
 		p.pending = nil
 	}
 	if p.toChild != nil {
-		p.toChild.Close()
+		p.toChild.Close() // the child's fd 4 sees EOF; a blocked Send returns
 		p.toChild = nil
+	}
+	if p.fromChild != nil {
+		// End readChild even if a descendant that escaped the group still holds
+		// fd 3 open; readChild closes the file.
+		_ = p.fromChild.SetReadDeadline(time.Now())
+		p.fromChild = nil
 	}
 	p.conn, p.ready = nil, false
 }
@@ -934,22 +946,32 @@ func (s *Supervisor) Request(ctx context.Context, name, method string, body []by
 	if err != nil {
 		return nil, fmt.Errorf("request %s to %q: %w", method, name, err)
 	}
-	if err := l.conn.Send(ipc.Request{ID: id, Method: method, Body: body}); err != nil {
-		l.pending.Remove(id)
-		return nil, fmt.Errorf("request %s to %q: %w", method, name, err)
-	}
-	select {
-	case r := <-ch:
-		switch {
-		case r.Err != nil:
-			return nil, fmt.Errorf("request %s to %q: %w", method, name, r.Err)
-		case r.Reply.Err != "":
-			return nil, fmt.Errorf("request %s to %q: the program answered: %s", method, name, r.Reply.Err)
+	// Sent from its own goroutine: a child that stopped reading can leave the pipe
+	// full, and the caller's ctx must still work. The write ends, at the latest,
+	// when the run ends and its pipe is closed.
+	sent := make(chan error, 1)
+	go func() { sent <- l.conn.Send(ipc.Request{ID: id, Method: method, Body: body}) }()
+	for {
+		select {
+		case err := <-sent:
+			if err != nil {
+				l.pending.Remove(id)
+				return nil, fmt.Errorf("request %s to %q: %w", method, name, err)
+			}
+			sent = nil
+			continue
+		case r := <-ch:
+			switch {
+			case r.Err != nil:
+				return nil, fmt.Errorf("request %s to %q: %w", method, name, r.Err)
+			case r.Reply.Err != "":
+				return nil, fmt.Errorf("request %s to %q: the program answered: %s", method, name, r.Reply.Err)
+			}
+			return r.Reply.Body, nil
+		case <-ctx.Done():
+			l.pending.Remove(id)
+			return nil, fmt.Errorf("request %s to %q: %w", method, name, ctx.Err())
 		}
-		return r.Reply.Body, nil
-	case <-ctx.Done():
-		l.pending.Remove(id)
-		return nil, fmt.Errorf("request %s to %q: %w", method, name, ctx.Err())
 	}
 }
 
