@@ -258,9 +258,9 @@ func Benchmark64KiBRawPipe(b *testing.B) {
 // of the way. Its baseline is BenchmarkRawPipeBatched: the same bytes, the same
 // batches, read with no framing code.
 func BenchmarkHeartbeatFramesBatched(b *testing.B) {
-	stream := heartbeatStream(b, b.N)
+	stream, size := heartbeatStream(b)
 	r, w := pipe(b)
-	go writeBatches(w, stream)
+	go writeBatches(w, stream, b.N*size)
 	d := ipc.NewDecoder(r, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -269,7 +269,7 @@ func BenchmarkHeartbeatFramesBatched(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if hb, ok := m.(ipc.Heartbeat); !ok || hb.Seq != hbSeqBase+uint64(i) {
+		if hb, ok := m.(ipc.Heartbeat); !ok || hb.Seq != hbSeqBase+uint64(i%streamFrames) {
 			b.Fatalf("frame %d: %#v", i, m)
 		}
 	}
@@ -279,13 +279,13 @@ func BenchmarkHeartbeatFramesBatched(b *testing.B) {
 
 // BenchmarkRawPipeBatched is BenchmarkHeartbeatFramesBatched's baseline.
 func BenchmarkRawPipeBatched(b *testing.B) {
-	stream := heartbeatStream(b, b.N)
+	stream, size := heartbeatStream(b)
 	r, w := pipe(b)
-	go writeBatches(w, stream)
+	go writeBatches(w, stream, b.N*size)
 	buf := make([]byte, 64<<10)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for left := len(stream); left > 0; {
+	for left := b.N * size; left > 0; {
 		n, err := r.Read(buf[:min(len(buf), left)])
 		if err != nil {
 			b.Fatal(err)
@@ -296,20 +296,25 @@ func BenchmarkRawPipeBatched(b *testing.B) {
 	reportFramesPerSecond(b)
 }
 
-func heartbeatStream(b *testing.B, n int) []byte {
-	var stream []byte
-	for i := range n {
+// streamFrames heartbeats (all of one size) make the stream the batched
+// benchmarks send over and over.
+const streamFrames = 1 << 14
+
+func heartbeatStream(b *testing.B) (stream []byte, frameSize int) {
+	for i := range streamFrames {
 		stream = append(stream, encodeAll(b, ipc.Heartbeat{Seq: hbSeqBase + uint64(i)})...)
 	}
-	return stream
+	return stream, len(stream) / streamFrames
 }
 
-func writeBatches(w io.Writer, stream []byte) {
-	for len(stream) > 0 {
-		n := min(len(stream), 64<<10)
-		if _, err := w.Write(stream[:n]); err != nil {
+// writeBatches writes total bytes of stream, repeated, in writes of up to 64 KiB.
+func writeBatches(w io.Writer, stream []byte, total int) {
+	for off := 0; total > 0; {
+		n := min(len(stream)-off, 64<<10, total)
+		if _, err := w.Write(stream[off : off+n]); err != nil {
 			panic(err)
 		}
-		stream = stream[n:]
+		off = (off + n) % len(stream)
+		total -= n
 	}
 }

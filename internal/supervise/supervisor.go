@@ -578,7 +578,11 @@ func (s *Supervisor) exited(p *program, e Exit) {
 	if wasStarting {
 		p.failedStarts++
 		if p.failedStarts > p.spec.StartRetries {
-			s.fatal(p, fmt.Sprintf("ended before min_uptime %s in %d starts in a row", p.spec.MinUptime, p.failedStarts), ev)
+			before := "min_uptime " + p.spec.MinUptime.String()
+			if p.spec.Protocol {
+				before = "Ready"
+			}
+			s.fatal(p, fmt.Sprintf("ended before %s in %d starts in a row", before, p.failedStarts), ev)
 			return
 		}
 	}
