@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -391,5 +390,3 @@ func childOf(t *testing.T, parent int) int {
 	}
 	return pid
 }
-
-var _ io.Reader = (*os.File)(nil)

@@ -56,7 +56,13 @@ func BenchmarkHeartbeatFrames(b *testing.B) {
 // pre-encoded, written with one Write each and read with io.ReadFull of the frame
 // size straight from the pipe, with no framing code at all.
 func BenchmarkRawPipe(b *testing.B) {
-	raw := encodeAll(b, ipc.Heartbeat{Seq: hbSeqBase})
+	benchRawPipe(b, encodeAll(b, ipc.Heartbeat{Seq: hbSeqBase}))
+}
+
+// benchRawPipe writes raw b.N times into a pipe from one goroutine and reads it
+// back with io.ReadFull of its size, with no framing code: the baseline of the
+// per-frame benchmarks.
+func benchRawPipe(b *testing.B, raw []byte) {
 	r, w := pipe(b)
 	start := make(chan struct{})
 	go func() {
@@ -226,29 +232,8 @@ func Benchmark64KiBFrames(b *testing.B) {
 // Benchmark64KiBRawPipe is Benchmark64KiBFrames's baseline: the same frames,
 // pre-encoded, written raw and read with io.ReadFull into one reused buffer.
 func Benchmark64KiBRawPipe(b *testing.B) {
-	raw := encodeAll(b, ipc.Request{ID: 1, Method: "put", Body: bytes.Repeat([]byte{0x5a}, 64<<10)})
-	r, w := pipe(b)
-	start := make(chan struct{})
-	go func() {
-		<-start
-		for range b.N {
-			if _, err := w.Write(raw); err != nil {
-				panic(err)
-			}
-		}
-	}()
-	buf := make([]byte, len(raw))
 	b.SetBytes(64 << 10)
-	b.ReportAllocs()
-	b.ResetTimer()
-	close(start)
-	for range b.N {
-		if _, err := io.ReadFull(r, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	reportFramesPerSecond(b)
+	benchRawPipe(b, encodeAll(b, ipc.Request{ID: 1, Method: "put", Body: bytes.Repeat([]byte{0x5a}, 64<<10)}))
 }
 
 // BenchmarkHeartbeatFramesBatched is BenchmarkHeartbeatFrames with the sender

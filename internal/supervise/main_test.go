@@ -354,4 +354,5 @@ func pidFromLine(t *testing.T, line, word string) int {
 	return 0
 }
 
+// recorder is the log output of the supervisors under test.
 var _ io.Writer = (*recorder)(nil)

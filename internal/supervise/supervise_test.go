@@ -3,7 +3,6 @@ package supervise_test
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -467,8 +466,6 @@ func TestInvalidGroup(t *testing.T) {
 		t.Fatalf("New: %v, want ErrInvalidSpec", err)
 	}
 }
-
-var _ = exec.ErrNotFound
 
 // A spawn that fails must not wedge a stop sequence: neither shutdown nor a
 // group restart may wait forever for it.

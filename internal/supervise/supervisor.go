@@ -532,7 +532,9 @@ func (s *Supervisor) exited(p *program, e Exit) {
 	p.cancelTimer()
 	p.lastExit = &e
 	p.killing = false
-	s.dropLink(p, fmt.Errorf("program %q ended (%s)", p.spec.Name, e.String()))
+	if p.spec.Protocol {
+		s.dropLink(p, fmt.Errorf("program %q ended (%s)", p.spec.Name, e.String()))
+	}
 	uptime := e.Time.Sub(p.started)
 	if p.state == StateStopping {
 		p.log.Info("program stopped", "pid", pid, "exit", e.String(), "uptime", uptime.Round(time.Millisecond))
