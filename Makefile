@@ -37,7 +37,7 @@ leakcheck:
 bench: build
 	$(GO) build -o $(BIN)/bench ./internal/bench && ./$(BIN)/bench -bin $(BIN)
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./internal/supervise/
-	$(GO) test -run '^$$' -bench . ./internal/ipc/
+	$(GO) test -run '^$$' -bench . -cpu 1,2 ./internal/ipc/
 
 clean:
 	rm -rf $(BIN)

@@ -5,9 +5,11 @@ package main
 import (
 	"os"
 
+	"github.com/supervisor/supervisor/internal/procs"
 	"github.com/supervisor/supervisor/internal/worker"
 )
 
 func main() {
+	procs.Default()
 	os.Exit(worker.Run("child", os.Args[1:], os.Stdout, os.Stderr))
 }

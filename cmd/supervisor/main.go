@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/supervisor/supervisor/internal/config"
+	"github.com/supervisor/supervisor/internal/procs"
 	"github.com/supervisor/supervisor/internal/supervise"
 	"github.com/supervisor/supervisor/internal/worker"
 )
@@ -48,6 +49,7 @@ const exitUsage = 2
 
 func main() {
 	worker.Dispatch() // a re-executed supervisor running a built-in worker never returns
+	procs.Default()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

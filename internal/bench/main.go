@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/supervisor/supervisor/internal/procs"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
 
@@ -59,6 +60,9 @@ func main() {
 
 // runMode runs one measurement in this (fresh) process and prints "key value" lines.
 func runMode(m, child string) {
+	if strings.HasPrefix(m, "sup-") {
+		procs.Default() // as cmd/supervisor does; the bare loop keeps Go's default
+	}
 	switch m {
 	case "bare-restart":
 		fmt.Println("median_ns", int64(median(bareRestart(child, *restarts))))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -269,7 +270,8 @@ func BenchmarkSpawn(b *testing.B) {
 // median-ns/restart is the median of the per-restart latencies.
 func BenchmarkRestartLatency(b *testing.B) {
 	b.Run("supervisor", func(b *testing.B) {
-		s := spec("r", supervise.SpawnExec) // runs until signalled
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // as cmd/supervisor runs (package procs)
+		s := spec("r", supervise.SpawnExec)             // runs until signalled
 		s.Restart = supervise.RestartAlways
 		s.BackoffInitial, s.BackoffMax, s.MaxRestarts, s.MinUptime = 0, 0, 0, 0
 		// One starting event per spawn, and the loop takes each before the next kill:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,7 @@ func TestProtocolRequestsAcrossRestarts(t *testing.T) {
 // beside the same round trip to a goroutine over channels: the cost of isolation.
 func BenchmarkRequestRoundTrip(b *testing.B) {
 	body := []byte("ping")
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // as cmd/supervisor and its workers run (package procs)
 	b.Run("process", func(b *testing.B) {
 		running := make(chan struct{}, 1)
 		s := pspec("echo", supervise.SpawnReexec)

@@ -109,6 +109,12 @@ func openIPC() (out, in *os.File, err error) {
 			return nil, nil, fmt.Errorf("--protocol needs a pipe at fd %d, not a file of mode %#o", fd, mode)
 		}
 		unix.CloseOnExec(fd)
+		// Non-blocking, so that os.File reads and writes wait in the runtime's
+		// poller instead of holding an OS thread in a blocking read(2): the
+		// supervisor closed its copies of these ends, so nobody else sees the flag.
+		if err := unix.SetNonblock(fd, true); err != nil {
+			return nil, nil, fmt.Errorf("fd %d: %w", fd, err)
+		}
 	}
 	return os.NewFile(ipcOutFd, "ipc-out"), os.NewFile(ipcInFd, "ipc-in"), nil
 }

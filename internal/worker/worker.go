@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/supervisor/supervisor/internal/procs"
 )
 
 // Arg0 is the argv[0] under which a re-executed supervisor runs a built-in worker.
@@ -29,6 +31,7 @@ func Dispatch() {
 	if filepath.Base(os.Args[0]) != Arg0 {
 		return
 	}
+	procs.Default()
 	if len(os.Args) < 2 {
 		fmt.Fprintf(os.Stderr, "%s: missing worker name (one of %s)\n", Arg0, strings.Join(Names(), ", "))
 		os.Exit(2)
