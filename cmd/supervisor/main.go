@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/supervisor/supervisor/internal/config"
+	"github.com/supervisor/supervisor/internal/control"
 	"github.com/supervisor/supervisor/internal/procs"
 	"github.com/supervisor/supervisor/internal/supervise"
 	"github.com/supervisor/supervisor/internal/worker"
@@ -39,6 +40,7 @@ const usage = `usage:
   supervisor run --check -c FILE            validate FILE and exit
   supervisor run [flags] -- PROGRAM [ARG...] supervise one program
   supervisor demo [flags]                   run the embedded demo config
+  supervisor ctl [--json] COMMAND           steer a running supervisor (ctl -h)
   supervisor version
 
 Run 'supervisor run -h' for the flags.
@@ -63,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr, false)
 	case "demo":
 		return cmdRun(args[1:], stdout, stderr, true)
+	case "ctl":
+		return cmdCtl(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "supervisor", version)
 		return 0
@@ -92,6 +96,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		restart   = fs.String("restart", "on-failure", "ad hoc program: restart policy (always, on-failure, never)")
 		spawner   = fs.String("spawner", "exec", "ad hoc program: spawner (exec, forkexec, reexec)")
 		progName  = fs.String("name", "", "ad hoc program: name (default: the program's base name)")
+		socket    = fs.String("socket", "", "control socket `path` for supervisor ctl (default with -c and demo: "+control.DefaultSocket()+"; none: no socket)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -122,7 +127,11 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		}
 		log.Info("demo: supervising the embedded config; press Ctrl-C to stop")
 	}
-	return serve(log, group, source)
+	sock, explicit := *socket, *socket != ""
+	if !explicit && (*file != "" || demo) {
+		sock = control.DefaultSocket()
+	}
+	return serve(log, group, source, sock, explicit)
 }
 
 type adhoc struct{ restart, spawner, name string }
@@ -184,7 +193,7 @@ func newLogger(w io.Writer, format, level string) (hclog.Logger, error) {
 
 // serve runs the group until it ends or a stop signal arrives, and returns the
 // process exit code.
-func serve(log hclog.Logger, group supervise.Group, source string) int {
+func serve(log hclog.Logger, group supervise.Group, source, socket string, explicitSocket bool) int {
 	// SIGPIPE is caught so a closed log pipe never kills us (pitfalls 2.5). Never
 	// signal.Ignore: SIG_IGN would be inherited by every child.
 	pipes := make(chan os.Signal, 1)
@@ -209,6 +218,12 @@ func serve(log hclog.Logger, group supervise.Group, source string) int {
 		log.Error("invalid configuration", "source", source, "error", err)
 		return exitUsage
 	}
+	stopControl, err := startControl(log, sup, socket, explicitSocket)
+	if err != nil {
+		log.Error("cannot serve the control socket", "error", err)
+		return exitUsage
+	}
+	defer stopControl()
 	if err := sup.Serve(ctx); err != nil {
 		log.Error("supervisor failed", "error", err)
 		return 1

@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		binDir = dir
+		// Runs with -c or demo would take the default control socket; tests that
+		// want one pass --socket.
+		os.Setenv("SUPERVISOR_SOCKET", "none")
 		build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/supervisor", "../../cmd/child")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {

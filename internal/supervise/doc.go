@@ -65,6 +65,11 @@
 // A Supervisor's state is owned by the goroutine running Serve. The reaper, timers
 // and callers reach it through an unbounded inbox (nothing blocks on it, nothing is
 // dropped); stale timer and exit messages are recognised by generation numbers.
+// Start, Stop, Restart, Signal and Shutdown (control.go) are inbox messages too,
+// answered on a reply channel once done; a program stopped by Stop is "held": it
+// keeps Serve running until Start or shutdown, where a program that ended on its
+// own does not. A per-program Stop or Restart during a group restart or another
+// stop is refused (ErrBusy), never interleaved with it.
 // There is no periodic wake-up: an idle supervisor sleeps until a signal, a timer
 // it set, or a request. The number of live workers is bounded only by the kernel;
 // each costs two goroutines (its pipe readers) and no OS thread.

@@ -116,6 +116,7 @@ type program struct {
 	failedStarts   int // exits before MinUptime in a row
 	restartTimes   []time.Time
 	pendingRestart bool // part of the group restart in progress
+	held           bool // stopped by a Stop request: waits for Start, and keeps Serve running
 	timer          *time.Timer
 	timerGen       uint64
 	failure        string               // why the current run is being ended by us (start or heartbeat timeout, protocol error), or ""
@@ -245,7 +246,8 @@ func (b *inbox) take() []message {
 }
 
 // Serve starts the group's autostart programs in order and supervises them. It
-// blocks until every program has ended for good (exited, fatal or stopped), or
+// blocks until every program has ended for good (exited, fatal, or stopped by
+// the group; a program stopped by a Stop request waits for Start instead), or
 // until ctx is cancelled; then it stops every program in reverse order (stop
 // signal to the group, grace period, SIGKILL) and returns once nothing is left.
 // It returns nil in both cases; ExitCode tells how it ended. ctx is the whole
@@ -333,6 +335,9 @@ func (s *Supervisor) finished() bool {
 	for _, p := range s.progs {
 		switch p.state {
 		case StateStopped, StateExited, StateFatal:
+			if p.held && !s.shuttingDown {
+				return false
+			}
 		default:
 			return false
 		}
@@ -358,6 +363,8 @@ func (s *Supervisor) handle(m message) {
 		}
 	case statusMsg:
 		m.reply <- s.snapshot()
+	case ctlMsg:
+		s.controlled(m)
 	case protoMsg:
 		if m.run != m.p.run || !m.p.live {
 			return

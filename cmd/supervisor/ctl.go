@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/supervisor/supervisor/internal/control"
+	"github.com/supervisor/supervisor/internal/supervise"
+)
+
+// Exit codes of `supervisor ctl`, for scripts.
+const (
+	ctlOK         = 0 // done; for status: every program shown is running
+	ctlFailed     = 1 // the supervisor refused or failed (already started, not running, busy); status: some program not running
+	ctlUsage      = 2 // bad command line
+	ctlNoServer   = 3 // no supervisor answers on the socket
+	ctlNoSuchProg = 4 // no program by that name
+)
+
+const ctlUsageText = `usage: supervisor ctl [--socket PATH] [--json] COMMAND
+
+commands:
+  status [NAME...]     programs' state, pid, uptime, restarts, last exit
+  start NAME           start a stopped, exited or fatal program
+  stop NAME            stop a program (it stays stopped until started)
+  restart NAME         stop it if it runs, then start it
+  signal SIG NAME      send a signal (TERM, USR1, 15, ...) to the program's process
+  shutdown             stop every program and the supervisor
+
+exit codes: 0 done (status: all shown running), 1 refused or failed (status: some
+not running), 2 usage, 3 no supervisor on the socket, 4 no such program.
+`
+
+func cmdCtl(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("supervisor ctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, ctlUsageText); fs.PrintDefaults() }
+	socket := fs.String("socket", control.DefaultSocket(), "control socket `path` of the running supervisor")
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ctlOK
+		}
+		return ctlUsage
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fmt.Fprint(stderr, "supervisor ctl: no command\n"+ctlUsageText)
+		return ctlUsage
+	}
+	cmd, operands := rest[0], rest[1:]
+	want := map[string]int{"start": 1, "stop": 1, "restart": 1, "signal": 2, "shutdown": 0}
+	if n, ok := want[cmd]; ok && len(operands) != n {
+		fmt.Fprintf(stderr, "supervisor ctl %s: want %d argument(s), got %d\n%s", cmd, n, len(operands), ctlUsageText)
+		return ctlUsage
+	} else if !ok && cmd != "status" {
+		fmt.Fprintf(stderr, "supervisor ctl: unknown command %q\n%s", cmd, ctlUsageText)
+		return ctlUsage
+	}
+	if cmd == "signal" {
+		if _, err := control.ParseSignal(operands[0]); err != nil {
+			fmt.Fprintf(stderr, "supervisor ctl signal: %v\n", err)
+			return ctlUsage
+		}
+	}
+
+	c, err := control.NewClient(*socket)
+	if err != nil {
+		return ctlError(stderr, *asJSON, stdout, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	switch cmd {
+	case "status":
+		st, err := c.Status(ctx)
+		if err != nil {
+			return ctlError(stderr, *asJSON, stdout, err)
+		}
+		return printStatus(stdout, stderr, st, operands, *asJSON)
+	case "shutdown":
+		err = c.Shutdown(ctx)
+	case "signal":
+		err = c.Program(ctx, cmd, operands[1], operands[0])
+	default:
+		err = c.Program(ctx, cmd, operands[0], "")
+	}
+	if err != nil {
+		return ctlError(stderr, *asJSON, stdout, err)
+	}
+	if *asJSON {
+		_ = json.NewEncoder(stdout).Encode(map[string]string{"result": "ok", "command": strings.Join(rest, " ")})
+	} else {
+		fmt.Fprintf(stdout, "%s: ok\n", strings.Join(rest, " "))
+	}
+	return ctlOK
+}
+
+// ctlError prints err (as JSON too, with --json) and maps it to an exit code.
+func ctlError(stderr io.Writer, asJSON bool, stdout io.Writer, err error) int {
+	code, kind := ctlFailed, "failed"
+	var api *control.APIError
+	switch {
+	case errors.Is(err, control.ErrNotRunning):
+		code, kind = ctlNoServer, "not_running"
+	case errors.As(err, &api):
+		kind = api.Kind
+		switch api.Kind {
+		case "no_such_program":
+			code = ctlNoSuchProg
+		case "bad_request":
+			code = ctlUsage
+		}
+	}
+	if asJSON {
+		_ = json.NewEncoder(stdout).Encode(map[string]string{"error": err.Error(), "kind": kind})
+	}
+	fmt.Fprintf(stderr, "supervisor ctl: %v\n", err)
+	return code
+}
+
+func printStatus(stdout, stderr io.Writer, all []control.ProgramStatus, names []string, asJSON bool) int {
+	st := all
+	if len(names) > 0 {
+		st = nil
+		for _, n := range names {
+			found := false
+			for _, p := range all {
+				if p.Name == n {
+					st, found = append(st, p), true
+				}
+			}
+			if !found {
+				fmt.Fprintf(stderr, "supervisor ctl status: no such program %q\n", n)
+				return ctlNoSuchProg
+			}
+		}
+	}
+	code := ctlOK
+	for _, p := range st {
+		if p.State != string(supervise.StateRunning) {
+			code = ctlFailed
+		}
+	}
+	if asJSON {
+		_ = json.NewEncoder(stdout).Encode(st)
+		return code
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, p := range st {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, strings.ToUpper(p.State), describe(p))
+	}
+	tw.Flush()
+	return code
+}
+
+// describe is the free-text column of status, as supervisorctl shows it.
+func describe(p control.ProgramStatus) string {
+	var parts []string
+	if p.Pid != 0 {
+		parts = append(parts, fmt.Sprintf("pid %d, uptime %s", p.Pid, clock(time.Duration(p.UptimeSeconds*float64(time.Second)))))
+	}
+	if p.Restarts > 0 {
+		parts = append(parts, fmt.Sprintf("restarts %d", p.Restarts))
+	}
+	if p.LastExit != "" {
+		parts = append(parts, "last exit: "+p.LastExit)
+	}
+	if p.HeartbeatAgeSeconds != nil {
+		parts = append(parts, fmt.Sprintf("heartbeat %.1fs ago", *p.HeartbeatAgeSeconds))
+	}
+	if p.StatusText != "" {
+		parts = append(parts, fmt.Sprintf("status %q", p.StatusText))
+	}
+	if p.Pid == 0 && p.Reason != "" {
+		parts = append(parts, p.Reason)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// clock formats d as H:MM:SS.
+func clock(d time.Duration) string {
+	s := int(d.Seconds())
+	return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
+}
+
+// startControl starts the control server for sup on path. An explicitly chosen
+// socket that cannot be used is an error; the default one only a warning (the
+// supervisor runs on without a control API: another supervisor may own it).
+func startControl(log hclog.Logger, sup *supervise.Supervisor, path string, explicit bool) (stop func(), err error) {
+	if path == "" || path == "none" {
+		return func() {}, nil
+	}
+	ln, err := control.Listen(log, path)
+	if err != nil {
+		if explicit {
+			return nil, err
+		}
+		log.Warn("no control socket: supervisor ctl cannot reach this supervisor", "error", err)
+		return func() {}, nil
+	}
+	srv := control.NewServer(log.Named("control"), sup)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil {
+			log.Error("control server failed", "error", err)
+		}
+	}()
+	log.Info("control socket ready", "path", path)
+	return func() { srv.Close(); <-done }, nil
+}

@@ -1,0 +1,221 @@
+package main_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/supervisor/supervisor/internal/control"
+)
+
+// ctl runs `supervisor ctl --socket sock args...` and returns its stdout, stderr
+// and exit code.
+func ctl(t *testing.T, sock string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(bin("supervisor"), append([]string{"ctl", "--socket", sock}, args...)...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), errb.String(), 0
+	case errors.As(err, &ee):
+		return out.String(), errb.String(), ee.ExitCode()
+	}
+	t.Fatal(err)
+	return "", "", -1
+}
+
+// ctlStatus is `ctl --json status`, decoded, by program name.
+func ctlStatus(t *testing.T, sock string) map[string]control.ProgramStatus {
+	t.Helper()
+	out, errOut, _ := ctl(t, sock, "--json", "status")
+	var st []control.ProgramStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("ctl --json status: %v\n%s%s", err, out, errOut)
+	}
+	m := map[string]control.ProgramStatus{}
+	for _, p := range st {
+		m[p.Name] = p
+	}
+	return m
+}
+
+// waitState polls ctl status until program name is in state (and, if pidNot is
+// not 0, has another pid), and returns its status.
+func waitState(t *testing.T, sock, name, state string, pidNot int) control.ProgramStatus {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p := ctlStatus(t, sock)[name]
+		if p.State == state && (pidNot == 0 || p.Pid != pidNot) {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not reach %s (pid other than %d): %+v", name, state, pidNot, p)
+		}
+	}
+}
+
+const ctlConf = `
+[program:a]
+command = CHILD --tick 1s
+min_uptime = 0s
+[program:b]
+command = child --protocol --heartbeat 50ms
+spawner = reexec
+protocol = true
+`
+
+func TestCtlCommands(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "ctl", "s.sock")
+	p := start(t, "run", "-c", writeConf(t, ctlConf), "--socket", sock)
+	p.waitLine(t, "control socket ready")
+	a := waitState(t, sock, "a", "running", 0)
+	b := waitState(t, sock, "b", "running", 0)
+
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %v (%v), want 0600", fi.Mode(), err)
+	}
+	if di, err := os.Stat(filepath.Dir(sock)); err != nil || di.Mode().Perm() != 0o700 {
+		t.Errorf("socket directory mode %v (%v), want 0700", di.Mode(), err)
+	}
+
+	out, _, code := ctl(t, sock, "status")
+	if code != 0 || !strings.Contains(out, "RUNNING") || !strings.Contains(out, "heartbeat") {
+		t.Errorf("status with everything running: exit %d, want 0:\n%s", code, out)
+	}
+	if b.HeartbeatAgeSeconds == nil || b.Pid == 0 {
+		t.Errorf("protocol program's status lacks pid or heartbeat age: %+v", b)
+	}
+
+	if out, errOut, code := ctl(t, sock, "stop", "a"); code != 0 || !strings.Contains(out, "stop a: ok") {
+		t.Fatalf("stop a: exit %d\n%s%s", code, out, errOut)
+	}
+	if st := ctlStatus(t, sock)["a"]; st.State != "stopped" || st.Pid != 0 {
+		t.Errorf("after stop: %+v", st)
+	}
+	if alive(a.Pid) {
+		t.Errorf("a's process %d is alive after stop", a.Pid)
+	}
+	if out, _, code := ctl(t, sock, "status", "a"); code != 1 || !strings.Contains(out, "STOPPED") {
+		t.Errorf("status of a stopped program: exit %d, want 1:\n%s", code, out)
+	}
+	// A program stopped by request keeps the supervisor running; start brings it back.
+	if _, errOut, code := ctl(t, sock, "start", "a"); code != 0 {
+		t.Fatalf("start a: exit %d: %s", code, errOut)
+	}
+	waitState(t, sock, "a", "running", a.Pid)
+	if _, errOut, code := ctl(t, sock, "start", "a"); code != 1 || !strings.Contains(errOut, "already started") {
+		t.Errorf("start of a running program: exit %d, want 1: %s", code, errOut)
+	}
+
+	if _, errOut, code := ctl(t, sock, "restart", "b"); code != 0 {
+		t.Fatalf("restart b: exit %d: %s", code, errOut)
+	}
+	waitState(t, sock, "b", "running", b.Pid)
+
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"signal", "USR1", "nope"}, 4, "no such program"},
+		{[]string{"status", "nope"}, 4, "no such program"},
+		{[]string{"signal", "BOGUS", "a"}, 2, "unknown signal"},
+		{[]string{"stop"}, 2, "want 1 argument"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+	} {
+		if _, errOut, code := ctl(t, sock, c.args...); code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("ctl %q: exit %d, stderr %q; want %d and %q", c.args, code, errOut, c.code, c.want)
+		}
+	}
+	out, _, code = ctl(t, sock, "--json", "stop", "nope")
+	if code != 4 || !strings.Contains(out, `"kind":"no_such_program"`) {
+		t.Errorf("--json stop nope: exit %d, %s", code, out)
+	}
+
+	if _, errOut, code := ctl(t, sock, "signal", "TERM", "a"); code != 0 {
+		t.Errorf("signal TERM a: exit %d: %s", code, errOut)
+	}
+	p.waitLine(t, "supervisor.a", "program exited")
+
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: exit %d: %s", code, errOut)
+	}
+	if got := p.exitCode(t); got != 0 {
+		t.Errorf("exit code %d after ctl shutdown, want 0:\n%s", got, p.log())
+	}
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket still there after shutdown: %v", err)
+	}
+	if _, _, code := ctl(t, sock, "status"); code != 3 {
+		t.Errorf("status with no supervisor: exit %d, want 3", code)
+	}
+}
+
+func TestCtlSocketLiveStaleAndMode(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, "[program:a]\ncommand = CHILD\n")
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	first := start(t, "run", "-c", conf, "--socket", sock)
+	first.waitLine(t, "control socket ready")
+
+	// A live socket is never stolen.
+	second := start(t, "run", "-c", conf, "--socket", sock)
+	if code := second.exitCode(t); code != 2 || !strings.Contains(second.log(), "running supervisor") {
+		t.Errorf("second supervisor on a live socket: exit %d, want 2 and a reason:\n%s", code, second.log())
+	}
+	if out, errOut, code := ctl(t, sock, "status"); code > 1 || !strings.Contains(out, "a ") {
+		t.Errorf("first supervisor no longer answers: exit %d: %s%s", code, out, errOut)
+	}
+
+	// A socket others may write is refused by the client.
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := ctl(t, sock, "status"); code != 1 || !strings.Contains(errOut, "mode") {
+		t.Errorf("status over a 0666 socket: exit %d, want 1 and a word on the mode: %s", code, errOut)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// SIGKILL leaves the socket file behind: stale, and replaced by the next one.
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.exitCode(t)
+	if _, err := os.Lstat(sock); err != nil {
+		t.Fatalf("no socket file after SIGKILL: %v", err)
+	}
+	if _, _, code := ctl(t, sock, "status"); code != 3 {
+		t.Errorf("status on a stale socket: exit %d, want 3", code)
+	}
+	third := start(t, "run", "-c", conf, "--socket", sock)
+	third.waitLine(t, "control socket ready")
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Errorf("shutdown of the supervisor on the replaced socket: exit %d: %s", code, errOut)
+	}
+	third.exitCode(t)
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] != 'Z'
+}

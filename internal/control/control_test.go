@@ -1,0 +1,194 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/supervisor/supervisor/internal/supervise"
+)
+
+// fake is a Target that records what it was asked.
+type fake struct {
+	mu  sync.Mutex
+	ops []string
+}
+
+func (f *fake) record(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ops = append(f.ops, op)
+	if strings.HasSuffix(op, " nope") {
+		return errors.New("wrapped: " + supervise.ErrNoSuchProgram.Error())
+	}
+	return nil
+}
+
+func (f *fake) Status(context.Context) ([]supervise.Status, error) {
+	return []supervise.Status{{Name: "a", State: supervise.StateRunning, Pid: 42, Started: time.Now()}}, nil
+}
+func (f *fake) Start(_ context.Context, n string) error   { return f.record("start " + n) }
+func (f *fake) Stop(_ context.Context, n string) error    { return f.record("stop " + n) }
+func (f *fake) Restart(_ context.Context, n string) error { return f.record("restart " + n) }
+func (f *fake) Signal(_ context.Context, n string, s syscall.Signal) error {
+	return f.record("signal " + s.String() + " " + n)
+}
+func (f *fake) Shutdown(context.Context) error { return f.record("shutdown") }
+
+func serveOn(t *testing.T, ln net.Listener, tg Target) {
+	t.Helper()
+	srv := NewServer(hclog.NewNullLogger(), tg)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestServeAndClient(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "d", "s.sock")
+	ln, err := Listen(hclog.NewNullLogger(), sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fake{}
+	serveOn(t, ln, f)
+	c, err := NewClient(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := c.Status(ctx)
+	if err != nil || len(st) != 1 || st[0].Name != "a" || st[0].Pid != 42 || st[0].State != "running" {
+		t.Fatalf("Status: %+v, %v", st, err)
+	}
+	for _, op := range []string{"start", "stop", "restart"} {
+		if err := c.Program(ctx, op, "a", ""); err != nil {
+			t.Errorf("%s: %v", op, err)
+		}
+	}
+	if err := c.Program(ctx, "signal", "a", "usr1"); err != nil {
+		t.Error(err)
+	}
+	if err := c.Shutdown(ctx); err != nil {
+		t.Error(err)
+	}
+	want := "start a,stop a,restart a,signal user defined signal 1 a,shutdown"
+	if got := strings.Join(f.ops, ","); got != want {
+		t.Errorf("ops %q, want %q", got, want)
+	}
+	var api *APIError
+	if err := c.Program(ctx, "signal", "a", "nosuch"); !errors.As(err, &api) || api.Kind != "bad_request" {
+		t.Errorf("bad signal: %v", err)
+	}
+	if err := c.Program(ctx, "frob", "a", ""); !errors.As(err, &api) || api.Status != 404 {
+		t.Errorf("unknown op: %v", err)
+	}
+}
+
+// A peer the policy does not allow is refused before a byte is read: here the
+// policy allows nobody, so our own (root or not) connection is refused.
+func TestPeerCredentialsRefused(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	var logged strings.Builder
+	var mu sync.Mutex
+	log := hclog.New(&hclog.LoggerOptions{Output: syncWriter{&mu, &logged}})
+	ln, err := listen(log, sock, func(uint32) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, ln, &fake{})
+	c, err := NewClient(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Status(context.Background()); err == nil {
+		t.Fatal("a refused peer got an answer")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logged.String(), "refused a connection from another user") ||
+		!strings.Contains(logged.String(), "uid="+strconv.Itoa(os.Geteuid())) {
+		t.Errorf("refusal not logged with the uid:\n%s", logged.String())
+	}
+}
+
+func TestListenStaleLiveAndNotASocket(t *testing.T) {
+	dir := t.TempDir()
+	log := hclog.NewNullLogger()
+
+	// Stale: a socket file nobody listens on.
+	stale := filepath.Join(dir, "stale.sock")
+	l, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	ln, err := Listen(log, stale)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	// Live: ln is listening now.
+	if _, err := Listen(log, stale); !errors.Is(err, ErrInUse) {
+		t.Errorf("Listen on a live socket: %v, want ErrInUse", err)
+	}
+	ln.Close()
+	if _, err := os.Lstat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left after Close: %v", err)
+	}
+
+	// Not a socket: never removed.
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Listen(log, file); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Errorf("Listen on a regular file: %v", err)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "mine" {
+		t.Errorf("the regular file was touched: %q, %v", b, err)
+	}
+
+	// No supervisor: ErrNotRunning, from NewClient or from the dial.
+	if _, err := NewClient(filepath.Join(dir, "none.sock")); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("NewClient on a missing socket: %v", err)
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	for in, want := range map[string]syscall.Signal{"TERM": syscall.SIGTERM, "sigusr1": syscall.SIGUSR1, "9": syscall.SIGKILL, "hup": syscall.SIGHUP} {
+		if got, err := ParseSignal(in); err != nil || got != want {
+			t.Errorf("ParseSignal(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "65", "BOGUS", "1x"} {
+		if _, err := ParseSignal(in); err == nil {
+			t.Errorf("ParseSignal(%q) succeeded", in)
+		}
+	}
+}
+
+type syncWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (s syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

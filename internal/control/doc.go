@@ -1,0 +1,36 @@
+// Package control is the control API of a running supervisor: a server on a unix
+// socket that `supervisor ctl` talks to, and that client.
+//
+// Transport: HTTP/1.1 with JSON bodies over a unix stream socket. The standard
+// library serves and speaks it, so there is no protocol code of ours to get wrong;
+// it streams (events) with chunked responses; and an operator can use curl
+// --unix-socket when the client is not at hand. Endpoints:
+//
+//	GET  /v1/status                       every program's Status
+//	POST /v1/programs/{name}/start        Supervisor.Start
+//	POST /v1/programs/{name}/stop         Supervisor.Stop
+//	POST /v1/programs/{name}/restart      Supervisor.Restart
+//	POST /v1/programs/{name}/signal?sig=S Supervisor.Signal
+//	POST /v1/shutdown                     Supervisor.Shutdown
+//
+// Errors are JSON {"error": text, "kind": word} with an HTTP status: 404 and kind
+// "no_such_program", 409 and "conflict" (already started, not running, busy,
+// shutting down), 400 "bad_request", 500 "failed".
+//
+// Security invariants:
+//   - the socket's directory is created with mode 0700 (an existing one must be
+//     owned by us and not writable by group or others) and the socket is chmod
+//     0600 before the listener accepts anything;
+//   - every accepted connection's peer credentials (SO_PEERCRED) are checked:
+//     only the supervisor's own uid and root are served; others are logged and
+//     closed before a byte is read;
+//   - a socket path that already exists is probed: if a supervisor answers there,
+//     Listen fails and the socket is left alone (a live socket is never stolen);
+//     if the connection is refused, the socket is stale (its supervisor died) and
+//     is replaced; anything that is not a socket is an error, never removed.
+//   - the client refuses a socket that is not owned by root or the caller, or that
+//     group or others may write: it would be talking to someone else.
+//
+// Ownership: the Server owns its listener and the socket file: Close closes the
+// listener and removes the file (only if it is still the one it created).
+package control

@@ -1,0 +1,195 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/supervisor/supervisor/internal/supervise"
+)
+
+// Target is what the server steers: a *supervise.Supervisor.
+type Target interface {
+	Status(ctx context.Context) ([]supervise.Status, error)
+	Start(ctx context.Context, name string) error
+	Stop(ctx context.Context, name string) error
+	Restart(ctx context.Context, name string) error
+	Signal(ctx context.Context, name string, sig syscall.Signal) error
+	Shutdown(ctx context.Context) error
+}
+
+// ProgramStatus is one program in the status reply: supervise.Status made for
+// people and scripts.
+type ProgramStatus struct {
+	Name          string     `json:"name"`
+	State         string     `json:"state"`
+	Pid           int        `json:"pid,omitempty"`
+	Started       *time.Time `json:"started,omitempty"`
+	UptimeSeconds float64    `json:"uptime_seconds,omitempty"`
+	Restarts      int        `json:"restarts"`
+	LastExit      string     `json:"last_exit,omitempty"` // "exit status 1", "signal SIGKILL", ...
+	LastExitCode  *int       `json:"last_exit_code,omitempty"`
+	Reason        string     `json:"reason,omitempty"`
+	StatusText    string     `json:"status_text,omitempty"`
+	// Protocol programs: seconds since the last heartbeat (or Ready), and its sequence number.
+	HeartbeatAgeSeconds *float64 `json:"heartbeat_age_seconds,omitempty"`
+	HeartbeatSeq        uint64   `json:"heartbeat_seq,omitempty"`
+}
+
+// apiError is the body of every error reply.
+type apiError struct {
+	Error string `json:"error"`
+	Kind  string `json:"kind"`
+}
+
+// Server answers the control API for one Target.
+type Server struct {
+	log hclog.Logger
+	t   Target
+	srv *http.Server
+}
+
+// NewServer returns a Server for t.
+func NewServer(log hclog.Logger, t Target) *Server {
+	s := &Server{log: log, t: t}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", s.status)
+	mux.HandleFunc("POST /v1/programs/{name}/{op}", s.program)
+	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, r *http.Request) {
+		s.reply(w, s.t.Shutdown(r.Context()), map[string]string{"result": "shutting down"})
+	})
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
+	return s
+}
+
+// Serve answers connections on ln until Close; it returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close stops the server and closes its listener (which removes the socket).
+func (s *Server) Close() error { return s.srv.Close() }
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.t.Status(r.Context())
+	if err != nil {
+		s.reply(w, err, nil)
+		return
+	}
+	s.reply(w, nil, StatusOf(st, time.Now()))
+}
+
+// StatusOf converts supervise.Status snapshots taken at now.
+func StatusOf(st []supervise.Status, now time.Time) []ProgramStatus {
+	out := make([]ProgramStatus, 0, len(st))
+	for _, p := range st {
+		ps := ProgramStatus{Name: p.Name, State: string(p.State), Pid: p.Pid, Restarts: p.Restarts, Reason: p.Reason,
+			StatusText: p.StatusText, HeartbeatSeq: p.HeartbeatSeq}
+		if !p.Started.IsZero() {
+			t := p.Started
+			ps.Started = &t
+			if p.Pid != 0 {
+				ps.UptimeSeconds = now.Sub(t).Seconds()
+			}
+		}
+		if p.LastExit != nil {
+			ps.LastExit = p.LastExit.String()
+			code := p.LastExit.ShellCode()
+			ps.LastExitCode = &code
+		}
+		if !p.LastHeartbeat.IsZero() && p.Pid != 0 {
+			age := now.Sub(p.LastHeartbeat).Seconds()
+			ps.HeartbeatAgeSeconds = &age
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+func (s *Server) program(w http.ResponseWriter, r *http.Request) {
+	name, op := r.PathValue("name"), r.PathValue("op")
+	var err error
+	switch op {
+	case "start":
+		err = s.t.Start(r.Context(), name)
+	case "stop":
+		err = s.t.Stop(r.Context(), name)
+	case "restart":
+		err = s.t.Restart(r.Context(), name)
+	case "signal":
+		sig, perr := ParseSignal(r.URL.Query().Get("sig"))
+		if perr != nil {
+			writeJSON(w, http.StatusBadRequest, apiError{Error: perr.Error(), Kind: "bad_request"})
+			return
+		}
+		err = s.t.Signal(r.Context(), name, sig)
+	default:
+		writeJSON(w, http.StatusNotFound, apiError{Error: "unknown operation " + op + " (want start, stop, restart or signal)", Kind: "bad_request"})
+		return
+	}
+	if err == nil {
+		s.log.Info("control: done", "op", op, "program", name)
+	}
+	s.reply(w, err, map[string]string{"result": op + " " + name + ": ok"})
+}
+
+func (s *Server) reply(w http.ResponseWriter, err error, body any) {
+	if err == nil {
+		writeJSON(w, http.StatusOK, body)
+		return
+	}
+	code, kind := http.StatusInternalServerError, "failed"
+	switch {
+	case errors.Is(err, supervise.ErrNoSuchProgram):
+		code, kind = http.StatusNotFound, "no_such_program"
+	case errors.Is(err, supervise.ErrAlreadyStarted), errors.Is(err, supervise.ErrNotRunning),
+		errors.Is(err, supervise.ErrBusy), errors.Is(err, supervise.ErrShuttingDown):
+		code, kind = http.StatusConflict, "conflict"
+	}
+	writeJSON(w, code, apiError{Error: err.Error(), Kind: kind})
+}
+
+func writeJSON(w http.ResponseWriter, code int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// ParseSignal parses "TERM", "SIGTERM", "term" or a number.
+func ParseSignal(s string) (syscall.Signal, error) {
+	if s == "" {
+		return 0, errors.New("no signal given")
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	var n int
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, errors.New("unknown signal " + s)
+		}
+		n = n*10 + int(c-'0')
+		if n > 64 {
+			return 0, errors.New("signal number " + s + " out of range")
+		}
+	}
+	if n == 0 {
+		return 0, errors.New("signal 0 is not a signal")
+	}
+	return syscall.Signal(n), nil
+}

@@ -1,0 +1,163 @@
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// Errors of the control operations (Start, Stop, Restart, Signal, Shutdown), for
+// errors.Is; the returned errors wrap them with the program's name.
+var (
+	ErrNoSuchProgram  = errors.New("no such program")
+	ErrAlreadyStarted = errors.New("already started")
+	ErrNotRunning     = errors.New("not running")
+	ErrBusy           = errors.New("a group restart or stop is in progress")
+	ErrShuttingDown   = errors.New("the supervisor is shutting down")
+)
+
+// ctlOp is what a control message asks of one program.
+type ctlOp int
+
+const (
+	opStart ctlOp = iota
+	opStop
+	opRestart
+	opSignal
+	opShutdown
+)
+
+func (o ctlOp) String() string {
+	return [...]string{"start", "stop", "restart", "signal", "shutdown"}[o]
+}
+
+// ctlMsg asks the state goroutine to start, stop, restart or signal a program,
+// or to shut everything down. reply receives exactly one value (it has a buffer
+// of 1): nil once the operation is done (started: spawned; stopped: its group is
+// gone), or why it could not be.
+type ctlMsg struct {
+	op    ctlOp
+	name  string
+	sig   syscall.Signal
+	reply chan error
+}
+
+func (ctlMsg) isMessage() {}
+
+// Start starts a program that is stopped, exited or fatal (its failure counters
+// are reset, as supervisorctl start does), and returns once it was spawned.
+func (s *Supervisor) Start(ctx context.Context, name string) error {
+	return s.control(ctx, ctlMsg{op: opStart, name: name})
+}
+
+// Stop stops a program (stop signal, grace period, SIGKILL, as at shutdown) and
+// returns once its process group is gone. A program stopped this way is not
+// restarted, and keeps Serve running until it is started again or the
+// supervisor shuts down.
+func (s *Supervisor) Stop(ctx context.Context, name string) error {
+	return s.control(ctx, ctlMsg{op: opStop, name: name})
+}
+
+// Restart stops a program as Stop does, if it runs, then starts it as Start does.
+func (s *Supervisor) Restart(ctx context.Context, name string) error {
+	return s.control(ctx, ctlMsg{op: opRestart, name: name})
+}
+
+// Signal sends sig to a program's process (through its pidfd, never by a stored pid).
+func (s *Supervisor) Signal(ctx context.Context, name string, sig syscall.Signal) error {
+	return s.control(ctx, ctlMsg{op: opSignal, name: name, sig: sig})
+}
+
+// Shutdown stops every program in reverse order, as cancelling Serve's context
+// does, and returns once that has begun; Serve then returns when nothing is left.
+func (s *Supervisor) Shutdown(ctx context.Context) error {
+	return s.control(ctx, ctlMsg{op: opShutdown})
+}
+
+func (s *Supervisor) control(ctx context.Context, m ctlMsg) error {
+	m.reply = make(chan error, 1)
+	s.inbox.push(m)
+	select {
+	case err := <-m.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return ErrShuttingDown
+	}
+}
+
+// controlled runs a control message on the state goroutine.
+func (s *Supervisor) controlled(m ctlMsg) {
+	fail := func(err error) { m.reply <- fmt.Errorf("%s %s: %w", m.op, m.name, err) }
+	if m.op == opShutdown {
+		if !s.shuttingDown {
+			s.log.Info("stopping all programs", "cause", "shutdown requested")
+			s.shutdown()
+		}
+		m.reply <- nil
+		return
+	}
+	var p *program
+	for _, q := range s.progs {
+		if q.spec.Name == m.name {
+			p = q
+		}
+	}
+	switch {
+	case p == nil:
+		fail(ErrNoSuchProgram)
+		return
+	case s.shuttingDown:
+		fail(ErrShuttingDown)
+		return
+	}
+	switch m.op {
+	case opSignal:
+		if p.proc == nil {
+			fail(ErrNotRunning)
+			return
+		}
+		if err := p.proc.Signal(m.sig); err != nil {
+			fail(err)
+			return
+		}
+		p.log.Info("signalled on request", "pid", p.proc.Pid, "signal", SignalName(m.sig))
+		m.reply <- nil
+	case opStart:
+		switch p.state {
+		case StateStopped, StateExited, StateFatal:
+		default:
+			fail(fmt.Errorf("%w (%s)", ErrAlreadyStarted, p.state))
+			return
+		}
+		if s.op != nil && p.pendingRestart {
+			fail(ErrBusy)
+			return
+		}
+		s.startOnRequest(p)
+		m.reply <- nil
+	case opStop, opRestart:
+		if s.op != nil || len(s.seq) > 0 {
+			fail(ErrBusy)
+			return
+		}
+		p.held = m.op == opStop
+		p.log.Info(m.op.String() + " requested")
+		s.stopSequence([]*program{p}, func() {
+			if m.op == opRestart {
+				s.startOnRequest(p)
+			}
+			m.reply <- nil
+		})
+	}
+}
+
+// startOnRequest starts p afresh, as supervisorctl start does: its failure
+// counters are reset.
+func (s *Supervisor) startOnRequest(p *program) {
+	p.held = false
+	p.failures, p.failedStarts, p.restartTimes = 0, 0, nil
+	s.start(p)
+}
