@@ -7,7 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -34,6 +37,8 @@ commands:
   stop NAME            stop a program (it stays stopped until started)
   restart NAME         stop it if it runs, then start it
   signal SIG NAME      send a signal (TERM, USR1, 15, ...) to the program's process
+  logs [-f] [-n N] NAME  the program's last N (default 100) output lines; -f follows
+  events               stream state changes as they happen (Ctrl-C ends it)
   shutdown             stop every program and the supervisor
 
 exit codes: 0 done (status: all shown running), 1 refused or failed (status: some
@@ -59,7 +64,19 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 		return ctlUsage
 	}
 	cmd, operands := rest[0], rest[1:]
-	want := map[string]int{"start": 1, "stop": 1, "restart": 1, "signal": 2, "shutdown": 0}
+	var follow bool
+	var lines int
+	if cmd == "logs" {
+		lfs := flag.NewFlagSet("supervisor ctl logs", flag.ContinueOnError)
+		lfs.SetOutput(stderr)
+		lfs.BoolVar(&follow, "f", false, "follow: print new lines as they come")
+		lfs.IntVar(&lines, "n", 100, "how many recent lines")
+		if err := lfs.Parse(operands); err != nil {
+			return ctlUsage
+		}
+		operands = lfs.Args()
+	}
+	want := map[string]int{"start": 1, "stop": 1, "restart": 1, "signal": 2, "shutdown": 0, "logs": 1, "events": 0}
 	if n, ok := want[cmd]; ok && len(operands) != n {
 		fmt.Fprintf(stderr, "supervisor ctl %s: want %d argument(s), got %d\n%s", cmd, n, len(operands), ctlUsageText)
 		return ctlUsage
@@ -77,6 +94,9 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 	c, err := control.NewClient(*socket)
 	if err != nil {
 		return ctlError(stderr, *asJSON, stdout, err)
+	}
+	if cmd == "events" || cmd == "logs" {
+		return ctlStream(c, cmd, operands, follow, lines, *asJSON, stdout, stderr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -101,6 +121,46 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 		_ = json.NewEncoder(stdout).Encode(map[string]string{"result": "ok", "command": strings.Join(rest, " ")})
 	} else {
 		fmt.Fprintf(stdout, "%s: ok\n", strings.Join(rest, " "))
+	}
+	return ctlOK
+}
+
+// ctlStream runs events or logs: streams, which end on Ctrl-C or SIGTERM (exit
+// 0), or when the supervisor goes.
+func ctlStream(c *control.Client, cmd string, operands []string, follow bool, lines int, asJSON bool, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	enc := json.NewEncoder(stdout)
+	var err error
+	if cmd == "events" {
+		err = c.Events(ctx, func(e control.EventRecord) error {
+			if asJSON {
+				return enc.Encode(e)
+			}
+			line := fmt.Sprintf("%s %s %s -> %s", e.Time.Format(time.RFC3339Nano), e.Program, e.From, e.To)
+			if e.Pid != 0 {
+				line += fmt.Sprintf(" pid %d", e.Pid)
+			}
+			if e.Exit != "" {
+				line += ", " + e.Exit
+			}
+			if e.Reason != "" {
+				line += ": " + e.Reason
+			}
+			_, err := fmt.Fprintln(stdout, line)
+			return err
+		})
+	} else {
+		err = c.Logs(ctx, operands[0], lines, follow, func(l control.LogRecord) error {
+			if asJSON {
+				return enc.Encode(l)
+			}
+			_, err := fmt.Fprintf(stdout, "%s %s[%d] %s: %s\n", l.Time.Format(time.RFC3339Nano), l.Program, l.Pid, l.Stream, l.Text)
+			return err
+		})
+	}
+	if err != nil && ctx.Err() == nil {
+		return ctlError(stderr, asJSON, stdout, err)
 	}
 	return ctlOK
 }
@@ -196,7 +256,7 @@ func clock(d time.Duration) string {
 // startControl starts the control server for sup on path. An explicitly chosen
 // socket that cannot be used is an error; the default one only a warning (the
 // supervisor runs on without a control API: another supervisor may own it).
-func startControl(log hclog.Logger, sup *supervise.Supervisor, path string, explicit bool) (stop func(), err error) {
+func startControl(log hclog.Logger, sup *supervise.Supervisor, j *control.Journal, path string, explicit bool) (stop func(), err error) {
 	if path == "" || path == "none" {
 		return func() {}, nil
 	}
@@ -208,7 +268,7 @@ func startControl(log hclog.Logger, sup *supervise.Supervisor, path string, expl
 		log.Warn("no control socket: supervisor ctl cannot reach this supervisor", "error", err)
 		return func() {}, nil
 	}
-	srv := control.NewServer(log.Named("control"), sup)
+	srv := control.NewServer(log.Named("control"), sup, j)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"os"
@@ -67,7 +68,7 @@ func waitState(t *testing.T, sock, name, state string, pidNot int) control.Progr
 
 const ctlConf = `
 [program:a]
-command = CHILD --tick 1s
+command = CHILD --tick 20ms
 min_uptime = 0s
 [program:b]
 command = child --protocol --heartbeat 50ms
@@ -120,10 +121,70 @@ func TestCtlCommands(t *testing.T) {
 		t.Errorf("start of a running program: exit %d, want 1: %s", code, errOut)
 	}
 
-	if _, errOut, code := ctl(t, sock, "restart", "b"); code != 0 {
-		t.Fatalf("restart b: exit %d: %s", code, errOut)
+	// ctl events streams the restart as it happens.
+	ev := exec.Command(bin("supervisor"), "ctl", "--socket", sock, "--json", "events")
+	evOut, err := ev.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Process.Kill()
+	// The stream's subscription starts when its request arrives; restart until the
+	// event shows up (each restart is a real one, and cheap).
+	seen := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(evOut)
+		for sc.Scan() {
+			seen <- sc.Text()
+		}
+		close(seen)
+	}()
+	deadline := time.After(30 * time.Second)
+	for got := false; !got; {
+		if _, errOut, code := ctl(t, sock, "restart", "b"); code != 0 {
+			t.Fatalf("restart b: exit %d: %s", code, errOut)
+		}
+	drain:
+		for {
+			select {
+			case l := <-seen:
+				if strings.Contains(l, `"program":"b"`) && strings.Contains(l, `"to":"starting"`) {
+					got = true
+					break drain
+				}
+			case <-deadline:
+				t.Fatal("ctl events showed no restart of b")
+			default:
+				break drain
+			}
+		}
+	}
+	if err := ev.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Wait(); err != nil {
+		t.Errorf("ctl events after SIGTERM: %v, want exit 0", err)
 	}
 	waitState(t, sock, "b", "running", b.Pid)
+
+	// ctl logs: a's recent lines, with pid and stream.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		out, errOut, code := ctl(t, sock, "logs", "-n", "3", "a")
+		if code != 0 {
+			t.Fatalf("logs a: exit %d: %s", code, errOut)
+		}
+		if strings.Count(out, "\n") == 3 && strings.Contains(out, "stdout: tick") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ctl logs -n 3 a: %q", out)
+		}
+	}
+	if _, errOut, code := ctl(t, sock, "logs", "nope"); code != 4 {
+		t.Errorf("logs nope: exit %d: %s", code, errOut)
+	}
 
 	for _, c := range []struct {
 		args []string

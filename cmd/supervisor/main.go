@@ -213,12 +213,13 @@ func serve(log hclog.Logger, group supervise.Group, source, socket string, expli
 		return 1
 	}
 	defer reaper.Close()
-	sup, err := supervise.New(log, group, supervise.Options{Reaper: reaper})
+	journal := control.NewJournal(0) // what ctl logs and ctl events show
+	sup, err := supervise.New(log, group, supervise.Options{Reaper: reaper, OnEvent: journal.Event, OnOutput: journal.Output})
 	if err != nil {
 		log.Error("invalid configuration", "source", source, "error", err)
 		return exitUsage
 	}
-	stopControl, err := startControl(log, sup, socket, explicitSocket)
+	stopControl, err := startControl(log, sup, journal, socket, explicitSocket)
 	if err != nil {
 		log.Error("cannot serve the control socket", "error", err)
 		return exitUsage

@@ -105,3 +105,65 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	}
 	return nil
 }
+
+// Events calls fn for every state change from now on, until ctx ends, fn
+// returns an error, or the stream ends (an error saying why).
+func (c *Client) Events(ctx context.Context, fn func(EventRecord) error) error {
+	return streamInto(c, ctx, "/v1/events", fn)
+}
+
+// Logs calls fn for program's last n lines of output and, with follow, for every
+// later line until ctx ends or fn returns an error.
+func (c *Client) Logs(ctx context.Context, program string, n int, follow bool, fn func(LogRecord) error) error {
+	p := fmt.Sprintf("/v1/programs/%s/logs?lines=%d", url.PathEscape(program), n)
+	if follow {
+		p += "&follow=1"
+	}
+	return streamInto(c, ctx, p, fn)
+}
+
+// streamInto GETs path and decodes its body, one JSON object a line, into fn. A
+// line that is an error object ends the stream with that error.
+func streamInto[T any](c *Client, ctx context.Context, path string, fn func(T) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://supervisor"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return fmt.Errorf("%s: %w (%v)", c.path, ErrNotRunning, op.Err)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		var e apiError
+		if dec.Decode(&e) != nil || e.Error == "" {
+			e = apiError{Error: resp.Status, Kind: "failed"}
+		}
+		return &APIError{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
+	}
+	for {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			if errors.Is(err, io.EOF) || ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("reading the stream: %w", err)
+		}
+		var e apiError
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+			return &APIError{Status: http.StatusOK, Kind: e.Kind, Msg: e.Error}
+		}
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("a record that is not what we expect: %w", err)
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+}

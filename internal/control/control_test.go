@@ -22,6 +22,14 @@ import (
 type fake struct {
 	mu  sync.Mutex
 	ops []string
+	j   *Journal
+}
+
+func (f *fake) journal() *Journal {
+	if f.j == nil {
+		f.j = NewJournal(3)
+	}
+	return f.j
 }
 
 func (f *fake) record(op string) error {
@@ -47,7 +55,7 @@ func (f *fake) Shutdown(context.Context) error { return f.record("shutdown") }
 
 func serveOn(t *testing.T, ln net.Listener, tg Target) {
 	t.Helper()
-	srv := NewServer(hclog.NewNullLogger(), tg)
+	srv := NewServer(hclog.NewNullLogger(), tg, tg.(interface{ journal() *Journal }).journal())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -191,4 +199,97 @@ func (s syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+func TestRing(t *testing.T) {
+	j := NewJournal(3)
+	if got := j.Recent("a", 10); len(got) != 0 {
+		t.Fatalf("Recent of a silent program: %v", got)
+	}
+	texts := func(ls []LogRecord) string {
+		var s []string
+		for _, l := range ls {
+			s = append(s, l.Text)
+		}
+		return strings.Join(s, ",")
+	}
+	for i, want := range []string{"1", "1,2", "1,2,3", "2,3,4", "3,4,5", "4,5,6", "5,6,7"} {
+		j.Output(supervise.OutputLine{Program: "a", Text: strconv.Itoa(i + 1)})
+		if got := texts(j.Recent("a", 10)); got != want {
+			t.Errorf("after %d lines: %q, want %q", i+1, got, want)
+		}
+	}
+	if got := texts(j.Recent("a", 2)); got != "6,7" {
+		t.Errorf("last 2: %q", got)
+	}
+}
+
+func TestLogsAndEventsStream(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := Listen(hclog.NewNullLogger(), sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fake{}
+	j := f.journal()
+	serveOn(t, ln, f)
+	c, err := NewClient(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Output(supervise.OutputLine{Program: "a", Text: "old"})
+	j.Output(supervise.OutputLine{Program: "b", Text: "other"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var got []string
+	if err := c.Logs(ctx, "a", 10, false, func(l LogRecord) error { got = append(got, l.Text); return nil }); err != nil || strings.Join(got, ",") != "old" {
+		t.Errorf("Logs: %q, %v", got, err)
+	}
+	var api *APIError
+	if err := c.Logs(ctx, "nope", 10, false, func(LogRecord) error { return nil }); !errors.As(err, &api) || api.Kind != "no_such_program" {
+		t.Errorf("Logs of an unknown program: %v", err)
+	}
+
+	// Follow: the old line, then new ones of a only, until we stop.
+	lines := make(chan string, 10)
+	errc := make(chan error, 1)
+	fctx, fcancel := context.WithCancel(ctx)
+	go func() {
+		errc <- c.Logs(fctx, "a", 10, true, func(l LogRecord) error { lines <- l.Text; return nil })
+	}()
+	if l := <-lines; l != "old" {
+		t.Fatalf("first followed line %q", l)
+	}
+	j.Output(supervise.OutputLine{Program: "b", Text: "not a's"})
+	j.Output(supervise.OutputLine{Program: "a", Text: "new"})
+	if l := <-lines; l != "new" {
+		t.Errorf("followed line %q, want new", l)
+	}
+	fcancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("follow ended with %v", err)
+	}
+
+	events := make(chan EventRecord, 10)
+	ectx, ecancel := context.WithCancel(ctx)
+	go func() {
+		errc <- c.Events(ectx, func(e EventRecord) error { events <- e; return nil })
+	}()
+	// The subscription starts when the request arrives: publish until one comes.
+	for got := false; !got; {
+		if ctx.Err() != nil {
+			t.Fatal("no event arrived")
+		}
+		j.Event(supervise.Event{Program: "a", From: supervise.StateRunning, To: supervise.StateBackoff, Reason: "test"})
+		select {
+		case e := <-events:
+			got = e.Program == "a" && e.To == "backoff" && e.Reason == "test"
+			if !got {
+				t.Fatalf("event %+v", e)
+			}
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	ecancel()
+	<-errc
 }

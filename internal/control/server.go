@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,14 +57,18 @@ type apiError struct {
 type Server struct {
 	log hclog.Logger
 	t   Target
+	j   *Journal
 	srv *http.Server
 }
 
-// NewServer returns a Server for t.
-func NewServer(log hclog.Logger, t Target) *Server {
-	s := &Server{log: log, t: t}
+// NewServer returns a Server for t, showing output and events from j (which must
+// be t's OnEvent and OnOutput hooks).
+func NewServer(log hclog.Logger, t Target, j *Journal) *Server {
+	s := &Server{log: log, t: t, j: j}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
+	mux.HandleFunc("GET /v1/events", s.events)
+	mux.HandleFunc("GET /v1/programs/{name}/logs", s.logs)
 	mux.HandleFunc("POST /v1/programs/{name}/{op}", s.program)
 	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, s.t.Shutdown(r.Context()), map[string]string{"result": "shutting down"})
@@ -158,6 +165,73 @@ func (s *Server) reply(w http.ResponseWriter, err error, body any) {
 		code, kind = http.StatusConflict, "conflict"
 	}
 	writeJSON(w, code, apiError{Error: err.Error(), Kind: kind})
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	ch, cancel := s.j.FollowEvents()
+	defer cancel()
+	stream(w, r, nil, ch, nil)
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	st, err := s.t.Status(r.Context())
+	if err != nil {
+		s.reply(w, err, nil)
+		return
+	}
+	if !slices.ContainsFunc(st, func(p supervise.Status) bool { return p.Name == name }) {
+		s.reply(w, fmt.Errorf("logs %s: %w", name, supervise.ErrNoSuchProgram), nil)
+		return
+	}
+	n := DefaultLogLines
+	if v := r.URL.Query().Get("lines"); v != "" {
+		if n, err = strconv.Atoi(v); err != nil || n < 0 {
+			writeJSON(w, http.StatusBadRequest, apiError{Error: "lines=" + v + ": want a number >= 0", Kind: "bad_request"})
+			return
+		}
+	}
+	if r.URL.Query().Get("follow") == "" {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		enc := json.NewEncoder(w)
+		for _, l := range s.j.Recent(name, n) {
+			_ = enc.Encode(l)
+		}
+		return
+	}
+	recent, ch, cancel := s.j.Follow(name, n)
+	defer cancel()
+	stream(w, r, recent, ch, func(l LogRecord) bool { return l.Program == name })
+}
+
+// stream writes first, then every record from ch that keep accepts (all if keep
+// is nil), one JSON object a line, flushed per record, until the client goes or
+// ch is closed (the follower fell behind: the last line says so).
+func stream[T any](w http.ResponseWriter, r *http.Request, first []T, ch <-chan T, keep func(T) bool) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	for _, v := range first {
+		_ = enc.Encode(v)
+	}
+	_ = rc.Flush()
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				_ = enc.Encode(apiError{Error: "this follower fell behind and records were dropped; reconnect", Kind: "lagged"})
+				return
+			}
+			if keep == nil || keep(v) {
+				if enc.Encode(v) != nil || rc.Flush() != nil {
+					return
+				}
+			}
+		case <-r.Context().Done():
+			return
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, body any) {

@@ -3,6 +3,7 @@ package supervise
 import (
 	"bytes"
 	"io"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -11,13 +12,24 @@ import (
 // is logged in pieces of this size, each marked "partial".
 const MaxLineLen = 16 << 10
 
+// OutputLine is one line a program wrote, as Options.OnOutput receives it.
+type OutputLine struct {
+	Time    time.Time
+	Program string
+	Pid     int
+	Stream  string // "stdout" or "stderr"
+	Text    string // without the newline
+	Partial bool   // a piece of a line longer than MaxLineLen, or the unterminated end
+}
+
 // logLines reads r until EOF (or error) and logs each line through log, at the
-// level a "[WARN]"-style prefix names, or Info. It never stops draining early: a
+// level a "[WARN]"-style prefix names, or Info, and hands it to tap if not nil.
+// It never stops draining early: a
 // child blocked on a full pipe would hang. The caller owns r and closes it after.
 //
 // The read buffer is small (512 bytes) so that a thousand idle children cost little;
 // a line that spans reads is assembled in a separate slice.
-func logLines(log hclog.Logger, r io.Reader) {
+func logLines(log hclog.Logger, r io.Reader, tap func(text string, partial bool)) {
 	chunk := make([]byte, 512)
 	var pending []byte // start of a line split across reads
 	for {
@@ -28,7 +40,7 @@ func logLines(log hclog.Logger, r io.Reader) {
 			if i < 0 {
 				pending = append(pending, data...)
 				for len(pending) >= MaxLineLen {
-					emitLine(log, pending[:MaxLineLen], true)
+					emitLine(log, tap, pending[:MaxLineLen], true)
 					pending = append(pending[:0], pending[MaxLineLen:]...)
 				}
 				break
@@ -36,19 +48,19 @@ func logLines(log hclog.Logger, r io.Reader) {
 			if len(pending) > 0 {
 				pending = append(pending, data[:i]...)
 				for len(pending) > MaxLineLen {
-					emitLine(log, pending[:MaxLineLen], true)
+					emitLine(log, tap, pending[:MaxLineLen], true)
 					pending = append(pending[:0], pending[MaxLineLen:]...)
 				}
-				emitLine(log, pending, false)
+				emitLine(log, tap, pending, false)
 				pending = pending[:0]
 			} else {
-				emitLine(log, data[:i], false)
+				emitLine(log, tap, data[:i], false)
 			}
 			data = data[i+1:]
 		}
 		if err != nil {
 			if len(pending) > 0 {
-				emitLine(log, pending, true)
+				emitLine(log, tap, pending, true)
 			}
 			return
 		}
@@ -63,8 +75,11 @@ var levelPrefixes = []struct {
 	{"[WARN]", hclog.Warn}, {"[ERROR]", hclog.Error},
 }
 
-func emitLine(log hclog.Logger, line []byte, partial bool) {
+func emitLine(log hclog.Logger, tap func(string, bool), line []byte, partial bool) {
 	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if tap != nil {
+		tap(string(line), partial)
+	}
 	level := hclog.Info
 	for _, lp := range levelPrefixes {
 		if bytes.HasPrefix(line, []byte(lp.prefix)) {

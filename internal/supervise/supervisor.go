@@ -64,6 +64,10 @@ type Options struct {
 	// OnEvent, if set, is called on the state goroutine for every state change. It
 	// must not block.
 	OnEvent func(Event)
+	// OnOutput, if set, receives every line of every program's stdout and stderr,
+	// from the goroutine draining that pipe (so concurrently, one goroutine per
+	// pipe). It must not block for long: the child waits on a full pipe meanwhile.
+	OnOutput func(OutputLine)
 	// Rand returns a number in [0,1) for backoff jitter; nil means math/rand/v2.
 	Rand func() float64
 }
@@ -458,8 +462,8 @@ func (s *Supervisor) start(p *program) {
 	p.started = proc.Started
 	outLog := p.log.With("pid", proc.Pid, "stream", "stdout")
 	errLog := p.log.With("pid", proc.Pid, "stream", "stderr")
-	go func() { logLines(outLog, outR); outR.Close() }()
-	go func() { logLines(errLog, errR); errR.Close() }()
+	go func() { logLines(outLog, outR, s.tap(p, proc.Pid, "stdout")); outR.Close() }()
+	go func() { logLines(errLog, errR, s.tap(p, proc.Pid, "stderr")); errR.Close() }()
 
 	p.log.Info("program started", "pid", proc.Pid, "spawner", string(p.spec.Spawner))
 	s.setState(p, StateStarting, "spawned", Event{Pid: proc.Pid})
@@ -985,6 +989,17 @@ func (s *Supervisor) Request(ctx context.Context, name, method string, body []by
 			l.pending.Remove(id)
 			return nil, fmt.Errorf("request %s to %q: %w", method, name, ctx.Err())
 		}
+	}
+}
+
+// tap returns what hands p's output lines to Options.OnOutput, or nil.
+func (s *Supervisor) tap(p *program, pid int, stream string) func(string, bool) {
+	if s.opts.OnOutput == nil {
+		return nil
+	}
+	name, on := p.spec.Name, s.opts.OnOutput
+	return func(text string, partial bool) {
+		on(OutputLine{Time: time.Now(), Program: name, Pid: pid, Stream: stream, Text: text, Partial: partial})
 	}
 }
 

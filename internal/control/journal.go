@@ -1,0 +1,182 @@
+package control
+
+import (
+	"sync"
+	"time"
+
+	"github.com/supervisor/supervisor/internal/supervise"
+)
+
+// EventRecord is one state change as `ctl events` streams it.
+type EventRecord struct {
+	Time         time.Time `json:"time"`
+	Program      string    `json:"program"`
+	From         string    `json:"from"`
+	To           string    `json:"to"`
+	Pid          int       `json:"pid,omitempty"`
+	Exit         string    `json:"exit,omitempty"`
+	DelaySeconds float64   `json:"delay_seconds,omitempty"`
+	Reason       string    `json:"reason,omitempty"`
+}
+
+// LogRecord is one line of a program's output as `ctl logs` shows it.
+type LogRecord struct {
+	Time    time.Time `json:"time"`
+	Program string    `json:"program"`
+	Pid     int       `json:"pid"`
+	Stream  string    `json:"stream"`
+	Text    string    `json:"text"`
+	Partial bool      `json:"partial,omitempty"`
+}
+
+// DefaultLogLines is how many recent lines per program a Journal keeps.
+const DefaultLogLines = 1000
+
+// followerBuffer is how many records a follower may fall behind before it is
+// dropped (its stream ends saying so); publishing never blocks.
+const followerBuffer = 4096
+
+// Journal keeps what the control API shows of the past and the present: each
+// program's recent output in a bounded ring, and followers of events and output.
+// Its Event and Output methods are the Supervisor's OnEvent and OnOutput hooks;
+// they never block (a follower that falls followerBuffer records behind is
+// dropped). Safe for concurrent use.
+type Journal struct {
+	mu      sync.Mutex
+	perProg int
+	logs    map[string]*ring
+	events  hub[EventRecord]
+	output  hub[LogRecord] // published under mu, so Follow neither misses nor repeats a line
+}
+
+// NewJournal returns a Journal keeping perProgram lines per program (<= 0 means
+// DefaultLogLines).
+func NewJournal(perProgram int) *Journal {
+	if perProgram <= 0 {
+		perProgram = DefaultLogLines
+	}
+	return &Journal{perProg: perProgram, logs: map[string]*ring{}}
+}
+
+// Event records a state change (the Supervisor's OnEvent).
+func (j *Journal) Event(e supervise.Event) {
+	r := EventRecord{Time: e.Time, Program: e.Program, From: string(e.From), To: string(e.To), Pid: e.Pid,
+		DelaySeconds: e.Delay.Seconds(), Reason: e.Reason}
+	if e.Exit != nil {
+		r.Exit = e.Exit.String()
+	}
+	j.events.publish(r)
+}
+
+// Output records a line of output (the Supervisor's OnOutput).
+func (j *Journal) Output(l supervise.OutputLine) {
+	r := LogRecord{Time: l.Time, Program: l.Program, Pid: l.Pid, Stream: l.Stream, Text: l.Text, Partial: l.Partial}
+	j.mu.Lock()
+	rg := j.logs[l.Program]
+	if rg == nil {
+		rg = &ring{max: j.perProg}
+		j.logs[l.Program] = rg
+	}
+	rg.add(r)
+	j.output.publish(r)
+	j.mu.Unlock()
+}
+
+// Recent returns up to n of program's most recent lines, oldest first.
+func (j *Journal) Recent(program string, n int) []LogRecord {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	rg := j.logs[program]
+	if rg == nil {
+		return nil
+	}
+	return rg.last(n)
+}
+
+// Follow returns program's n most recent lines and a channel of every later line
+// of every program (the caller filters), with no line missed or repeated between
+// the two; the channel is closed if the follower falls behind, or by cancel.
+func (j *Journal) Follow(program string, n int) ([]LogRecord, <-chan LogRecord, func()) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var recent []LogRecord
+	if rg := j.logs[program]; rg != nil {
+		recent = rg.last(n)
+	}
+	ch, cancel := j.output.subscribe()
+	return recent, ch, cancel
+}
+
+// FollowEvents returns a channel of every later event; it is closed if the
+// follower falls behind, or by cancel.
+func (j *Journal) FollowEvents() (<-chan EventRecord, func()) { return j.events.subscribe() }
+
+// ring keeps the last max log records; it grows to max as lines come, so a
+// quiet program costs nothing.
+type ring struct {
+	max  int
+	buf  []LogRecord
+	next int // where the next record goes, once len(buf) == max
+}
+
+func (r *ring) add(l LogRecord) {
+	if len(r.buf) < r.max {
+		r.buf = append(r.buf, l)
+		return
+	}
+	r.buf[r.next] = l
+	r.next = (r.next + 1) % r.max
+}
+
+// last returns the last n records, oldest first.
+func (r *ring) last(n int) []LogRecord {
+	n = min(max(n, 0), len(r.buf))
+	out := make([]LogRecord, 0, n)
+	end := r.next // one past the newest, in ring order
+	if len(r.buf) < r.max {
+		end = len(r.buf)
+	}
+	for i := end - n; i < end; i++ {
+		out = append(out, r.buf[(i+len(r.buf))%len(r.buf)])
+	}
+	return out
+}
+
+// hub fans records out to followers without ever blocking the publisher.
+type hub[T any] struct {
+	mu   sync.Mutex
+	subs map[chan T]struct{}
+}
+
+// subscribe returns a channel receiving every record published from now on. It is
+// closed when the follower fell too far behind, or by cancel.
+func (h *hub[T]) subscribe() (<-chan T, func()) {
+	ch := make(chan T, followerBuffer)
+	h.mu.Lock()
+	if h.subs == nil {
+		h.subs = map[chan T]struct{}{}
+	}
+	h.subs[ch] = struct{}{}
+	h.mu.Unlock()
+	return ch, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if _, ok := h.subs[ch]; ok {
+			delete(h.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+func (h *hub[T]) publish(v T) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs {
+		select {
+		case ch <- v:
+		default: // too slow: dropped, and its stream says so
+			delete(h.subs, ch)
+			close(ch)
+		}
+	}
+}
