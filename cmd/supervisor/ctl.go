@@ -39,6 +39,8 @@ commands:
   signal SIG NAME      send a signal (TERM, USR1, 15, ...) to the program's process
   logs [-f] [-n N] NAME  the program's last N (default 100) output lines; -f follows
   events               stream state changes as they happen (Ctrl-C ends it)
+  reload               re-read the config file: start added programs, stop removed
+                       ones, restart changed ones (a bad file changes nothing)
   shutdown             stop every program and the supervisor
 
 exit codes: 0 done (status: all shown running), 1 refused or failed (status: some
@@ -76,7 +78,7 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 		}
 		operands = lfs.Args()
 	}
-	want := map[string]int{"start": 1, "stop": 1, "restart": 1, "signal": 2, "shutdown": 0, "logs": 1, "events": 0}
+	want := map[string]int{"start": 1, "stop": 1, "restart": 1, "signal": 2, "shutdown": 0, "logs": 1, "events": 0, "reload": 0}
 	if n, ok := want[cmd]; ok && len(operands) != n {
 		fmt.Fprintf(stderr, "supervisor ctl %s: want %d argument(s), got %d\n%s", cmd, n, len(operands), ctlUsageText)
 		return ctlUsage
@@ -109,6 +111,17 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 		return printStatus(stdout, stderr, st, operands, *asJSON)
 	case "shutdown":
 		err = c.Shutdown(ctx)
+	case "reload":
+		res, err := c.Reload(ctx)
+		if err != nil {
+			return ctlError(stderr, *asJSON, stdout, err)
+		}
+		if *asJSON {
+			_ = json.NewEncoder(stdout).Encode(res)
+		} else {
+			fmt.Fprintf(stdout, "reload: %s\n", res)
+		}
+		return ctlOK
 	case "signal":
 		err = c.Program(ctx, cmd, operands[1], operands[0])
 	default:
@@ -256,7 +269,7 @@ func clock(d time.Duration) string {
 // startControl starts the control server for sup on path. An explicitly chosen
 // socket that cannot be used is an error; the default one only a warning (the
 // supervisor runs on without a control API: another supervisor may own it).
-func startControl(log hclog.Logger, sup *supervise.Supervisor, j *control.Journal, path string, explicit bool) (stop func(), err error) {
+func startControl(log hclog.Logger, sup control.Target, j *control.Journal, path string, explicit bool) (stop func(), err error) {
 	if path == "" || path == "none" {
 		return func() {}, nil
 	}

@@ -280,3 +280,63 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i > 0 && len(s) > i+2 && s[i+2] != 'Z'
 }
+
+// reload (ctl and SIGHUP) with added, removed, changed and unchanged programs;
+// a broken file changes nothing.
+func TestCtlReload(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	conf := writeConf(t, `
+[program:keep]
+command = CHILD
+[program:change]
+command = CHILD
+[program:drop]
+command = CHILD
+`)
+	p := start(t, "run", "-c", conf, "--socket", sock)
+	p.waitLine(t, "control socket ready")
+	keep := waitState(t, sock, "keep", "running", 0)
+	change := waitState(t, sock, "change", "running", 0)
+
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(conf, []byte(strings.ReplaceAll(body, "CHILD", bin("child"))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("[program:keep]\ncommand = CHILD\n[program:change]\ncommand = CHILD --tick 1h\n[program:drop\n")
+	out, errOut, code := ctl(t, sock, "reload")
+	if code != 1 || !strings.Contains(errOut, "nothing changed") || !strings.Contains(errOut, conf+":5") {
+		t.Errorf("reload of a broken file: exit %d, want 1 naming %s:5:\n%s%s", code, conf, out, errOut)
+	}
+	if st := ctlStatus(t, sock); len(st) != 3 || st["change"].Pid != change.Pid {
+		t.Errorf("a refused reload changed something: %+v", st)
+	}
+
+	write("[program:keep]\ncommand = CHILD\n[program:change]\ncommand = CHILD --tick 1h\n[program:add]\ncommand = CHILD\n")
+	out, errOut, code = ctl(t, sock, "reload")
+	if code != 0 || out != "reload: added add; removed drop; changed change; unchanged keep\n" {
+		t.Errorf("reload: exit %d:\n%s%s", code, out, errOut)
+	}
+	waitState(t, sock, "add", "running", 0)
+	waitState(t, sock, "change", "running", change.Pid)
+	st := ctlStatus(t, sock)
+	if _, ok := st["drop"]; ok || st["keep"].Pid != keep.Pid {
+		t.Errorf("after reload: %+v (keep was pid %d)", st, keep.Pid)
+	}
+
+	// SIGHUP reloads too.
+	write("[program:keep]\ncommand = CHILD\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLine(t, "reloaded", "removed change, add")
+	if st := ctlStatus(t, sock); len(st) != 1 || st["keep"].Pid != keep.Pid {
+		t.Errorf("after SIGHUP reload: %+v", st)
+	}
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: %d %s", code, errOut)
+	}
+	p.exitCode(t)
+}

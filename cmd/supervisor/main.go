@@ -131,7 +131,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 	if !explicit && (*file != "" || demo) {
 		sock = control.DefaultSocket()
 	}
-	return serve(log, group, source, sock, explicit)
+	return serve(log, group, source, *file, sock, explicit)
 }
 
 type adhoc struct{ restart, spawner, name string }
@@ -191,20 +191,57 @@ func newLogger(w io.Writer, format, level string) (hclog.Logger, error) {
 	}), nil
 }
 
+// steer is the Supervisor as the control API sees it: Reload re-reads the
+// config file.
+type steer struct {
+	*supervise.Supervisor
+	file string
+	log  hclog.Logger
+}
+
+// Reload re-reads the config file and applies it; a file that does not load is
+// refused whole, and nothing changes. Either way the outcome is logged.
+func (s steer) Reload(ctx context.Context) (supervise.ReloadResult, error) {
+	if s.file == "" {
+		return supervise.ReloadResult{}, errors.New("reload: this supervisor runs no config file (started with -- PROGRAM or demo)")
+	}
+	g, err := config.Load(s.file)
+	if err == nil {
+		var res supervise.ReloadResult
+		if res, err = s.Supervisor.Reload(ctx, g); err == nil {
+			s.log.Info("reloaded", "file", s.file, "result", res.String())
+			return res, nil
+		}
+	}
+	s.log.Error("reload refused; nothing changed", "file", s.file, "error", err)
+	return supervise.ReloadResult{}, fmt.Errorf("%w: %w", errReloadRefused, err)
+}
+
+var errReloadRefused = errors.New("reload refused, nothing changed")
+
 // serve runs the group until it ends or a stop signal arrives, and returns the
 // process exit code.
-func serve(log hclog.Logger, group supervise.Group, source, socket string, explicitSocket bool) int {
+func serve(log hclog.Logger, group supervise.Group, source, file, socket string, explicitSocket bool) int {
 	// SIGPIPE is caught so a closed log pipe never kills us (pitfalls 2.5). Never
 	// signal.Ignore: SIG_IGN would be inherited by every child.
 	pipes := make(chan os.Signal, 1)
 	signal.Notify(pipes, syscall.SIGPIPE)
 	defer signal.Stop(pipes)
 
-	// SIGINT, SIGTERM, SIGHUP (the terminal went away) and SIGQUIT mean "stop
-	// everything, gracefully": left to their default action they would kill us and
-	// leave the process trees to Pdeathsig alone. As PID 1 they must be handled
-	// explicitly or the kernel would drop them.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	// SIGINT, SIGTERM, SIGQUIT and, without a config file to reload, SIGHUP (the
+	// terminal went away) mean "stop everything, gracefully": left to their
+	// default action they would kill us and leave the process trees to Pdeathsig
+	// alone. As PID 1 they must be handled explicitly or the kernel would drop
+	// them. With a config file, SIGHUP re-reads it, as supervisord's does.
+	stopSignals := []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT}
+	hups := make(chan os.Signal, 1)
+	if file != "" {
+		signal.Notify(hups, syscall.SIGHUP)
+		defer signal.Stop(hups)
+	} else {
+		stopSignals = append(stopSignals, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 
 	reaper, err := supervise.NewReaper(log, supervise.ReaperOptions{})
@@ -219,12 +256,19 @@ func serve(log hclog.Logger, group supervise.Group, source, socket string, expli
 		log.Error("invalid configuration", "source", source, "error", err)
 		return exitUsage
 	}
-	stopControl, err := startControl(log, sup, journal, socket, explicitSocket)
+	st := steer{Supervisor: sup, file: file, log: log}
+	stopControl, err := startControl(log, st, journal, socket, explicitSocket)
 	if err != nil {
 		log.Error("cannot serve the control socket", "error", err)
 		return exitUsage
 	}
 	defer stopControl()
+	go func() {
+		for range hups {
+			log.Info("SIGHUP: reloading the config", "file", file)
+			_, _ = st.Reload(ctx) // logged there
+		}
+	}()
 	if err := sup.Serve(ctx); err != nil {
 		log.Error("supervisor failed", "error", err)
 		return 1

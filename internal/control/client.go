@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+
+	"github.com/supervisor/supervisor/internal/supervise"
 )
 
 // ErrNotRunning says no supervisor listens on the socket (it does not exist, or
@@ -66,6 +68,12 @@ func (c *Client) Program(ctx context.Context, op, name, sig string) error {
 		p += "?sig=" + url.QueryEscape(sig)
 	}
 	return c.do(ctx, http.MethodPost, p, nil)
+}
+
+// Reload asks the supervisor to re-read its config file and apply it.
+func (c *Client) Reload(ctx context.Context) (supervise.ReloadResult, error) {
+	var res supervise.ReloadResult
+	return res, c.do(ctx, http.MethodPost, "/v1/reload", &res)
 }
 
 // Shutdown asks the supervisor to stop everything and exit.

@@ -52,6 +52,9 @@ func (f *fake) Signal(_ context.Context, n string, s syscall.Signal) error {
 	return f.record("signal " + s.String() + " " + n)
 }
 func (f *fake) Shutdown(context.Context) error { return f.record("shutdown") }
+func (f *fake) Reload(context.Context) (supervise.ReloadResult, error) {
+	return supervise.ReloadResult{Added: []string{"x"}}, f.record("reload")
+}
 
 func serveOn(t *testing.T, ln net.Listener, tg Target) {
 	t.Helper()

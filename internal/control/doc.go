@@ -11,11 +11,13 @@
 //	POST /v1/programs/{name}/stop         Supervisor.Stop
 //	POST /v1/programs/{name}/restart      Supervisor.Restart
 //	POST /v1/programs/{name}/signal?sig=S Supervisor.Signal
+//	POST /v1/reload                       re-read the config: supervise.ReloadResult
 //	POST /v1/shutdown                     Supervisor.Shutdown
 //
 // Errors are JSON {"error": text, "kind": word} with an HTTP status: 404 and kind
 // "no_such_program", 409 and "conflict" (already started, not running, busy,
-// shutting down), 400 "bad_request", 500 "failed".
+// shutting down), 400 "bad_request", 422 "reload_refused" (the config did not
+// load; nothing changed), 500 "failed".
 //
 // Security invariants:
 //   - the socket's directory is created with mode 0700 (an existing one must be

@@ -27,6 +27,8 @@ type Target interface {
 	Restart(ctx context.Context, name string) error
 	Signal(ctx context.Context, name string, sig syscall.Signal) error
 	Shutdown(ctx context.Context) error
+	// Reload re-reads the configuration and applies it, or changes nothing.
+	Reload(ctx context.Context) (supervise.ReloadResult, error)
 }
 
 // ProgramStatus is one program in the status reply: supervise.Status made for
@@ -70,6 +72,14 @@ func NewServer(log hclog.Logger, t Target, j *Journal) *Server {
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("GET /v1/programs/{name}/logs", s.logs)
 	mux.HandleFunc("POST /v1/programs/{name}/{op}", s.program)
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		res, err := s.t.Reload(r.Context())
+		if err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, apiError{Error: err.Error(), Kind: "reload_refused"})
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
 	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, s.t.Shutdown(r.Context()), map[string]string{"result": "shutting down"})
 	})

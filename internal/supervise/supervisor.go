@@ -81,9 +81,12 @@ type Supervisor struct {
 	log   hclog.Logger
 	r     *Reaper
 	group Group
-	progs []*program
+	progs []*program // owned by the Serve goroutine (replaced by Reload)
 	opts  Options
 	inbox inbox
+	// byName maps names to progs for Request, which does not run on the Serve
+	// goroutine; replaced (never mutated) by publishNames.
+	byName atomic.Pointer[map[string]*program]
 
 	// Owned by the Serve goroutine.
 	served       bool
@@ -158,18 +161,32 @@ func New(log hclog.Logger, g Group, opts Options) (*Supervisor, error) {
 	}
 	s := &Supervisor{log: log, r: opts.Reaper, group: g, opts: opts, done: make(chan struct{})}
 	s.inbox.ready = make(chan struct{}, 1)
-	base := os.Environ()
 	for i, spec := range g.Programs {
-		p := &program{spec: spec, idx: i, log: log.Named(spec.Name), state: StateStopped}
-		if len(spec.Env) > 0 || spec.Protocol {
-			p.env = append(append([]string(nil), base...), spec.Env...)
-		}
-		if spec.Protocol {
-			p.env = append(p.env, "SUPERVISOR_PROGRAM="+spec.Name)
-		}
-		s.progs = append(s.progs, p)
+		s.progs = append(s.progs, s.newProgram(spec, i))
 	}
+	s.publishNames()
 	return s, nil
+}
+
+func (s *Supervisor) newProgram(spec Spec, idx int) *program {
+	p := &program{spec: spec, idx: idx, log: s.log.Named(spec.Name), state: StateStopped}
+	if len(spec.Env) > 0 || spec.Protocol {
+		p.env = append(os.Environ(), spec.Env...)
+	}
+	if spec.Protocol {
+		p.env = append(p.env, "SUPERVISOR_PROGRAM="+spec.Name)
+	}
+	return p
+}
+
+// publishNames makes the current programs visible to Request, which runs outside
+// the state goroutine. Called whenever s.progs changes.
+func (s *Supervisor) publishNames() {
+	m := make(map[string]*program, len(s.progs))
+	for _, p := range s.progs {
+		m[p.spec.Name] = p
+	}
+	s.byName.Store(&m)
 }
 
 // message is what the state goroutine receives; the set is sealed.
@@ -369,6 +386,8 @@ func (s *Supervisor) handle(m message) {
 		m.reply <- s.snapshot()
 	case ctlMsg:
 		s.controlled(m)
+	case reloadMsg:
+		s.reload(m)
 	case protoMsg:
 		if m.run != m.p.run || !m.p.live {
 			return
@@ -946,14 +965,9 @@ var ErrNotReady = errors.New("supervise: program is not running and ready")
 // error says so), or ctx ends. Safe for concurrent use; it does not go through the
 // state goroutine.
 func (s *Supervisor) Request(ctx context.Context, name, method string, body []byte) ([]byte, error) {
-	var p *program
-	for _, q := range s.progs {
-		if q.spec.Name == name {
-			p = q
-		}
-	}
+	p := (*s.byName.Load())[name]
 	if p == nil {
-		return nil, fmt.Errorf("request %s to %q: no such program", method, name)
+		return nil, fmt.Errorf("request %s to %q: %w", method, name, ErrNoSuchProgram)
 	}
 	l := p.link.Load()
 	if l == nil {

@@ -1,0 +1,131 @@
+package supervise
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// ReloadResult says what a Reload did, by program name, in config order.
+type ReloadResult struct {
+	Added     []string `json:"added"`     // started (if autostart)
+	Removed   []string `json:"removed"`   // stopped and forgotten
+	Changed   []string `json:"changed"`   // stopped, then started with the new settings (if autostart)
+	Unchanged []string `json:"unchanged"` // not touched
+}
+
+func (r ReloadResult) String() string {
+	part := func(what string, names []string) string {
+		if len(names) == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%s %s; ", what, strings.Join(names, ", "))
+	}
+	s := part("added", r.Added) + part("removed", r.Removed) + part("changed", r.Changed) + part("unchanged", r.Unchanged)
+	return strings.TrimSuffix(s, "; ")
+}
+
+type reloadMsg struct {
+	g     Group
+	reply chan reloadReply
+}
+
+type reloadReply struct {
+	res ReloadResult
+	err error
+}
+
+func (reloadMsg) isMessage() {}
+
+// Reload replaces the group with g, as supervisord's update does: programs new in
+// g start (if autostart), programs no longer in g are stopped and forgotten,
+// programs whose settings changed are stopped and started again with the new
+// ones, and the rest are not touched (same process, same counters). Removed and
+// changed programs are stopped in reverse order, as at shutdown. An invalid g is
+// refused whole and nothing changes. Reload returns once the new programs were
+// spawned. The strategy is g's from then on.
+func (s *Supervisor) Reload(ctx context.Context, g Group) (ReloadResult, error) {
+	if g.Strategy == "" {
+		g.Strategy = OneForOne
+	}
+	if err := g.Validate(); err != nil {
+		return ReloadResult{}, fmt.Errorf("reload: %w", err)
+	}
+	m := reloadMsg{g: g, reply: make(chan reloadReply, 1)}
+	s.inbox.push(m)
+	select {
+	case r := <-m.reply:
+		return r.res, r.err
+	case <-ctx.Done():
+		return ReloadResult{}, ctx.Err()
+	case <-s.done:
+		return ReloadResult{}, ErrShuttingDown
+	}
+}
+
+// reload runs a Reload on the state goroutine.
+func (s *Supervisor) reload(m reloadMsg) {
+	switch {
+	case s.shuttingDown:
+		m.reply <- reloadReply{err: fmt.Errorf("reload: %w", ErrShuttingDown)}
+		return
+	case s.op != nil || len(s.seq) > 0:
+		m.reply <- reloadReply{err: fmt.Errorf("reload: %w", ErrBusy)}
+		return
+	}
+	old := make(map[string]*program, len(s.progs))
+	for _, p := range s.progs {
+		old[p.spec.Name] = p
+	}
+	var res ReloadResult
+	kind := map[string]string{} // name -> added, changed, unchanged
+	for _, spec := range m.g.Programs {
+		switch p, ok := old[spec.Name]; {
+		case !ok:
+			res.Added = append(res.Added, spec.Name)
+			kind[spec.Name] = "added"
+		case reflect.DeepEqual(p.spec, spec):
+			res.Unchanged = append(res.Unchanged, spec.Name)
+			kind[spec.Name] = "unchanged"
+		default:
+			res.Changed = append(res.Changed, spec.Name)
+			kind[spec.Name] = "changed"
+		}
+	}
+	var toStop []*program
+	for i := len(s.progs) - 1; i >= 0; i-- {
+		p := s.progs[i]
+		switch kind[p.spec.Name] {
+		case "":
+			res.Removed = append([]string{p.spec.Name}, res.Removed...)
+			fallthrough
+		case "changed":
+			p.held = false
+			toStop = append(toStop, p)
+		}
+	}
+	s.log.Info("reloading", "result", res.String())
+	s.stopSequence(toStop, func() {
+		progs := make([]*program, len(m.g.Programs))
+		for i, spec := range m.g.Programs {
+			if kind[spec.Name] == "unchanged" {
+				progs[i] = old[spec.Name]
+				progs[i].idx = i
+			} else {
+				progs[i] = s.newProgram(spec, i)
+			}
+		}
+		for _, name := range res.Removed {
+			old[name].log.Info("program removed by reload")
+		}
+		s.progs, s.group = progs, m.g
+		s.publishNames()
+		for _, p := range progs {
+			if kind[p.spec.Name] != "unchanged" && p.spec.Autostart {
+				s.start(p)
+			}
+		}
+		m.reply <- reloadReply{res: res}
+	})
+}
