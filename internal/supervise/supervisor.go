@@ -88,6 +88,7 @@ type Supervisor struct {
 	seqThen      func()     // what to do once seq is empty
 	op           *groupOp   // a one_for_all / rest_for_one restart in progress
 	exitCode     int
+	essential    bool // an essential program ended for good; exitCode is its status
 	done         chan struct{}
 }
 
@@ -282,15 +283,17 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	if s.op != nil && s.op.timer != nil {
 		s.op.timer.Stop()
 	}
-	if s.shuttingDown {
+	if s.shuttingDown && !s.essential {
 		s.exitCode = 0
 	}
 	s.log.Info("supervisor stopped", "exit_code", s.exitCode)
 	return nil
 }
 
-// ExitCode says how Serve ended: 0 after a requested stop or when every program
-// ended successfully; otherwise the shell-style status (128+signal for a signal) of
+// ExitCode says how Serve ended: the status of an essential program whose end
+// stopped the group (its exit code, 128+signal, or at least 1 if it turned
+// fatal); 0 after a requested stop or when every program ended successfully;
+// otherwise the shell-style status (128+signal for a signal) of
 // the last program that ended in failure for good, or 1 when it had no status.
 // Valid once Serve has returned.
 func (s *Supervisor) ExitCode() int {
@@ -572,6 +575,7 @@ func (s *Supervisor) exited(p *program, e Exit) {
 		}
 		p.log.Info("not restarting", "reason", reason)
 		s.setState(p, StateExited, reason, ev)
+		s.essentialEnded(p, e.ShellCode())
 		return
 	}
 	if uptime >= p.spec.BackoffReset {
@@ -631,6 +635,18 @@ func (s *Supervisor) fatal(p *program, reason string, ev Event) {
 	p.log.Error("program fatal: giving up", "reason", reason, "last_exit", ev.Exit.String())
 	s.exitCode = max(ev.Exit.ShellCode(), 1)
 	s.setState(p, StateFatal, reason, ev)
+	s.essentialEnded(p, s.exitCode)
+}
+
+// essentialEnded stops the group, with code as the supervisor's exit status, if
+// p is essential; p has just ended for good.
+func (s *Supervisor) essentialEnded(p *program, code int) {
+	if !p.spec.Essential || s.shuttingDown {
+		return
+	}
+	s.essential, s.exitCode = true, code
+	p.log.Warn("essential program ended for good; stopping the others", "exit_code", code)
+	s.shutdown()
 }
 
 // backoff is BackoffInitial doubled per failure in a row, jittered, capped at BackoffMax.

@@ -1,0 +1,39 @@
+package main_test
+
+import (
+	"os/exec"
+	"testing"
+)
+
+// An essential program that exits 3 for good stops the others; the supervisor
+// exits 3, also as PID 1.
+func TestEssentialExitCode(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, `
+[program:side]
+command = CHILD --ready-line --grandchild
+[program:main]
+command = CHILD --run 0s --exit 3
+restart = never
+essential = true
+`)
+	for _, pid1 := range []bool{false, true} {
+		name := "plain"
+		if pid1 {
+			name = "pid1"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			argv := []string{bin("supervisor"), "run", "-c", conf}
+			if pid1 {
+				argv = append(asPID1(t), argv...)
+			}
+			p := startCmd(t, exec.Command(argv[0], argv[1:]...))
+			if got := p.exitCode(t); got != 3 {
+				t.Fatalf("exit code %d, want 3:\n%s", got, p.log())
+			}
+			p.waitLine(t, "essential program ended for good")
+			p.waitLine(t, "supervisor.side", "program stopped")
+		})
+	}
+}
