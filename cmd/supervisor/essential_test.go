@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"os/exec"
+	"syscall"
 	"testing"
 )
 
@@ -35,5 +36,34 @@ essential = true
 			p.waitLine(t, "essential program ended for good")
 			p.waitLine(t, "supervisor.side", "program stopped")
 		})
+	}
+}
+
+// SIGUSR1 and SIGUSR2 sent to "supervisor run" reach every running program.
+func TestRunForwardsUSR(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, `
+[program:a]
+command = CHILD signals
+[program:b]
+command = CHILD signals
+spawner = forkexec
+`)
+	p := start(t, "run", "-c", conf)
+	p.waitLine(t, "supervisor.a", "ready")
+	p.waitLine(t, "supervisor.b", "ready")
+	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2} {
+		if err := p.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		name := map[syscall.Signal]string{syscall.SIGUSR1: "got SIGUSR1", syscall.SIGUSR2: "got SIGUSR2"}[sig]
+		p.waitLine(t, "supervisor.a", name)
+		p.waitLine(t, "supervisor.b", name)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.exitCode(t); got != 0 {
+		t.Fatalf("exit code %d, want 0:\n%s", got, p.log())
 	}
 }

@@ -202,6 +202,12 @@ func serve(log hclog.Logger, group supervise.Group, source string) int {
 	// explicitly or the kernel would drop them.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer stop()
+	// SIGUSR1 and SIGUSR2 are forwarded to every running program's process group
+	// (programs use them for "reopen logs", "dump state"...). Caught before any
+	// spawn: left to Go's default they would kill us.
+	fwd := make(chan os.Signal, 8)
+	signal.Notify(fwd, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(fwd)
 
 	reaper, err := supervise.NewReaper(log, supervise.ReaperOptions{})
 	if err != nil {
@@ -214,6 +220,18 @@ func serve(log hclog.Logger, group supervise.Group, source string) int {
 		log.Error("invalid configuration", "source", source, "error", err)
 		return exitUsage
 	}
+	served := make(chan struct{})
+	defer close(served)
+	go func() {
+		for {
+			select {
+			case sig := <-fwd:
+				sup.Signal(sig.(syscall.Signal))
+			case <-served:
+				return
+			}
+		}
+	}()
 	if err := sup.Serve(ctx); err != nil {
 		log.Error("supervisor failed", "error", err)
 		return 1

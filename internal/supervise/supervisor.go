@@ -213,6 +213,10 @@ type link struct {
 	pending *ipc.Pending
 }
 
+// signalMsg asks for a signal to every live program's group (Signal).
+type signalMsg struct{ sig syscall.Signal }
+
+func (signalMsg) isMessage()  {}
 func (exitMsg) isMessage()    {}
 func (timerMsg) isMessage()   {}
 func (opTimerMsg) isMessage() {}
@@ -301,6 +305,11 @@ func (s *Supervisor) ExitCode() int {
 	return s.exitCode
 }
 
+// Signal sends sig to the process group of every program that is starting or
+// running, from the state goroutine. It does not wait for that; safe for
+// concurrent use, and a no-op once Serve has returned.
+func (s *Supervisor) Signal(sig syscall.Signal) { s.inbox.push(signalMsg{sig: sig}) }
+
 // Status returns a snapshot of every program, in start order. It blocks until the
 // state goroutine answers, ctx ends, or Serve returns.
 func (s *Supervisor) Status(ctx context.Context) ([]Status, error) {
@@ -361,6 +370,12 @@ func (s *Supervisor) handle(m message) {
 		}
 	case statusMsg:
 		m.reply <- s.snapshot()
+	case signalMsg:
+		for _, p := range s.progs {
+			if (p.state == StateStarting || p.state == StateRunning) && p.proc != nil {
+				s.signalGroup(p, m.sig)
+			}
+		}
 	case protoMsg:
 		if m.run != m.p.run || !m.p.live {
 			return
