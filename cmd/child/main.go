@@ -1,9 +1,12 @@
-// Command child is the built-in "child" test and demo worker as a standalone
-// binary; see package worker for its flags, output and exit codes.
+// Command child is the built-in test and demo workers as a standalone binary; see
+// package worker for their flags, output and exit codes. "child ARGS" runs the
+// "child" worker; "child NAME ARGS", where NAME is another built-in worker
+// (orphans, linger, reap-check, signals), runs that one.
 package main
 
 import (
 	"os"
+	"slices"
 
 	"github.com/supervisor/supervisor/internal/procs"
 	"github.com/supervisor/supervisor/internal/worker"
@@ -11,5 +14,9 @@ import (
 
 func main() {
 	procs.Default()
-	os.Exit(worker.Run("child", os.Args[1:], os.Stdout, os.Stderr))
+	name, args := "child", os.Args[1:]
+	if len(args) > 0 && slices.Contains(worker.Names(), args[0]) {
+		name, args = args[0], args[1:]
+	}
+	os.Exit(worker.Run(name, args, os.Stdout, os.Stderr))
 }

@@ -5,8 +5,11 @@
 //	supervisor run --check -c FILE    validate a config file and exit
 //	supervisor run -- PROGRAM ARGS... supervise one program ad hoc
 //	supervisor demo                   run the embedded demo config
+//	supervisor init -- PROGRAM ARGS...  a container init (like tini): run PROGRAM,
+//	                                  reap every zombie, forward signals, exit
+//	                                  with PROGRAM's status
 //
-// The process exits 0 after a requested stop (SIGINT, SIGTERM) or when every
+// run and demo exit 0 after a requested stop (SIGINT, SIGTERM) or when every
 // program ended successfully; with the shell-style status of the last program that
 // ended in failure for good otherwise; 2 for bad usage or a bad config.
 package main
@@ -27,6 +30,7 @@ import (
 
 	"github.com/supervisor/supervisor/internal/config"
 	"github.com/supervisor/supervisor/internal/control"
+	"github.com/supervisor/supervisor/internal/initmode"
 	"github.com/supervisor/supervisor/internal/procs"
 	"github.com/supervisor/supervisor/internal/supervise"
 	"github.com/supervisor/supervisor/internal/worker"
@@ -41,9 +45,10 @@ const usage = `usage:
   supervisor run [flags] -- PROGRAM [ARG...] supervise one program
   supervisor demo [flags]                   run the embedded demo config
   supervisor ctl [--json] COMMAND           steer a running supervisor (ctl -h)
+  supervisor init [flags] -- PROGRAM [ARG...] run PROGRAM as a container init
   supervisor version
 
-Run 'supervisor run -h' for the flags.
+Run 'supervisor run -h' or 'supervisor init -h' for the flags.
 `
 
 // exitUsage is the exit code for bad usage or a bad config file.
@@ -67,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr, true)
 	case "ctl":
 		return cmdCtl(args[1:], stdout, stderr)
+	case "init":
+		return cmdInit(args[1:], stderr)
 	case "version":
 		fmt.Fprintln(stdout, "supervisor", version)
 		return 0
@@ -243,6 +250,12 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
+	// SIGUSR1 and SIGUSR2 are forwarded to every running program's process group
+	// (programs use them for "reopen logs", "dump state"...). Caught before any
+	// spawn: left to Go's default they would kill us.
+	fwd := make(chan os.Signal, 8)
+	signal.Notify(fwd, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(fwd)
 
 	reaper, err := supervise.NewReaper(log, supervise.ReaperOptions{})
 	if err != nil {
@@ -263,10 +276,19 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 		return exitUsage
 	}
 	defer stopControl()
+	served := make(chan struct{})
+	defer close(served)
 	go func() {
-		for range hups {
-			log.Info("SIGHUP: reloading the config", "file", file)
-			_, _ = st.Reload(ctx) // logged there
+		for {
+			select {
+			case <-hups:
+				log.Info("SIGHUP: reloading the config", "file", file)
+				_, _ = st.Reload(ctx) // logged there
+			case sig := <-fwd:
+				sup.SignalAll(sig.(syscall.Signal))
+			case <-served:
+				return
+			}
 		}
 	}()
 	if err := sup.Serve(ctx); err != nil {
@@ -274,4 +296,70 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 		return 1
 	}
 	return sup.ExitCode()
+}
+
+const initUsage = `usage: supervisor init [flags] -- PROGRAM [ARG...]
+
+Runs PROGRAM as its only child, as a container init (ENTRYPOINT ["supervisor",
+"init", "--"]): reaps every process that ends under it (as PID 1, or as a child
+subreaper otherwise), forwards HUP INT QUIT TERM USR1 USR2 WINCH ALRM CONT PWR
+to PROGRAM, and TSTP TTIN TTOU too before stopping itself, and exits with
+PROGRAM's status (128+N if signal N killed it, 127 if it was not found, 126 if
+it could not be executed). Processes still left once PROGRAM has ended get
+SIGTERM, then SIGKILL after --grace.
+
+Flags:
+`
+
+// cmdInit runs "supervisor init" and returns the exit code.
+func cmdInit(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("supervisor init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), initUsage)
+		fs.PrintDefaults()
+	}
+	var (
+		group     = fs.Bool("g", false, "forward signals to PROGRAM's whole process group, not only to PROGRAM")
+		grace     = fs.Duration("grace", initmode.DefaultGrace, "once PROGRAM has ended, how long processes left behind get between SIGTERM and SIGKILL")
+		logFormat = fs.String("log-format", "text", "log format: text or json")
+		logLevel  = fs.String("log-level", "warn", "log level: trace, debug, info, warn, error")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitUsage
+	}
+	switch {
+	case fs.NArg() == 0:
+		fmt.Fprintf(stderr, "supervisor init: nothing to run: give -- PROGRAM [ARG...]\n")
+		return exitUsage
+	case *grace < 0:
+		fmt.Fprintf(stderr, "supervisor init: --grace %s is negative\n", *grace)
+		return exitUsage
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "supervisor init: %v\n", err)
+		return exitUsage
+	}
+	log = log.Named("init")
+	reaper, err := supervise.NewReaper(log, supervise.ReaperOptions{})
+	if err != nil {
+		log.Error("cannot start the reaper", "error", err)
+		return 1
+	}
+	defer reaper.Close()
+	code, err := initmode.Run(context.Background(), log, initmode.Options{
+		Reaper: reaper,
+		Argv:   fs.Args(),
+		Group:  *group,
+		Grace:  *grace,
+	})
+	if err != nil {
+		log.Error("init failed", "error", err)
+		return 1
+	}
+	return code
 }

@@ -362,6 +362,10 @@ var programKeys = map[string]field{
 		s.Autostart, err = parseBool(v)
 		return err
 	}},
+	"essential": {set: func(s *supervise.Spec, v string) (err error) {
+		s.Essential, err = parseBool(v)
+		return err
+	}},
 	"restart": {set: func(s *supervise.Spec, v string) error {
 		switch r := supervise.RestartPolicy(v); r {
 		case supervise.RestartAlways, supervise.RestartOnFailure, supervise.RestartNever:

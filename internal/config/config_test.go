@@ -56,6 +56,7 @@ spawner = forkexec
 directory = /srv
 environment = A=1, B="two words"
 autostart = false
+essential = true
 restart = always
 success_codes = 0, 2
 min_uptime = 2s
@@ -81,6 +82,7 @@ heartbeat_timeout = 2s
 					Env:              []string{"A=1", "B=two words"},
 					Spawner:          supervise.SpawnForkExec,
 					Autostart:        false,
+					Essential:        true,
 					Restart:          supervise.RestartAlways,
 					SuccessCodes:     []int{0, 2},
 					MinUptime:        2 * time.Second,
@@ -335,6 +337,9 @@ func TestParseValueForms(t *testing.T) {
 		{name: "bool off", line: "autostart = off", check: func(s supervise.Spec) bool { return !s.Autostart }},
 		{name: "bool 0", line: "autostart = 0", check: func(s supervise.Spec) bool { return !s.Autostart }},
 		{name: "bool no", line: "autostart = no", check: func(s supervise.Spec) bool { return !s.Autostart }},
+		{name: "essential yes", line: "essential = yes", check: func(s supervise.Spec) bool { return s.Essential }},
+		{name: "essential false", line: "essential = false", check: func(s supervise.Spec) bool { return !s.Essential }},
+		{name: "essential default", line: "restart = never", check: func(s supervise.Spec) bool { return !s.Essential }},
 		{name: "jitter 1", line: "backoff_jitter = 1", check: func(s supervise.Spec) bool { return s.BackoffJitter == 1 }},
 		{name: "single success code", line: "success_codes = 255", check: func(s supervise.Spec) bool { return reflect.DeepEqual(s.SuccessCodes, []int{255}) }},
 		{name: "reexec spawner", line: "spawner = reexec", check: func(s supervise.Spec) bool { return s.Spawner == supervise.SpawnReexec }},
@@ -397,6 +402,9 @@ func TestParseErrors(t *testing.T) {
 		{name: "bad spawner", src: prog + "spawner = fork\n", line: 3, section: "program:web", key: "spawner", msg: `"fork" is not one of exec, forkexec, reexec`},
 		{name: "heartbeat_timeout needs protocol", src: prog + "heartbeat_timeout = 1s\n", line: 3, section: "program:web", key: "heartbeat_timeout", msg: "needs protocol = true", invalid: true},
 		{name: "bad protocol boolean", src: prog + "protocol = maybe\n", line: 3, section: "program:web", key: "protocol", msg: "maybe"},
+		{name: "bad essential boolean", src: prog + "essential = sure\n", line: 3, section: "program:web", key: "essential", msg: `"sure" is not a boolean`},
+		{name: "empty essential", src: prog + "essential =\n", line: 3, section: "program:web", key: "essential", msg: "empty value"},
+		{name: "duplicate essential", src: prog + "essential = true\nessential = false\n", line: 4, section: "program:web", key: "essential", msg: "duplicate key (first set at line 3)"},
 		{name: "reexec of an unknown worker", src: "[program:web]\ncommand = nosuchworker\nspawner = reexec\n", line: 2, section: "program:web", key: "command", msg: `"nosuchworker" is not a built-in worker`, invalid: true},
 		{name: "bad autostart", src: prog + "autostart = maybe\n", line: 3, section: "program:web", key: "autostart", msg: `"maybe" is not a boolean`},
 		{name: "success code out of range", src: prog + "success_codes = 0, 256\n", line: 3, section: "program:web", key: "success_codes", msg: "256 is not an exit code (0-255)"},

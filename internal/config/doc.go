@@ -85,6 +85,12 @@
 //	                 An empty list means no extra variables (useful to clear a
 //	                 default).
 //	autostart        boolean (default true): start with the group
+//	essential        boolean (default false): once this program has ended for
+//	                 good (exited and not restarted by its policy, or fatal), the
+//	                 supervisor stops every other program (in reverse order, as
+//	                 for SIGTERM) and exits with this program's status: its exit
+//	                 code, 128+signal if a signal killed it, 127/126 if it could
+//	                 not be started, at least 1 if it turned fatal
 //	restart          always, on-failure (default) or never
 //	success_codes    comma-separated exit codes 0-255, each at most once (default 0)
 //	min_uptime       duration (default 1s): a run shorter than this is a failed start

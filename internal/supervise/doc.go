@@ -49,7 +49,9 @@
 // group while the zombie still holds the group id: a program's group lives and dies
 // with its leader. Stop = the program's stop signal to the group, its grace
 // period, then SIGKILL to the group; the program counts as stopped only once its
-// group is gone. Descendants that left the group (setsid) are out of reach here.
+// group is gone. Supervisor.Signal sends a signal to the group of every program
+// that is starting or running (cmd/supervisor forwards SIGUSR1 and SIGUSR2 that
+// way; SIGINT, SIGTERM, SIGHUP and SIGQUIT stop everything). Descendants that left the group (setsid) are out of reach here.
 //
 // # File descriptors
 //

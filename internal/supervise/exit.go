@@ -71,6 +71,10 @@ func exitFromWait(pid int, ws unix.WaitStatus, ru *unix.Rusage, now time.Time) E
 	return e
 }
 
+// SpawnExit is the Exit a shell would report for a Spawn that failed with err:
+// status 127 when the program does not exist, 126 when it cannot be executed.
+func SpawnExit(err error) Exit { return spawnExit(err, time.Now()) }
+
 // spawnExit turns a failed spawn into the Exit a shell would report: 127 when the
 // program does not exist, 126 when it cannot be executed.
 func spawnExit(err error, now time.Time) Exit {

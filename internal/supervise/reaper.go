@@ -252,6 +252,7 @@ type SpawnRequest struct {
 	Argv   []string // for SpawnReexec, Argv[0] names the built-in worker
 	Dir    string
 	Env    []string // the complete environment; nil means the supervisor's
+	Stdin  *os.File // nil means /dev/null
 	Stdout *os.File // nil means /dev/null
 	Stderr *os.File // nil means /dev/null
 	// ExtraFiles become fds 3, 4, ... in the child.
@@ -262,6 +263,10 @@ type SpawnRequest struct {
 	// KillGroupOnExit: when the process ends, SIGKILL whatever is left in its
 	// process group, before the process is reaped.
 	KillGroupOnExit bool
+	// Foreground makes the child's new process group the foreground group of the
+	// terminal Stdin, which must be the caller's controlling terminal (the spawn
+	// fails otherwise).
+	Foreground bool
 }
 
 // Spawn starts a process in its own process group, registered with the reaper
@@ -284,7 +289,10 @@ func (r *Reaper) Spawn(req SpawnRequest) (*Proc, error) {
 }
 
 func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
-	stdout, stderr := req.Stdout, req.Stderr
+	stdin, stdout, stderr := req.Stdin, req.Stdout, req.Stderr
+	if stdin == nil {
+		stdin = r.devNull
+	}
 	if stdout == nil {
 		stdout = r.devNull
 	}
@@ -294,6 +302,10 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 	sys := &syscall.SysProcAttr{
 		Setpgid:   true,            // own process group: stopped as a group
 		Pdeathsig: syscall.SIGKILL, // dies with the supervisor (see Spawn)
+	}
+	if req.Foreground {
+		sys.Foreground = true
+		sys.Ctty = int(stdin.Fd()) // a parent fd: Go sets the foreground group before moving fds
 	}
 	p := &Proc{r: r, pidfd: -1, onExit: req.OnExit, killGroup: req.KillGroupOnExit}
 
@@ -308,7 +320,7 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 			Args:        req.Argv,
 			Env:         req.Env,
 			Dir:         req.Dir,
-			Stdin:       r.devNull,
+			Stdin:       stdin,
 			Stdout:      stdout,
 			Stderr:      stderr,
 			ExtraFiles:  req.ExtraFiles,
@@ -335,7 +347,7 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		if err != nil {
 			return nil, fmt.Errorf("look up %q: %w", req.Argv[0], err)
 		}
-		files := []uintptr{r.devNull.Fd(), stdout.Fd(), stderr.Fd()}
+		files := []uintptr{stdin.Fd(), stdout.Fd(), stderr.Fd()}
 		for _, f := range req.ExtraFiles {
 			files = append(files, f.Fd())
 		}

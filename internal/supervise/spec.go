@@ -58,7 +58,11 @@ type Spec struct {
 	Env     []string    // extra KEY=VALUE pairs added to the supervisor's environment
 	Spawner SpawnerKind // how the process is created
 
-	Autostart    bool          // start when the group starts
+	Autostart bool // start when the group starts
+	// Essential: once this program has ended for good (exited and not restarted
+	// by its policy, or fatal), the supervisor stops every other program and
+	// exits with this program's status (ExitCode).
+	Essential    bool
 	Restart      RestartPolicy // what an exit leads to
 	SuccessCodes []int         // exit codes that count as success (default: 0)
 

@@ -95,6 +95,7 @@ type Supervisor struct {
 	seqThen      func()     // what to do once seq is empty
 	op           *groupOp   // a one_for_all / rest_for_one restart in progress
 	exitCode     int
+	essential    bool // an essential program ended for good; exitCode is its status
 	done         chan struct{}
 }
 
@@ -234,6 +235,10 @@ type link struct {
 	pending *ipc.Pending
 }
 
+// signalMsg asks for a signal to every live program's group (SignalAll).
+type signalMsg struct{ sig syscall.Signal }
+
+func (signalMsg) isMessage()  {}
 func (exitMsg) isMessage()    {}
 func (timerMsg) isMessage()   {}
 func (opTimerMsg) isMessage() {}
@@ -305,21 +310,28 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	if s.op != nil && s.op.timer != nil {
 		s.op.timer.Stop()
 	}
-	if s.shuttingDown {
+	if s.shuttingDown && !s.essential {
 		s.exitCode = 0
 	}
 	s.log.Info("supervisor stopped", "exit_code", s.exitCode)
 	return nil
 }
 
-// ExitCode says how Serve ended: 0 after a requested stop or when every program
-// ended successfully; otherwise the shell-style status (128+signal for a signal) of
+// ExitCode says how Serve ended: the status of an essential program whose end
+// stopped the group (its exit code, 128+signal, or at least 1 if it turned
+// fatal); 0 after a requested stop or when every program ended successfully;
+// otherwise the shell-style status (128+signal for a signal) of
 // the last program that ended in failure for good, or 1 when it had no status.
 // Valid once Serve has returned.
 func (s *Supervisor) ExitCode() int {
 	<-s.done
 	return s.exitCode
 }
+
+// SignalAll sends sig to the process group of every program that is starting or
+// running, from the state goroutine. It does not wait for that; safe for
+// concurrent use, and a no-op once Serve has returned.
+func (s *Supervisor) SignalAll(sig syscall.Signal) { s.inbox.push(signalMsg{sig: sig}) }
 
 // Status returns a snapshot of every program, in start order. It blocks until the
 // state goroutine answers, ctx ends, or Serve returns.
@@ -388,6 +400,12 @@ func (s *Supervisor) handle(m message) {
 		s.controlled(m)
 	case reloadMsg:
 		s.reload(m)
+	case signalMsg:
+		for _, p := range s.progs {
+			if (p.state == StateStarting || p.state == StateRunning) && p.proc != nil {
+				s.signalGroup(p, m.sig)
+			}
+		}
 	case protoMsg:
 		if m.run != m.p.run || !m.p.live {
 			return
@@ -602,6 +620,7 @@ func (s *Supervisor) exited(p *program, e Exit) {
 		}
 		p.log.Info("not restarting", "reason", reason)
 		s.setState(p, StateExited, reason, ev)
+		s.essentialEnded(p, e.ShellCode())
 		return
 	}
 	if uptime >= p.spec.BackoffReset {
@@ -661,6 +680,18 @@ func (s *Supervisor) fatal(p *program, reason string, ev Event) {
 	p.log.Error("program fatal: giving up", "reason", reason, "last_exit", ev.Exit.String())
 	s.exitCode = max(ev.Exit.ShellCode(), 1)
 	s.setState(p, StateFatal, reason, ev)
+	s.essentialEnded(p, s.exitCode)
+}
+
+// essentialEnded stops the group, with code as the supervisor's exit status, if
+// p is essential; p has just ended for good.
+func (s *Supervisor) essentialEnded(p *program, code int) {
+	if !p.spec.Essential || s.shuttingDown {
+		return
+	}
+	s.essential, s.exitCode = true, code
+	p.log.Warn("essential program ended for good; stopping the others", "exit_code", code)
+	s.shutdown()
 }
 
 // backoff is BackoffInitial doubled per failure in a row, jittered, capped at BackoffMax.

@@ -117,4 +117,36 @@
 //
 // --hang, --deadlock, --never-ready, --garbage, --oversized and --exit-mid-frame
 // exclude each other.
+//
+// # The init test workers
+//
+// Four more workers serve the tests of "supervisor init" and of PID 1 (cmd/child
+// runs them as "child NAME ARGS"; re-exec dispatch as usual). Bad arguments exit 2.
+//
+//	orphans [--count N] [--exit CODE] [--setsid] [--hold]
+//	        starts N (1..10000, default 1) "linger" processes, re-executing this
+//	        binary, each in our process group (with --setsid: in its own session),
+//	        writes "orphan PID" for each, then "orphans N started", and exits CODE
+//	        (default 0); with --hold it waits for SIGTERM or SIGINT and exits 0
+//	        instead. Each linger's stdin is the read end of a pipe whose only
+//	        write end this worker holds (close-on-exec), so every linger outlives
+//	        it and exits 0 when it reads EOF, that is right after the worker ends,
+//	        without any timing: they are orphans for the adopter to reap. Exit 1
+//	        if one cannot be started.
+//	linger  reads stdin to EOF, exits 0. Takes no arguments.
+//	reap-check [--within DUR] -- PROGRAM [ARG...]
+//	        runs PROGRAM as its child with our stdout and stderr, and waits for
+//	        it: the one exception to "a worker never waits", for the child it
+//	        started itself. Then, polling /proc with backoff for at most DUR
+//	        (default 30s), it waits until no process other than itself has its
+//	        adopter (its parent, or itself when it is PID 1) as parent, and writes
+//	        "reap-check: 0 left, 0 zombies" and exits 0; or, when DUR passes first,
+//	        "reap-check: N left, Z zombies" and exits 1. If PROGRAM fails it writes
+//	        "reap-check: program failed: ..." and exits 1.
+//	signals [--exit-on SIG] [--code N]
+//	        catches every signal (signal.Notify with no list: no default action,
+//	        nothing ignored; so SIGTSTP does not stop it), writes "ready", then
+//	        "got SIGNAME" for each signal received except SIGURG and SIGCHLD,
+//	        and exits N (default 0) right after writing the line for SIG
+//	        (default TERM).
 package worker

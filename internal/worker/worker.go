@@ -17,7 +17,8 @@ const Arg0 = "supervisor-worker"
 // workerFunc runs one worker and returns the process exit code.
 type workerFunc func(args []string, stdout, stderr io.Writer) int
 
-// workers is the registry of built-in workers. It is never modified.
+// workers is the registry of built-in workers. It is filled during package
+// initialisation (initmodes.go adds its own) and never modified after.
 var workers = map[string]workerFunc{
 	"child": runChild,
 }
