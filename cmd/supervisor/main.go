@@ -103,6 +103,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		restart   = fs.String("restart", "on-failure", "ad hoc program: restart policy (always, on-failure, never)")
 		spawner   = fs.String("spawner", "exec", "ad hoc program: spawner (exec, forkexec, reexec)")
 		progName  = fs.String("name", "", "ad hoc program: name (default: the program's base name)")
+		httpAddr  = fs.String("http", "", "serve /healthz and /metrics (Prometheus) on this `host:port`; off by default")
 		socket    = fs.String("socket", "", "control socket `path` for supervisor ctl (default with -c and demo: "+control.DefaultSocket()+"; none: no socket)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -138,7 +139,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 	if !explicit && (*file != "" || demo) {
 		sock = control.DefaultSocket()
 	}
-	return serve(log, group, source, *file, sock, explicit)
+	return serve(log, group, source, *file, sock, explicit, *httpAddr)
 }
 
 type adhoc struct{ restart, spawner, name string }
@@ -228,7 +229,7 @@ var errReloadRefused = errors.New("reload refused, nothing changed")
 
 // serve runs the group until it ends or a stop signal arrives, and returns the
 // process exit code.
-func serve(log hclog.Logger, group supervise.Group, source, file, socket string, explicitSocket bool) int {
+func serve(log hclog.Logger, group supervise.Group, source, file, socket string, explicitSocket bool, httpAddr string) int {
 	// SIGPIPE is caught so a closed log pipe never kills us (pitfalls 2.5). Never
 	// signal.Ignore: SIG_IGN would be inherited by every child.
 	pipes := make(chan os.Signal, 1)
@@ -264,12 +265,28 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 	}
 	defer reaper.Close()
 	journal := control.NewJournal(0) // what ctl logs and ctl events show
-	sup, err := supervise.New(log, group, supervise.Options{Reaper: reaper, OnEvent: journal.Event, OnOutput: journal.Output})
+	var metrics *control.Metrics     // set before Serve, which is when events begin
+	onEvent := func(e supervise.Event) {
+		journal.Event(e)
+		if metrics != nil {
+			metrics.Event(e)
+		}
+	}
+	sup, err := supervise.New(log, group, supervise.Options{Reaper: reaper, OnEvent: onEvent, OnOutput: journal.Output})
 	if err != nil {
 		log.Error("invalid configuration", "source", source, "error", err)
 		return exitUsage
 	}
 	st := steer{Supervisor: sup, file: file, log: log}
+	if httpAddr != "" {
+		metrics = control.NewMetrics(st)
+		stopHTTP, err := metrics.ServeHTTP(log.Named("http"), httpAddr)
+		if err != nil {
+			log.Error("cannot serve http", "error", err)
+			return exitUsage
+		}
+		defer stopHTTP()
+	}
 	stopControl, err := startControl(log, st, journal, socket, explicitSocket)
 	if err != nil {
 		log.Error("cannot serve the control socket", "error", err)
