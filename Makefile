@@ -38,6 +38,7 @@ bench: build
 	$(GO) build -o $(BIN)/bench ./internal/bench && ./$(BIN)/bench -bin $(BIN)
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./internal/supervise/
 	$(GO) test -run '^$$' -bench . -cpu 1,2 ./internal/ipc/
+	$(GO) test -run '^$$' -bench . -benchtime 50x ./internal/control/
 
 clean:
 	rm -rf $(BIN)
