@@ -81,30 +81,42 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/shutdown", nil)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, out any) error {
+// send makes one request and returns the response of a 200; any other status
+// is an *APIError (the body closed), a refused dial is ErrNotRunning.
+func (c *Client) send(ctx context.Context, method, path string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, "http://supervisor"+path, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("%s: %w (%v)", c.path, ErrNotRunning, op.Err)
+			return nil, fmt.Errorf("%s: %w (%v)", c.path, ErrNotRunning, op.Err)
 		}
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var e apiError
+	if json.Unmarshal(body, &e) != nil || e.Error == "" {
+		e = apiError{Error: fmt.Sprintf("%s: %s", resp.Status, body), Kind: "failed"}
+	}
+	return nil, &APIError{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, out any) error {
+	resp, err := c.send(ctx, method, path)
+	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("reading the reply: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e apiError
-		if json.Unmarshal(body, &e) != nil || e.Error == "" {
-			e = apiError{Error: fmt.Sprintf("%s: %s", resp.Status, body), Kind: "failed"}
-		}
-		return &APIError{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
 	}
 	if out != nil {
 		if err := json.Unmarshal(body, out); err != nil {
@@ -133,27 +145,12 @@ func (c *Client) Logs(ctx context.Context, program string, n int, follow bool, f
 // streamInto GETs path and decodes its body, one JSON object a line, into fn. A
 // line that is an error object ends the stream with that error.
 func streamInto[T any](c *Client, ctx context.Context, path string, fn func(T) error) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://supervisor"+path, nil)
+	resp, err := c.send(ctx, http.MethodGet, path)
 	if err != nil {
-		return err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("%s: %w (%v)", c.path, ErrNotRunning, op.Err)
-		}
 		return err
 	}
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		var e apiError
-		if dec.Decode(&e) != nil || e.Error == "" {
-			e = apiError{Error: resp.Status, Kind: "failed"}
-		}
-		return &APIError{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
-	}
 	for {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
