@@ -18,6 +18,11 @@ type workerFunc func(args []string, stdout, stderr io.Writer) int
 // workers is the registry of built-in workers. It is never modified.
 var workers = map[string]workerFunc{
 	"child": runChild,
+	// The demo workers (demo.go).
+	"hold":          runHold,
+	"zombie-parent": runZombieParent,
+	"orphan-maker":  runOrphanMaker,
+	"host":          runHost,
 }
 
 // Dispatch runs a built-in worker and exits the process if the base name of
