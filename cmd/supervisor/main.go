@@ -5,6 +5,7 @@
 //	supervisor run --check -c FILE    validate a config file and exit
 //	supervisor run -- PROGRAM ARGS... supervise one program ad hoc
 //	supervisor demo                   run the embedded demo config
+//	supervisor demo zombie|orphan     narrated demonstrations (internal/demo)
 //
 // The process exits 0 after a requested stop (SIGINT, SIGTERM) or when every
 // program ended successfully; with the shell-style status of the last program that
@@ -26,6 +27,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/supervisor/supervisor/internal/config"
+	"github.com/supervisor/supervisor/internal/demo"
 	"github.com/supervisor/supervisor/internal/supervise"
 	"github.com/supervisor/supervisor/internal/worker"
 )
@@ -38,6 +40,7 @@ const usage = `usage:
   supervisor run --check -c FILE            validate FILE and exit
   supervisor run [flags] -- PROGRAM [ARG...] supervise one program
   supervisor demo [flags]                   run the embedded demo config
+  supervisor demo zombie|orphan [flags]     narrated demonstrations of zombies and orphans
   supervisor version
 
 Run 'supervisor run -h' for the flags.
@@ -60,6 +63,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr, false)
 	case "demo":
+		if len(args) > 1 && demo.IsScenario(args[1]) {
+			return cmdDemo(args[1], args[2:], stdout, stderr)
+		}
 		return cmdRun(args[1:], stdout, stderr, true)
 	case "version":
 		fmt.Fprintln(stdout, "supervisor", version)
@@ -121,6 +127,16 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		log.Info("demo: supervising the embedded config; press Ctrl-C to stop")
 	}
 	return serve(log, group, source)
+}
+
+// cmdDemo runs a narrated demonstration; Ctrl-C stops it and its cleanup runs.
+func cmdDemo(name string, args []string, stdout, stderr io.Writer) int {
+	pipes := make(chan os.Signal, 1) // a closed output pipe must not kill us mid-cleanup
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	return demo.Run(ctx, name, args, os.Stdin, stdout, stderr)
 }
 
 type adhoc struct{ restart, spawner, name string }

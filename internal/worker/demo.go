@@ -239,5 +239,5 @@ func waitStatusString(ws unix.WaitStatus) string {
 	if ws.Signaled() {
 		return "signal " + unix.SignalName(ws.Signal())
 	}
-	return "exit " + strconv.Itoa(ws.ExitStatus())
+	return "exit status " + strconv.Itoa(ws.ExitStatus())
 }
