@@ -212,8 +212,13 @@ func (d *demo) fact(pid int) (*proctree.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pid %d: %w", pid, err)
 	}
-	d.say("  fact pid=%d ppid=%d state=%c start=%d comm=%s", n.Pid, n.PPid, n.State, n.StartTicks, n.Comm)
+	d.printFact(n)
 	return n, nil
+}
+
+// printFact prints what was read of a process.
+func (d *demo) printFact(n *proctree.Node) {
+	d.say("  fact pid=%d ppid=%d state=%c start=%d comm=%s", n.Pid, n.PPid, n.State, n.StartTicks, n.Comm)
 }
 
 // factGone checks that the process (pid, start) no longer exists and prints it.

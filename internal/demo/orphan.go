@@ -62,13 +62,11 @@ func (d *demo) orphanCase(hostSubreaper bool) error {
 	d.say("  The host (pid %d) read back its subreaper bit: %s. Its child (pid %d) forked pid %d", host.pid, bit, child, grand)
 	d.say("  and exited; the host reaped it:")
 	d.say("  fact pid=%d reaped-by=%d status=%q", child, host.pid, status)
-	if _, err := d.waitState(grand, "S"); err != nil {
-		return err
-	}
-	n, err := d.fact(grand)
+	n, err := d.waitState(grand, "S")
 	if err != nil {
 		return err
 	}
+	d.printFact(n)
 	adopter, err := d.fact(n.PPid)
 	if err != nil {
 		return err

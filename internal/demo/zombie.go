@@ -48,13 +48,11 @@ func zombie(d *demo) error {
 	}
 	// Blocked reading: S. Wait for that, so what is printed is the steady state.
 	for _, pid := range append([]int{parent.pid}, kids...) {
-		if _, err := d.waitState(pid, "S"); err != nil {
-			return err
-		}
-		n, err := d.fact(pid)
+		n, err := d.waitState(pid, "S")
 		if err != nil {
 			return err
 		}
+		d.printFact(n)
 		want := parent.pid
 		if pid == parent.pid {
 			want = d.self
@@ -82,13 +80,11 @@ func zombie(d *demo) error {
 	if err := release(kids[0]); err != nil {
 		return err
 	}
-	if _, err := d.waitState(kids[0], "Z"); err != nil {
-		return err
-	}
-	n, err := d.fact(kids[0])
+	n, err := d.waitState(kids[0], "Z")
 	if err != nil {
 		return err
 	}
+	d.printFact(n)
 	d.say("  pid %d has exited: it is in state %c, and still listed under its parent %d.", n.Pid, n.State, n.PPid)
 	d.say("  Its exit status waits in the kernel until pid %d calls wait(); it never will.", n.PPid)
 	if err := d.tree(); err != nil {
@@ -114,15 +110,13 @@ func zombie(d *demo) error {
 	if _, err := parent.out.next("pong"); err != nil {
 		return err
 	}
-	if _, err := d.waitState(parent.pid, "S"); err != nil {
-		return err
-	}
 	starts := map[int]uint64{}
 	for _, pid := range append([]int{parent.pid}, kids...) {
-		n, err := d.fact(pid)
+		n, err := d.waitState(pid, "SZ") // asleep (the parent) or a zombie (its children)
 		if err != nil {
 			return err
 		}
+		d.printFact(n)
 		starts[pid] = n.StartTicks
 		if pid != parent.pid && (n.State != 'Z' || n.PPid != parent.pid) {
 			return d.fail("pid %d: state %c, parent %d; want a zombie of %d", pid, n.State, n.PPid, parent.pid)
