@@ -8,6 +8,7 @@
 //	supervisor init -- PROGRAM ARGS...  a container init (like tini): run PROGRAM,
 //	                                  reap every zombie, forward signals, exit
 //	                                  with PROGRAM's status
+//	supervisor demo zombie|orphan     narrated demonstrations (internal/demo)
 //
 // run and demo exit 0 after a requested stop (SIGINT, SIGTERM) or when every
 // program ended successfully; with the shell-style status of the last program that
@@ -30,6 +31,7 @@ import (
 
 	"github.com/supervisor/supervisor/internal/config"
 	"github.com/supervisor/supervisor/internal/control"
+	"github.com/supervisor/supervisor/internal/demo"
 	"github.com/supervisor/supervisor/internal/initmode"
 	"github.com/supervisor/supervisor/internal/procs"
 	"github.com/supervisor/supervisor/internal/supervise"
@@ -46,6 +48,7 @@ const usage = `usage:
   supervisor demo [flags]                   run the embedded demo config
   supervisor ctl [--json] COMMAND           steer a running supervisor (ctl -h)
   supervisor init [flags] -- PROGRAM [ARG...] run PROGRAM as a container init
+  supervisor demo zombie|orphan [flags]     narrated demonstrations of zombies and orphans
   supervisor version
 
 Run 'supervisor run -h' or 'supervisor init -h' for the flags.
@@ -69,6 +72,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr, false)
 	case "demo":
+		if len(args) > 1 && demo.IsScenario(args[1]) {
+			return cmdDemo(args[1], args[2:], stdout, stderr)
+		}
 		return cmdRun(args[1:], stdout, stderr, true)
 	case "ctl":
 		return cmdCtl(args[1:], stdout, stderr)
@@ -140,6 +146,16 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		sock = control.DefaultSocket()
 	}
 	return serve(log, group, source, *file, sock, explicit, *httpAddr)
+}
+
+// cmdDemo runs a narrated demonstration; Ctrl-C stops it and its cleanup runs.
+func cmdDemo(name string, args []string, stdout, stderr io.Writer) int {
+	pipes := make(chan os.Signal, 1) // a closed output pipe must not kill us mid-cleanup
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	return demo.Run(ctx, name, args, os.Stdin, stdout, stderr)
 }
 
 type adhoc struct{ restart, spawner, name string }

@@ -22,8 +22,28 @@
 // Supervisors may share it.
 //
 // The Reaper sets PR_SET_CHILD_SUBREAPER unless the process is PID 1, so orphans of
-// our children are re-parented to us and reaped. Adoption itself sends no signal;
-// orphans are seen when they exit.
+// our children are re-parented to us and reaped.
+//
+// # Adopted orphans
+//
+// Adoption itself sends no signal, so the Reaper looks for adopted orphans: its
+// children (read from /proc/self/task/*/children, which lists them per thread)
+// that no Spawn registered. It looks after every reap pass that reaped anything
+// (the process that ended may have left children, which the kernel re-parented to
+// us before it became a zombie) and whenever Reaper.Adopted is called; never on a
+// timer, so an idle supervisor still makes no wake-up. The scan runs on its own
+// goroutine, off the reap loop, and requests coalesce. It lists children without
+// the lock and decides under the reaper's mutex, which Spawn holds across fork
+// and registration and the reap loop across each wait4, so a child being spawned
+// is never taken for an orphan and a pid reaped meanwhile is skipped. Each orphan
+// is recorded once (pid, comm, start time in ticks: the pair that identifies it),
+// logged once as "adopted orphan", and a pidfd is opened on it, through which
+// SignalAdopted signals it. It stays ours, and its pid cannot be reused, until
+// the reap loop reaps it; then its record and pidfd are dropped in the same
+// critical section as the wait4 and "reaped adopted orphan" is logged. An orphan
+// that is adopted and exits between two scans is only logged as reaped. The
+// children file may miss a child while the list changes under the read; the next
+// scan finds it.
 //
 // # Who spawns
 //

@@ -34,9 +34,12 @@ type Reaper struct {
 	log  hclog.Logger
 	pid1 bool
 
-	mu     sync.Mutex    // held across fork+register and across each wait4 and its lookup
-	procs  map[int]*Proc // registered children not yet reaped
-	closed bool
+	mu      sync.Mutex           // held across fork+register and across each wait4 and its lookup
+	procs   map[int]*Proc        // registered children not yet reaped
+	adopted map[int]*adoptedProc // adopted orphans found by scanAdopted, not yet reaped
+	closed  bool
+	scanMu  sync.Mutex    // one scanAdopted at a time
+	rescan  chan struct{} // capacity 1: the reap loop reaped something
 
 	sigs chan os.Signal // SIGCHLD, only while the process has no child
 	kick chan struct{}  // capacity 1: Spawn made a child
@@ -70,6 +73,8 @@ func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
 		log:      log.Named("reaper"),
 		pid1:     os.Getpid() == 1,
 		procs:    make(map[int]*Proc),
+		adopted:  make(map[int]*adoptedProc),
+		rescan:   make(chan struct{}, 1),
 		sigs:     make(chan os.Signal, 1),
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -98,6 +103,7 @@ func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
 	}
 	r.devNull = devNull
 	go r.reapLoop()
+	go r.adoptLoop()
 	r.log.Debug("reaper started", "pid1", r.pid1)
 	return r, nil
 }
@@ -120,6 +126,7 @@ func (r *Reaper) Close() error {
 	}
 	r.closed = true
 	close(r.done)
+	r.closeAdoptedLocked()
 	r.mu.Unlock()
 	r.devNull.Close()
 	reaperExists.Store(false)
@@ -184,7 +191,15 @@ func (r *Reaper) awaitChild() bool {
 // without being reaped (waitid WNOWAIT), so that the process group of a registered
 // child can be SIGKILLed while its leader is still a zombie: the group id cannot
 // have been reused, and whatever the program left in its group dies with it.
+// Once it has reaped anything it asks for a scan for adopted orphans: a process
+// that ended may have left children, which the kernel gave to us.
 func (r *Reaper) reapAll() {
+	reaped := false
+	defer func() {
+		if reaped {
+			r.requestScan()
+		}
+	}()
 	for {
 		var info unix.Siginfo
 		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
@@ -218,10 +233,15 @@ func (r *Reaper) reapAll() {
 			r.log.Error("wait4 failed after waitid saw an exit", "pid", pid, "error", err)
 			return
 		}
+		reaped = true
+		var orphan Orphan
+		var known bool
 		if p != nil {
 			delete(r.procs, pid)
 			p.reaped = true
 			p.releaseLocked()
+		} else {
+			orphan, known = r.forgetAdoptedLocked(pid)
 		}
 		r.mu.Unlock()
 
@@ -231,7 +251,11 @@ func (r *Reaper) reapAll() {
 			continue
 		}
 		r.orphans.Add(1)
-		r.log.Info("reaped adopted orphan", "pid", pid, "exit", exit.String())
+		if known {
+			r.log.Info("reaped adopted orphan", "pid", pid, "exit", exit.String(), "comm", orphan.Comm, "adopted_for", time.Since(orphan.Seen).Round(time.Millisecond))
+		} else {
+			r.log.Info("reaped adopted orphan", "pid", pid, "exit", exit.String())
+		}
 		if r.onOrphan != nil {
 			r.onOrphan(exit)
 		}

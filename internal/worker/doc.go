@@ -18,7 +18,9 @@
 //     exiting, except for --signal-self, where the process dies by the signal, and
 //     the protocol's crashes (the "crash" method, --crash-after-requests), which
 //     call os.Exit(3) from the goroutine that decided it.
-//   - A worker never waits for a process. Its grandchildren (--grandchild,
+//   - A worker never waits for a process, except the "host" demo worker, a
+//     subreaper that reaps its own children (see demo.go for the demo workers:
+//     hold, zombie-parent, orphan-maker, host). Its grandchildren (--grandchild,
 //     --grandchild-setsid) are started with os.StartProcess and released; whoever
 //     adopts them when the worker dies (the supervisor as a subreaper, or init)
 //     reaps them. A grandchild that dies while its worker still runs stays a zombie

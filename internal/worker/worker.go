@@ -21,6 +21,11 @@ type workerFunc func(args []string, stdout, stderr io.Writer) int
 // initialisation (initmodes.go adds its own) and never modified after.
 var workers = map[string]workerFunc{
 	"child": runChild,
+	// The demo workers (demo.go).
+	"hold":          runHold,
+	"zombie-parent": runZombieParent,
+	"orphan-maker":  runOrphanMaker,
+	"host":          runHost,
 }
 
 // Dispatch runs a built-in worker and exits the process if the base name of
