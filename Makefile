@@ -39,6 +39,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./internal/supervise/
 	$(GO) test -run '^$$' -bench . -cpu 1,2 ./internal/ipc/
 	$(GO) test -run '^$$' -bench . -benchtime 50x ./internal/control/
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./internal/proctree/
 
 clean:
 	rm -rf $(BIN)

@@ -39,6 +39,7 @@ commands:
   signal SIG NAME      send a signal (TERM, USR1, 15, ...) to the program's process
   logs [-f] [-n N] NAME  the program's last N (default 100) output lines; -f follows
   events               stream state changes as they happen (Ctrl-C ends it)
+  tree                 the supervisor's process tree (as supervisor tree)
   reload               re-read the config file: start added programs, stop removed
                        ones, restart changed ones (a bad file changes nothing)
   shutdown             stop every program and the supervisor
@@ -66,6 +67,9 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 		return ctlUsage
 	}
 	cmd, operands := rest[0], rest[1:]
+	if cmd == "tree" { // the same as `supervisor tree`, on this socket
+		return cmdTree(append([]string{"--socket", *socket, "--json=" + fmt.Sprint(*asJSON)}, operands...), stdout, stderr, *socket)
+	}
 	var follow bool
 	var lines int
 	if cmd == "logs" {

@@ -340,3 +340,90 @@ command = CHILD
 	}
 	p.exitCode(t)
 }
+
+// The tree of a supervisor with a child that forked a grandchild, and an adopted
+// orphan (a grandchild in its own session whose parent exited), all correctly
+// parented and marked; human output and --json; and tree --pid for any process.
+func TestTree(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	p := start(t, "run", "-c", writeConf(t, `
+[program:family]
+command = CHILD --grandchild
+[program:leaver]
+command = CHILD --grandchild-setsid --run 0s
+restart = never
+`), "--socket", sock)
+	p.waitLine(t, "supervisor.leaver", "not restarting")
+	family := waitState(t, sock, "family", "running", 0)
+
+	type node struct {
+		Pid      int  `json:"pid"`
+		PPid     int  `json:"ppid"`
+		Adopted  bool `json:"adopted_orphan"`
+		Sup      bool `json:"supervisor"`
+		Program  *struct{ Name string }
+		Children []*node `json:"children"`
+	}
+	var root node
+	var orphan, grandchild *node
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		out, errOut, code := ctl(t, sock, "--json", "tree")
+		if code != 0 {
+			t.Fatalf("ctl --json tree: exit %d: %s", code, errOut)
+		}
+		root = node{}
+		if err := json.Unmarshal([]byte(out), &root); err != nil {
+			t.Fatalf("tree JSON: %v\n%s", err, out)
+		}
+		orphan, grandchild = nil, nil
+		for _, c := range root.Children {
+			if c.Adopted {
+				orphan = c
+			}
+			if c.Program != nil && c.Program.Name == "family" && len(c.Children) == 1 {
+				grandchild = c.Children[0]
+			}
+		}
+		if orphan != nil && grandchild != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tree lacks the adopted orphan or family's grandchild:\n%s", out)
+		}
+	}
+	defer syscall.Kill(orphan.Pid, syscall.SIGKILL)
+	if !root.Sup || root.Pid != p.cmd.Process.Pid {
+		t.Errorf("root is pid %d (supervisor %v), want the supervisor %d", root.Pid, root.Sup, p.cmd.Process.Pid)
+	}
+	if grandchild.PPid != family.Pid || orphan.PPid != root.Pid {
+		t.Errorf("grandchild %d has parent %d (want %d); orphan %d has parent %d (want %d)",
+			grandchild.Pid, grandchild.PPid, family.Pid, orphan.Pid, orphan.PPid, root.Pid)
+	}
+	// The same, for people.
+	out, _, code := ctl(t, sock, "tree")
+	for _, want := range []string{"[supervisor]", "[program family, running", "[adopted orphan]", strconv.Itoa(grandchild.Pid) + " S "} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("ctl tree: exit %d, no %q in:\n%s", code, want, out)
+		}
+	}
+	// tree --pid: any process, no supervisor needed.
+	out2, errb := exec.Command(bin("supervisor"), "tree", "--pid", strconv.Itoa(family.Pid), "--metrics=false").CombinedOutput()
+	if errb != nil || !strings.HasPrefix(string(out2), strconv.Itoa(family.Pid)+" S ") || !strings.Contains(string(out2), strconv.Itoa(grandchild.Pid)) {
+		t.Errorf("tree --pid %d: %v\n%s", family.Pid, errb, out2)
+	}
+	// top draws frames and ends by itself with --frames.
+	out3, errc := exec.Command(bin("supervisor"), "top", "--socket", sock, "--frames", "2", "--interval", "100ms").CombinedOutput()
+	if errc != nil || strings.Count(string(out3), "supervisor top") != 2 || !strings.Contains(string(out3), "[adopted orphan]") {
+		t.Errorf("top --frames 2: %v\n%s", errc, out3)
+	}
+
+	if err := syscall.Kill(orphan.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLine(t, "reaped adopted orphan", "pid="+strconv.Itoa(orphan.Pid))
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: %s", errOut)
+	}
+	p.exitCode(t)
+}

@@ -47,6 +47,8 @@ const usage = `usage:
   supervisor run [flags] -- PROGRAM [ARG...] supervise one program
   supervisor demo [flags]                   run the embedded demo config
   supervisor ctl [--json] COMMAND           steer a running supervisor (ctl -h)
+  supervisor tree [--pid N] [--json]        the running supervisor's process tree (or N's)
+  supervisor top                            the tree, live; q or Ctrl-C quits
   supervisor init [flags] -- PROGRAM [ARG...] run PROGRAM as a container init
   supervisor demo zombie|orphan [flags]     narrated demonstrations of zombies and orphans
   supervisor version
@@ -78,6 +80,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr, true)
 	case "ctl":
 		return cmdCtl(args[1:], stdout, stderr)
+	case "tree":
+		return cmdTree(args[1:], stdout, stderr, control.DefaultSocket())
+	case "top":
+		return cmdTop(args[1:], stdout, stderr)
 	case "init":
 		return cmdInit(args[1:], stderr)
 	case "version":

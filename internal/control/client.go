@@ -70,6 +70,12 @@ func (c *Client) Program(ctx context.Context, op, name, sig string) error {
 	return c.do(ctx, http.MethodPost, p, nil)
 }
 
+// Tree returns what drawing the supervisor's process tree needs.
+func (c *Client) Tree(ctx context.Context) (TreeInfo, error) {
+	var info TreeInfo
+	return info, c.do(ctx, http.MethodGet, "/v1/tree", &info)
+}
+
 // Reload asks the supervisor to re-read its config file and apply it.
 func (c *Client) Reload(ctx context.Context) (supervise.ReloadResult, error) {
 	var res supervise.ReloadResult

@@ -52,6 +52,7 @@ func (f *fake) Signal(_ context.Context, n string, s syscall.Signal) error {
 	return f.record("signal " + s.String() + " " + n)
 }
 func (f *fake) Shutdown(context.Context) error { return f.record("shutdown") }
+func (f *fake) Adopted() []supervise.Orphan    { return nil }
 func (f *fake) Reload(context.Context) (supervise.ReloadResult, error) {
 	return supervise.ReloadResult{Added: []string{"x"}}, f.record("reload")
 }

@@ -7,6 +7,9 @@
 // --unix-socket when the client is not at hand. Endpoints:
 //
 //	GET  /v1/status                       every program's Status
+//	GET  /v1/tree                         TreeInfo: our pid, programs, adopted orphans
+//	GET  /v1/events                       state changes, one JSON object a line, as they come
+//	GET  /v1/programs/{name}/logs         recent output (?lines=N), ?follow=1 streams
 //	POST /v1/programs/{name}/start        Supervisor.Start
 //	POST /v1/programs/{name}/stop         Supervisor.Stop
 //	POST /v1/programs/{name}/restart      Supervisor.Restart

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +30,24 @@ type Target interface {
 	Shutdown(ctx context.Context) error
 	// Reload re-reads the configuration and applies it, or changes nothing.
 	Reload(ctx context.Context) (supervise.ReloadResult, error)
+	// Adopted lists the orphans adopted and not yet reaped.
+	Adopted() []supervise.Orphan
+}
+
+// TreeInfo is what a client needs to draw the supervisor's process tree from
+// its own view of /proc: whose tree, which pids are programs, which orphans.
+type TreeInfo struct {
+	Pid      int             `json:"pid"`
+	Programs []ProgramStatus `json:"programs"`
+	Adopted  []AdoptedOrphan `json:"adopted"`
+}
+
+// AdoptedOrphan is an orphan the supervisor adopted and has not reaped yet.
+type AdoptedOrphan struct {
+	Pid        int       `json:"pid"`
+	Comm       string    `json:"comm"`
+	StartTicks uint64    `json:"start_ticks"`
+	Seen       time.Time `json:"seen"`
 }
 
 // ProgramStatus is one program in the status reply: supervise.Status made for
@@ -70,6 +89,7 @@ func NewServer(log hclog.Logger, t Target, j *Journal) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("GET /v1/events", s.events)
+	mux.HandleFunc("GET /v1/tree", s.tree)
 	mux.HandleFunc("GET /v1/programs/{name}/logs", s.logs)
 	mux.HandleFunc("POST /v1/programs/{name}/{op}", s.program)
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
@@ -175,6 +195,19 @@ func (s *Server) reply(w http.ResponseWriter, err error, body any) {
 		code, kind = http.StatusConflict, "conflict"
 	}
 	writeJSON(w, code, apiError{Error: err.Error(), Kind: kind})
+}
+
+func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
+	st, err := s.t.Status(r.Context())
+	if err != nil {
+		s.reply(w, err, nil)
+		return
+	}
+	info := TreeInfo{Pid: os.Getpid(), Programs: StatusOf(st, time.Now()), Adopted: []AdoptedOrphan{}}
+	for _, o := range s.t.Adopted() {
+		info.Adopted = append(info.Adopted, AdoptedOrphan{Pid: o.Pid, Comm: o.Comm, StartTicks: o.StartTicks, Seen: o.Seen})
+	}
+	s.reply(w, nil, info)
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {

@@ -191,3 +191,7 @@ func childPidsByScan() ([]int, error) {
 	}
 	return out, nil
 }
+
+// Adopted lists the orphans the supervisor's reaper has adopted and not yet
+// reaped (see Reaper.Adopted). Safe for concurrent use.
+func (s *Supervisor) Adopted() []Orphan { return s.r.Adopted() }
