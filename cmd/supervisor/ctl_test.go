@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -416,6 +417,29 @@ restart = never
 	out3, errc := exec.Command(bin("supervisor"), "top", "--socket", sock, "--frames", "2", "--interval", "100ms").CombinedOutput()
 	if errc != nil || strings.Count(string(out3), "supervisor top") != 2 || !strings.Contains(string(out3), "[adopted orphan]") {
 		t.Errorf("top --frames 2: %v\n%s", errc, out3)
+	}
+
+	// top quits on q, and on Ctrl-C (SIGINT), with exit status 0.
+	topQ := exec.Command(bin("supervisor"), "top", "--socket", sock, "--interval", "100ms")
+	topQ.Stdin = strings.NewReader("q")
+	if out, err := topQ.CombinedOutput(); err != nil || !strings.Contains(string(out), "supervisor top") {
+		t.Errorf("top with q typed: %v\n%s", err, out)
+	}
+	topC := exec.Command(bin("supervisor"), "top", "--socket", sock, "--interval", "100ms")
+	topOut, err := topC.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := topC.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(topOut).ReadString('\n'); err != nil { // the first frame is drawn
+		t.Fatal(err)
+	}
+	topC.Process.Signal(syscall.SIGINT)
+	go io.Copy(io.Discard, topOut)
+	if err := topC.Wait(); err != nil {
+		t.Errorf("top after SIGINT: %v, want exit 0", err)
 	}
 
 	if err := syscall.Kill(orphan.Pid, syscall.SIGKILL); err != nil {
