@@ -961,7 +961,11 @@ func (s *Supervisor) protocol(p *program, m ipc.Message, err error) {
 		}
 	case ipc.Status:
 		p.statusText = m.Text
-		p.log.Info("status", "pid", p.proc.Pid, "text", m.Text)
+		age := "none yet"
+		if !p.lastBeat.IsZero() {
+			age = time.Since(p.lastBeat).Round(time.Millisecond).String()
+		}
+		p.log.Info("status", "pid", p.proc.Pid, "text", m.Text, "heartbeat_age", age, "heartbeat_seq", p.beatSeq)
 	case ipc.Stopping:
 		p.log.Debug("stop acknowledged", "pid", p.proc.Pid)
 	}
