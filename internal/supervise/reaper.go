@@ -192,14 +192,11 @@ func (r *Reaper) awaitChild() bool {
 // child can be SIGKILLed while its leader is still a zombie: the group id cannot
 // have been reused, and whatever the program left in its group dies with it.
 // Once it has reaped anything it asks for a scan for adopted orphans: a process
-// that ended may have left children, which the kernel gave to us.
+// that ended may have left children, which the kernel gave to us. The scan is
+// asked for before the exit is handed on: the goroutine readied last runs first
+// (the scheduler's runnext), and that must be the one restarting the program,
+// not the scan.
 func (r *Reaper) reapAll() {
-	reaped := false
-	defer func() {
-		if reaped {
-			r.requestScan()
-		}
-	}()
 	for {
 		var info unix.Siginfo
 		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
@@ -233,7 +230,6 @@ func (r *Reaper) reapAll() {
 			r.log.Error("wait4 failed after waitid saw an exit", "pid", pid, "error", err)
 			return
 		}
-		reaped = true
 		var orphan Orphan
 		var known bool
 		if p != nil {
@@ -244,6 +240,7 @@ func (r *Reaper) reapAll() {
 			orphan, known = r.forgetAdoptedLocked(pid)
 		}
 		r.mu.Unlock()
+		r.requestScan()
 
 		exit := exitFromWait(pid, ws, &ru, time.Now())
 		if p != nil {
