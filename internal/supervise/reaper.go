@@ -262,6 +262,10 @@ type SpawnRequest struct {
 	// KillGroupOnExit: when the process ends, SIGKILL whatever is left in its
 	// process group, before the process is reaped.
 	KillGroupOnExit bool
+	// Cgroup, if not nil, is an open cgroup v2 directory the process is created
+	// in (CLONE_INTO_CGROUP), so it and all its descendants belong to it from
+	// the start. The caller keeps it open for as long as it may be needed.
+	Cgroup *os.File
 }
 
 // Spawn starts a process in its own process group, registered with the reaper
@@ -294,6 +298,10 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 	sys := &syscall.SysProcAttr{
 		Setpgid:   true,            // own process group: stopped as a group
 		Pdeathsig: syscall.SIGKILL, // dies with the supervisor (see Spawn)
+	}
+	if req.Cgroup != nil {
+		sys.UseCgroupFD = true // clone3(CLONE_INTO_CGROUP), for all three spawners
+		sys.CgroupFD = int(req.Cgroup.Fd())
 	}
 	p := &Proc{r: r, pidfd: -1, onExit: req.OnExit, killGroup: req.KillGroupOnExit}
 
