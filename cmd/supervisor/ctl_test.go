@@ -348,7 +348,11 @@ command = CHILD
 func TestTree(t *testing.T) {
 	t.Parallel()
 	sock := filepath.Join(t.TempDir(), "s.sock")
+	// In cgroup mode a program's leftovers die with its leader: group mode lets
+	// the orphan live on, adopted.
 	p := start(t, "run", "-c", writeConf(t, `
+[supervisor]
+kill_mode = group
 [program:family]
 command = CHILD --grandchild
 [program:leaver]

@@ -226,8 +226,8 @@ func (p *parser) keyValue(n int, line string) error {
 	var f field
 	switch p.kind {
 	case sectSupervisor:
-		if key != "strategy" {
-			return p.errorf(n, key, "unknown key in [supervisor] (the only key is strategy)")
+		if key != "strategy" && key != "kill_mode" {
+			return p.errorf(n, key, "unknown key in [supervisor] (the keys are strategy and kill_mode)")
 		}
 	default:
 		var ok bool
@@ -249,7 +249,11 @@ func (p *parser) keyValue(n int, line string) error {
 	var err error
 	switch p.kind {
 	case sectSupervisor:
-		p.group.Strategy, err = parseStrategy(val)
+		if key == "kill_mode" {
+			p.group.KillMode, err = parseKillMode(val)
+		} else {
+			p.group.Strategy, err = parseStrategy(val)
+		}
 	case sectDefaults:
 		err = f.set(&p.base, val)
 		p.baseKeys[key] = n
@@ -448,6 +452,13 @@ func parseStrategy(v string) (supervise.Strategy, error) {
 		return s, nil
 	}
 	return "", fmt.Errorf("%q is not one of one_for_one, one_for_all, rest_for_one", v)
+}
+
+func parseKillMode(v string) (supervise.KillMode, error) {
+	if m := supervise.KillMode(v); slices.Contains(supervise.KillModes, m) {
+		return m, nil
+	}
+	return "", fmt.Errorf("%q is not one of auto, cgroup, group", v)
 }
 
 func parseBool(v string) (bool, error) {

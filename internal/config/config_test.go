@@ -49,6 +49,7 @@ func TestParseValid(t *testing.T) {
 ; another comment
 [supervisor]
 strategy = one_for_all
+kill_mode = group
 
 [program:web]
 command = /usr/bin/python3 -m http.server "8000"
@@ -75,6 +76,7 @@ heartbeat_timeout = 2s
 `,
 			want: supervise.Group{
 				Strategy: supervise.OneForAll,
+				KillMode: supervise.KillGroup,
 				Programs: []supervise.Spec{{
 					Name:             "web",
 					Command:          []string{"/usr/bin/python3", "-m", "http.server", "8000"},
@@ -393,6 +395,9 @@ func TestParseErrors(t *testing.T) {
 		{name: "no programs", src: "[supervisor]\nstrategy = one_for_one\n", line: 0, msg: "no [program:NAME] sections"},
 		{name: "empty file", src: "", line: 0, msg: "no [program:NAME] sections"},
 		{name: "bad strategy", src: "[supervisor]\nstrategy = one_for_some\n" + prog, line: 2, section: "supervisor", key: "strategy", msg: `"one_for_some" is not one of one_for_one, one_for_all, rest_for_one`},
+		{name: "bad kill_mode", src: "[supervisor]\nkill_mode = freezer\n" + prog, line: 2, section: "supervisor", key: "kill_mode", msg: `"freezer" is not one of auto, cgroup, group`},
+		{name: "kill_mode in defaults", src: "[defaults]\nkill_mode = group\n" + prog, line: 2, section: "defaults", key: "kill_mode", msg: "unknown key"},
+		{name: "duplicate kill_mode", src: "[supervisor]\nkill_mode = cgroup\nkill_mode = auto\n" + prog, line: 3, section: "supervisor", key: "kill_mode", msg: "duplicate key (first set at line 2)"},
 		{name: "duplicate supervisor section", src: "[supervisor]\n" + prog + "[supervisor]\n", line: 4, msg: "duplicate section [supervisor] (first at line 1)"},
 		{name: "defaults after program", src: prog + "[defaults]\nrestart = never\n", line: 3, msg: "[defaults] must come before"},
 		{name: "duplicate defaults", src: "[defaults]\n[defaults]\n" + prog, line: 2, msg: "duplicate section [defaults]"},

@@ -45,10 +45,18 @@
 //
 // # Sections
 //
-// [supervisor] is optional and may appear anywhere, at most once. Its only key is
+// [supervisor] is optional and may appear anywhere, at most once. Its keys are
 //
 //	strategy    one_for_one (default), one_for_all or rest_for_one: what happens to
 //	            the other programs when one ends (see supervise.Strategy)
+//	kill_mode   auto (default), cgroup or group: how a program's whole process
+//	            tree is stopped. cgroup: each program runs in its own cgroup v2,
+//	            and stopping ends with cgroup.kill, which reaches descendants that
+//	            called setsid or double-forked too; the supervisor refuses to start
+//	            where cgroups cannot be used. group: the program's process group
+//	            only; descendants that left it are reported after a stop, not
+//	            killed. auto: cgroup where the host allows it, else group; the
+//	            choice, and why, is logged once at start (see supervise.KillMode)
 //
 // [defaults] is optional, at most once, and must come before the first
 // [program:NAME]. It takes every program key except command; each sets the
@@ -126,7 +134,7 @@
 // A boolean is true, yes, on or 1, or false, no, off or 0, in any case. A duration
 // is a Go duration (time.ParseDuration: "500ms", "1m30s", "0") or a whole number of
 // seconds ("90", as in supervisord); it may not be negative. Enumerated values
-// (strategy, spawner, restart) are lower case and exact.
+// (strategy, kill_mode, spawner, restart) are lower case and exact.
 //
 // # Errors
 //

@@ -52,7 +52,14 @@
 // supervisor dies, its direct children die too. The kernel ties Pdeathsig to the
 // forking thread; Go ends a thread only when a goroutine exits while locked to it,
 // and nothing in this program locks a thread, so every forking thread lives as long
-// as the process. (DESIGN.md asks for one spawner goroutine locked to its thread;
+// as the process. Checked: the only LockOSThread in the module is in
+// internal/worker's dieBySignal, which runs in a worker process about to die by a
+// signal, never in the supervisor; the standard library (os/exec, syscall
+// ForkExec, os/signal) locks no thread on Linux; this package's blocking
+// syscalls (waitid, poll on cgroup.events) park their thread without ending it.
+// Any change that locks a thread must unlock it before the goroutine returns,
+// or the children forked on that thread are SIGKILLed (TestSIGKILLedSupervisorTakesItsChildren in
+// cmd/supervisor checks the other half: when the supervisor dies, they die). (DESIGN.md asks for one spawner goroutine locked to its thread;
 // measured, each hand-off to a locked thread doubled the restart latency, so the
 // invariant "never exit a goroutine while locked" is kept instead.) Three spawners:
 // os/exec (exec.Cmd.Start, never Wait), syscall.ForkExec (with a pidfd from
@@ -69,9 +76,42 @@
 // group while the zombie still holds the group id: a program's group lives and dies
 // with its leader. Stop = the program's stop signal to the group, its grace
 // period, then SIGKILL to the group; the program counts as stopped only once its
-// group is gone. Supervisor.Signal sends a signal to the group of every program
-// that is starting or running (cmd/supervisor forwards SIGUSR1 and SIGUSR2 that
-// way; SIGINT, SIGTERM, SIGHUP and SIGQUIT stop everything). Descendants that left the group (setsid) are out of reach here.
+// group is gone. Supervisor.SignalAll sends a signal to the group of every
+// program that is starting or running (cmd/supervisor forwards SIGUSR1 and
+// SIGUSR2 that way; SIGINT, SIGTERM, SIGHUP and SIGQUIT stop everything).
+// Descendants that left the group (setsid) are out of reach here: that is what
+// cgroups are for (next section).
+//
+// # Cgroups and kill modes
+//
+// Group.KillMode picks how trees are stopped; Serve decides once, at start, and
+// logs the mode and, for a fallback, why. KillCgroup (auto's choice where the
+// host allows it: a cgroup2 mount, our own cgroup visible in it, permission to
+// create a child cgroup with cgroup.kill, Linux 5.14+): Serve creates
+// <our cgroup>/supervisor-<pid>-<n>, holding no process and enabling no
+// controller, and each run of a program gets its own child cgroup
+// prog-<name>-<run>, entered at clone time (CLONE_INTO_CGROUP) by all three
+// spawners, so no descendant is ever outside it. Stop = the stop signal to the
+// process group and, through pidfds checked for membership, to every other
+// process of the cgroup; the grace period; cgroup.kill; the program counts as
+// stopped once cgroup.events says populated 0 (polled with backoff under a 2s
+// deadline). When a run's leader ends, its cgroup is killed, as its group is.
+// One cgroup per run, never reused: measured on Linux 6.18, a process cloned into
+// a cgroup that has once been through cgroup.kill is SIGKILLed at birth.
+//
+// Ownership: the state goroutine owns every cgroup directory fd (program.cg, the
+// current or last run; program.oldCgs, earlier runs not yet empty); Spawn only
+// borrows one for the clone. A run's cgroup is removed (rmdir, fd closed) once it
+// is empty and the program starts again or ends for good; when Serve returns,
+// every cgroup left is killed, awaited (poll on cgroup.events, 2s each) and
+// removed, then the parent. A SIGKILLed supervisor leaves its (emptied) cgroups
+// behind. KillGroup: process groups only, as above.
+//
+// After each stop sequence (a shutdown, a group restart) one /proc scan reports
+// every live process not accounted for (escape.go): descendants recorded before
+// the first signal that survived, under their program's name, and processes
+// adopted by us that no Spawn registered. Reported, never killed. In cgroup mode
+// this finds nothing of the stopped programs'.
 //
 // # File descriptors
 //

@@ -356,3 +356,10 @@ func pidFromLine(t *testing.T, line, word string) int {
 
 // recorder is the log output of the supervisors under test.
 var _ io.Writer = (*recorder)(nil)
+
+// lineList returns a copy of the log lines so far.
+func (r *recorder) lineList() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.lines...)
+}

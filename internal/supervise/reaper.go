@@ -288,6 +288,10 @@ type SpawnRequest struct {
 	// terminal Stdin, which must be the caller's controlling terminal (the spawn
 	// fails otherwise).
 	Foreground bool
+	// Cgroup, if not nil, is an open cgroup v2 directory the process is created
+	// in (CLONE_INTO_CGROUP), so it and all its descendants belong to it from
+	// the start. The caller keeps it open for as long as it may be needed.
+	Cgroup *os.File
 }
 
 // Spawn starts a process in its own process group, registered with the reaper
@@ -327,6 +331,10 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 	if req.Foreground {
 		sys.Foreground = true
 		sys.Ctty = int(stdin.Fd()) // a parent fd: Go sets the foreground group before moving fds
+	}
+	if req.Cgroup != nil {
+		sys.UseCgroupFD = true // clone3(CLONE_INTO_CGROUP), for all three spawners
+		sys.CgroupFD = int(req.Cgroup.Fd())
 	}
 	p := &Proc{r: r, pidfd: -1, onExit: req.OnExit, killGroup: req.KillGroupOnExit}
 

@@ -119,6 +119,15 @@ func (s *Supervisor) reload(m reloadMsg) {
 		for _, name := range res.Removed {
 			old[name].log.Info("program removed by reload")
 		}
+		for _, name := range append(res.Removed, res.Changed...) {
+			// Its cgroups go now if empty, else when Serve returns.
+			if q := old[name]; q.cg != nil || len(q.oldCgs) > 0 {
+				s.releaseCgroup(q)
+				if len(q.oldCgs) > 0 {
+					s.retired = append(s.retired, q)
+				}
+			}
+		}
 		s.progs, s.group = progs, m.g
 		s.publishNames()
 		for _, p := range progs {

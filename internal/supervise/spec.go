@@ -122,6 +122,9 @@ func DefaultSpec() Spec {
 // order and stop in reverse order.
 type Group struct {
 	Strategy Strategy
+	// KillMode says how programs' process trees are stopped; "" means KillAuto.
+	// Chosen once, when Serve starts, and logged.
+	KillMode KillMode
 	Programs []Spec
 }
 
@@ -195,6 +198,11 @@ func (g *Group) Validate() error {
 	case OneForOne, OneForAll, RestForOne:
 	default:
 		return fmt.Errorf("%w: strategy %q is not one of one_for_one, one_for_all, rest_for_one", ErrInvalidSpec, g.Strategy)
+	}
+	switch g.KillMode {
+	case "", KillAuto, KillCgroup, KillGroup:
+	default:
+		return fmt.Errorf("%w: kill_mode %q is not one of auto, cgroup, group", ErrInvalidSpec, g.KillMode)
 	}
 	seen := make(map[string]bool, len(g.Programs))
 	for i := range g.Programs {

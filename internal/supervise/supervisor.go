@@ -78,12 +78,13 @@ var ErrServed = errors.New("supervise: Serve called twice")
 // Supervisor runs one Group. All of its state is owned by the goroutine running
 // Serve; everything else talks to it through its inbox.
 type Supervisor struct {
-	log   hclog.Logger
-	r     *Reaper
-	group Group
-	progs []*program // owned by the Serve goroutine (replaced by Reload)
-	opts  Options
-	inbox inbox
+	log     hclog.Logger
+	r       *Reaper
+	group   Group
+	progs   []*program // owned by the Serve goroutine (replaced by Reload)
+	retired []*program // dropped by Reload with cgroups not yet empty; removeCgroups takes them
+	opts    Options
+	inbox   inbox
 	// byName maps names to progs for Request, which does not run on the Serve
 	// goroutine; replaced (never mutated) by publishNames.
 	byName atomic.Pointer[map[string]*program]
@@ -97,6 +98,10 @@ type Supervisor struct {
 	exitCode     int
 	essential    bool // an essential program ended for good; exitCode is its status
 	done         chan struct{}
+	killMode     KillMode     // KillCgroup or KillGroup, chosen when Serve starts
+	cgroups      *cgroupTree  // this Supervisor's cgroups, in KillCgroup mode
+	escapes      escapeCheck  // what a stop sequence found before it killed
+	chosenMode   atomic.Value // KillMode, for KillMode()
 }
 
 type groupOp struct {
@@ -141,6 +146,8 @@ type program struct {
 	groupWait      int           // pgid whose remnants we wait to see gone, or 0
 	groupDeadline  time.Time     // when to give up on them
 	groupPoll      time.Duration // next poll interval
+	cg             *cgroup       // the cgroup of the current or last run (KillCgroup), or nil
+	oldCgs         []*cgroup     // cgroups of earlier runs, removed once empty
 }
 
 // New checks g and returns a Supervisor for it. Nothing starts until Serve.
@@ -286,6 +293,10 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	defer close(s.done)
 	s.log.Info("supervisor starting", "programs", len(s.progs), "strategy", string(s.group.Strategy),
 		"pid", os.Getpid(), "pid1", s.r.PID1())
+	if err := s.chooseKillMode(); err != nil {
+		return err
+	}
+	defer s.removeCgroups()
 	for _, p := range s.progs {
 		if p.spec.Autostart {
 			s.start(p)
@@ -418,6 +429,9 @@ func (s *Supervisor) setState(p *program, to State, reason string, ev Event) {
 	ev.Time = time.Now()
 	ev.Program, ev.From, ev.To, ev.Reason = p.spec.Name, p.state, to, reason
 	p.state, p.reason = to, reason
+	if to == StateExited || to == StateFatal || (to == StateStopped && !p.pendingRestart) {
+		s.releaseCgroup(p) // ended for good
+	}
 	if s.opts.OnEvent != nil {
 		s.opts.OnEvent(ev)
 	}
@@ -468,7 +482,7 @@ func (s *Supervisor) start(p *program) {
 		}
 		extra = []*os.File{fromChildW, toChildR}
 	}
-	proc, err := s.r.Spawn(SpawnRequest{
+	req := SpawnRequest{
 		Kind:       p.spec.Spawner,
 		Argv:       p.spec.Command,
 		Dir:        p.spec.Dir,
@@ -479,7 +493,21 @@ func (s *Supervisor) start(p *program) {
 		OnExit:     func(e Exit) { s.inbox.push(exitMsg{p: p, run: run, exit: e}) },
 		// The group lives and dies with its leader.
 		KillGroupOnExit: true,
-	})
+	}
+	if s.cgroups != nil {
+		s.retireCgroup(p)
+		if p.cg, err = s.cgroups.run(p.spec.Name, run); err != nil {
+			p.log.Error("no cgroup for this run; it is stopped by its process group only", "error", err)
+		}
+	}
+	if p.cg != nil {
+		req.Cgroup = p.cg.dir
+	}
+	proc, err := s.r.Spawn(req)
+	if err != nil && p.cg != nil && s.cloneIntoCgroupRefused(err) {
+		req.Cgroup = nil
+		proc, err = s.r.Spawn(req)
+	}
 	outW.Close()
 	errW.Close()
 	for _, f := range extra {
@@ -548,7 +576,11 @@ func (s *Supervisor) timerFired(p *program, kind timerKind) {
 		}
 	case timerKill:
 		if (p.state == StateStopping || p.killing) && p.proc != nil {
-			p.log.Warn("grace period over; killing the process group", "pid", p.proc.Pid, "grace", p.spec.StopGrace)
+			how := "SIGKILL to the process group"
+			if p.cg != nil {
+				how = "cgroup.kill"
+			}
+			p.log.Warn("grace period over; killing the program's tree", "pid", p.proc.Pid, "grace", p.spec.StopGrace, "how", how)
 			s.signalGroup(p, syscall.SIGKILL)
 		}
 	case timerGroup:
@@ -580,6 +612,12 @@ func (s *Supervisor) exited(p *program, e Exit) {
 	p.cancelTimer()
 	p.lastExit = &e
 	p.killing = false
+	if p.cg != nil && pid != 0 {
+		// The cgroup lives and dies with its leader, as the process group does.
+		if err := p.cg.kill(); err != nil {
+			p.log.Error("cannot kill the program's cgroup", "cgroup", p.cg.path, "error", err)
+		}
+	}
 	if p.spec.Protocol {
 		s.dropLink(p, fmt.Errorf("program %q ended (%s)", p.spec.Name, e.String()))
 	}
@@ -790,6 +828,7 @@ func (s *Supervisor) advance() {
 		}
 		s.seq = s.seq[1:]
 	}
+	s.reportEscapes()
 	if then := s.seqThen; then != nil {
 		s.seqThen = nil
 		then()
@@ -816,6 +855,7 @@ func (s *Supervisor) beginStop(p *program) bool {
 	pid := p.proc.Pid
 	p.log.Info("stopping program", "pid", pid, "signal", SignalName(p.spec.StopSignal), "grace", p.spec.StopGrace)
 	s.setState(p, StateStopping, "stop requested", Event{Pid: pid})
+	s.beforeStop(p)
 	if p.conn != nil && p.ready {
 		// Ask over the pipe first; the stop signal follows at half the grace
 		// period, SIGKILL at its end. Sent from its own goroutine: a child that
@@ -834,7 +874,7 @@ func (s *Supervisor) beginStop(p *program) bool {
 // awaitGroupGone waits, by polling only while something is left, for the processes
 // of p's group to be gone before p counts as stopped.
 func (s *Supervisor) awaitGroupGone(p *program, pgid int) {
-	if !groupAlive(pgid) {
+	if !p.treeAlive(pgid) {
 		s.stoppedOne(p)
 		return
 	}
@@ -848,13 +888,17 @@ func (s *Supervisor) pollGroup(p *program) {
 	if p.groupWait == 0 {
 		return
 	}
-	if groupAlive(p.groupWait) {
+	if p.treeAlive(p.groupWait) {
 		if time.Now().Before(p.groupDeadline) {
 			p.groupPoll = min(2*p.groupPoll, 100*time.Millisecond)
 			p.setTimer(s, p.groupPoll, timerGroup)
 			return
 		}
-		p.log.Error("processes of the program's group are still alive after SIGKILL", "pgid", p.groupWait)
+		if p.cg != nil {
+			p.log.Error("processes of the program's cgroup are still alive after cgroup.kill", "cgroup", p.cg.path, "pids", p.cg.pids())
+		} else {
+			p.log.Error("processes of the program's group are still alive after SIGKILL", "pgid", p.groupWait)
+		}
 	}
 	p.groupWait = 0
 	s.stoppedOne(p)
@@ -1052,8 +1096,18 @@ func (s *Supervisor) tap(p *program, pid int, stream string) func(string, bool) 
 	}
 }
 
-// signalGroup signals p's process group and logs what went wrong, if anything.
+// signalGroup signals p's process group and, in cgroup mode, every process of
+// its cgroup (SIGKILL: cgroup.kill), and logs what went wrong, if anything.
 func (s *Supervisor) signalGroup(p *program, sig syscall.Signal) {
+	if p.cg != nil {
+		if sig == syscall.SIGKILL {
+			if err := p.cg.kill(); err != nil {
+				p.log.Error("cannot kill the program's cgroup", "cgroup", p.cg.path, "error", err)
+			}
+		} else {
+			p.cg.signalOthers(sig, p.proc.Pid)
+		}
+	}
 	switch err := p.proc.SignalGroup(sig); {
 	case err == nil, errors.Is(err, os.ErrProcessDone):
 	case errors.Is(err, ErrLeftGroup):
@@ -1065,6 +1119,12 @@ func (s *Supervisor) signalGroup(p *program, sig syscall.Signal) {
 
 func groupAlive(pgid int) bool {
 	return syscall.Kill(-pgid, 0) == nil
+}
+
+// treeAlive reports whether anything of p's last run is left: a process of its
+// cgroup, or of its process group pgid.
+func (p *program) treeAlive(pgid int) bool {
+	return (p.cg != nil && p.cg.populated()) || groupAlive(pgid)
 }
 
 func (p *program) setTimer(s *Supervisor, d time.Duration, kind timerKind) {

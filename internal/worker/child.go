@@ -28,6 +28,7 @@ type childConfig struct {
 	readyLine        bool           // write "ready" once set up
 	holdStdout       bool           // grandchildren inherit our stdout instead of /dev/null
 	proto            protoConfig    // --protocol and the flags that need it
+	daemon           daemonConfig   // --grandchild-daemon (daemon.go)
 }
 
 // nonFatalSignals are the signals whose default action does not end the
@@ -81,6 +82,7 @@ func parseChildFlags(args []string, stderr io.Writer) (childConfig, error) {
 	fs.BoolVar(&cfg.readyLine, "ready-line", false, "write \"ready\" on stdout once signals are handled and grandchildren started")
 	fs.BoolVar(&cfg.holdStdout, "hold-stdout", false, "grandchildren inherit stdout (default: /dev/null)")
 	cfg.proto.addFlags(fs)
+	cfg.daemon.addFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -129,6 +131,9 @@ func runChild(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return 2
 	}
+	if cfg.daemon.intermediate {
+		return runIntermediate(stdout, stderr)
+	}
 
 	var ipcOut, ipcIn *os.File
 	if cfg.proto.on {
@@ -155,6 +160,14 @@ func runChild(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stdout, "grandchild %d\n", pid)
+	}
+	if cfg.daemon.daemon {
+		pid, err := startDaemon()
+		if err != nil {
+			fmt.Fprintf(stderr, "child: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "daemon %d\n", pid)
 	}
 
 	if cfg.readyLine {

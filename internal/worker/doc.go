@@ -21,10 +21,14 @@
 //   - A worker never waits for a process, except the "host" demo worker, a
 //     subreaper that reaps its own children (see demo.go for the demo workers:
 //     hold, zombie-parent, orphan-maker, host). Its grandchildren (--grandchild,
-//     --grandchild-setsid) are started with os.StartProcess and released; whoever
-//     adopts them when the worker dies (the supervisor as a subreaper, or init)
-//     reaps them. A grandchild that dies while its worker still runs stays a zombie
-//     until the worker ends.
+//     --grandchild-setsid, and the intermediate of --grandchild-daemon) are
+//     started with os.StartProcess and released; whoever adopts them when the
+//     worker dies (the supervisor as a subreaper, or init) reaps them. A
+//     grandchild that dies while its worker still runs stays a zombie until the
+//     worker ends. --grandchild-daemon double-forks: an intermediate in its own
+//     session (--daemon-intermediate, internal) starts a plain child worker,
+//     writes its pid on a pipe and exits, so the daemon is re-parented to the
+//     nearest subreaper; the worker prints the pid once the pipe reaches EOF.
 //   - Signals: the "child" worker catches SIGTERM and SIGINT with signal.Notify and
 //     drains them in its main loop. It never calls signal.Ignore, so no SIG_IGN
 //     disposition is inherited by grandchildren. Every other signal keeps the Go
@@ -50,7 +54,8 @@
 // # The "child" worker
 //
 // Output on stdout, in order: "child PID started"; one "grandchild PID" line per
-// grandchild flag (--grandchild first); "ready" with --ready-line, once the signal
+// grandchild flag (--grandchild first); "daemon PID" with --grandchild-daemon;
+// "ready" with --ready-line, once the signal
 // handler is installed and the grandchildren started; "tick N" (N from 1) every
 // --tick; and "stopping on SIGTERM" (or SIGINT) when a signal ends it, or
 // "stopping on request" when a protocol Stop does. On stderr: "[WARN] tick N"
