@@ -149,6 +149,7 @@ func newCgroupTree() (*cgroupTree, error) {
 	if err != nil {
 		return nil, err
 	}
+	sweepStale(base.self)
 	dir := filepath.Join(base.self, cgroupPrefix()+strconv.FormatInt(cgroupSeq.Add(1), 10))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup: %w", err)
@@ -159,6 +160,37 @@ func newCgroupTree() (*cgroupTree, error) {
 		return nil, fmt.Errorf("no cgroup.kill (needs Linux 5.14): %w", err)
 	}
 	return &cgroupTree{base: base, dir: dir}, nil
+}
+
+// sweepStale removes the cgroups a supervisor killed by SIGKILL left behind
+// under dir (supervisor-PID-N whose PID is gone), as far as they are empty. A
+// cgroup with processes in it is left alone: they are that supervisor's
+// leftovers, and ending them is an operator's call (cgroup.kill).
+func sweepStale(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		var pid, n int
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "supervisor-") {
+			continue
+		}
+		if _, err := fmt.Sscanf(e.Name(), "supervisor-%d-%d", &pid, &n); err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+			continue // its supervisor (or a process with its pid) lives
+		}
+		parent := filepath.Join(dir, e.Name())
+		kids, _ := os.ReadDir(parent)
+		for _, k := range kids {
+			if k.IsDir() {
+				_ = unix.Rmdir(filepath.Join(parent, k.Name())) // EBUSY while populated
+			}
+		}
+		_ = unix.Rmdir(parent)
+	}
 }
 
 // run creates the cgroup of one run of the named program.

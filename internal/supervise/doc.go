@@ -104,8 +104,11 @@
 // borrows one for the clone. A run's cgroup is removed (rmdir, fd closed) once it
 // is empty and the program starts again or ends for good; when Serve returns,
 // every cgroup left is killed, awaited (poll on cgroup.events, 2s each) and
-// removed, then the parent. A SIGKILLed supervisor leaves its (emptied) cgroups
-// behind. KillGroup: process groups only, as above.
+// removed, then the parent. A SIGKILLed supervisor leaves its cgroups behind;
+// the next supervisor to create its own under the same parent removes those
+// whose supervisor pid is gone and that are empty, and leaves populated ones
+// (their processes are for an operator to end). KillGroup: process groups only,
+// as above.
 //
 // After each stop sequence (a shutdown, a group restart) one /proc scan reports
 // every live process not accounted for (escape.go): descendants recorded before
