@@ -76,6 +76,15 @@ func (s *Supervisor) retireCgroup(p *program) {
 		p.oldCgs = append(p.oldCgs, p.cg)
 		p.cg = nil
 	}
+	if p.spare != nil {
+		p.oldCgs = append(p.oldCgs, p.spare)
+		p.spare = nil
+	}
+	s.tidyCgroups(p)
+}
+
+// tidyCgroups removes p's earlier runs' cgroups that are empty.
+func (s *Supervisor) tidyCgroups(p *program) {
 	kept := p.oldCgs[:0]
 	for _, c := range p.oldCgs {
 		if c.populated() {
@@ -93,7 +102,7 @@ func (s *Supervisor) retireCgroup(p *program) {
 // releaseCgroup removes p's cgroups once p has ended for good, if nothing is
 // left in them; otherwise removeCgroups does it when Serve returns.
 func (s *Supervisor) releaseCgroup(p *program) {
-	if p.cg != nil || len(p.oldCgs) > 0 {
+	if p.cg != nil || p.spare != nil || len(p.oldCgs) > 0 {
 		s.retireCgroup(p)
 	}
 }
@@ -109,6 +118,10 @@ func (s *Supervisor) removeCgroups() {
 		if p.cg != nil {
 			p.oldCgs = append(p.oldCgs, p.cg)
 			p.cg = nil
+		}
+		if p.spare != nil {
+			p.oldCgs = append(p.oldCgs, p.spare)
+			p.spare = nil
 		}
 		for _, c := range p.oldCgs {
 			if c.populated() {

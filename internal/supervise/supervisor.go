@@ -148,6 +148,8 @@ type program struct {
 	groupPoll      time.Duration // next poll interval
 	cg             *cgroup       // the cgroup of the current or last run (KillCgroup), or nil
 	oldCgs         []*cgroup     // cgroups of earlier runs, removed once empty
+	spare          *cgroup       // made ahead for run spareRun, or nil
+	spareRun       uint64
 }
 
 // New checks g and returns a Supervisor for it. Nothing starts until Serve.
@@ -495,8 +497,16 @@ func (s *Supervisor) start(p *program) {
 		KillGroupOnExit: true,
 	}
 	if s.cgroups != nil {
-		s.retireCgroup(p)
-		if p.cg, err = s.cgroups.run(p.spec.Name, run); err != nil {
+		// The run's cgroup was made after the previous spawn when it could be
+		// (spare); the last run's is retired after this spawn. Either way the
+		// directory work stays off the path from an exit to the next exec.
+		if p.cg != nil {
+			p.oldCgs = append(p.oldCgs, p.cg)
+			p.cg = nil
+		}
+		if p.spare != nil && p.spareRun == run {
+			p.cg, p.spare = p.spare, nil
+		} else if p.cg, err = s.cgroups.run(p.spec.Name, run); err != nil {
 			p.log.Error("no cgroup for this run; it is stopped by its process group only", "error", err)
 		}
 	}
@@ -507,6 +517,14 @@ func (s *Supervisor) start(p *program) {
 	if err != nil && p.cg != nil && s.cloneIntoCgroupRefused(err) {
 		req.Cgroup = nil
 		proc, err = s.r.Spawn(req)
+	}
+	if s.cgroups != nil {
+		s.tidyCgroups(p)
+		if p.spare == nil && p.cg != nil && err == nil {
+			if spare, cgErr := s.cgroups.run(p.spec.Name, run+1); cgErr == nil {
+				p.spare, p.spareRun = spare, run+1
+			}
+		}
 	}
 	outW.Close()
 	errW.Close()
