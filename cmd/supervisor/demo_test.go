@@ -303,3 +303,19 @@ func TestDemoInterrupted(t *testing.T) {
 		t.Errorf("orphan %d outlived the interrupted demo", orphan.pid)
 	}
 }
+
+// demo semaphore: with the lease every record is whole (as many runs as
+// records), and a holder's death frees the lease for the next worker.
+func TestDemoSemaphore(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(bin("supervisor"), "demo", "semaphore", "--log-level", "warn").Output()
+	if err != nil {
+		t.Fatalf("demo semaphore: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{"fact file=lease records=4 lines=1200 runs=4", "doomed_lines=1 w0_lines=3", "demo semaphore: ok"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("no %q in:\n%s", want, s)
+		}
+	}
+}

@@ -28,8 +28,9 @@ var errCheck = errors.New("demo: check failed")
 
 // scenarios maps a name to its demonstration.
 var scenarios = map[string]func(d *demo) error{
-	"zombie": zombie,
-	"orphan": orphan,
+	"zombie":    zombie,
+	"orphan":    orphan,
+	"semaphore": semaphore,
 }
 
 // IsScenario reports whether name is a demonstration Run knows.

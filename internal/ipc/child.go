@@ -3,7 +3,9 @@ package ipc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,10 @@ type Child struct {
 	closed   chan struct{} // closed by Close
 	gone     chan struct{} // closed when Serve's reader hit the end of r: the supervisor is gone
 	goneOnce sync.Once
+
+	leaseMu   sync.Mutex
+	leaseNext uint64                // the last Acquire ID
+	leases    map[uint64]chan Lease // Acquires waiting for their Lease
 
 	mu        sync.Mutex
 	isClosed  bool           // closed has been closed
@@ -229,6 +235,14 @@ func (c *Child) read(ctx context.Context, h Handler, hs *handlerSet, end chan<- 
 			if !hs.start(func() { c.handle(ctx, h, m) }) {
 				return
 			}
+		case Lease:
+			c.leaseMu.Lock()
+			ch := c.leases[m.ID]
+			delete(c.leases, m.ID)
+			c.leaseMu.Unlock()
+			if ch != nil {
+				ch <- m // buffered
+			}
 		case Stop:
 			c.mu.Lock()
 			c.stopAt = time.Now().Add(m.Deadline)
@@ -260,6 +274,61 @@ func (c *Child) handle(ctx context.Context, h Handler, req Request) {
 	}
 	if err := c.send(rep); errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrMalformed) {
 		_ = c.send(Reply{ID: req.ID, Err: "reply not sent: " + err.Error()})
+	}
+}
+
+// ErrLeaseRefused wraps the supervisor's reason for refusing an Acquire.
+var ErrLeaseRefused = errors.New("ipc: lease refused")
+
+// Acquire asks the supervisor for one unit of the semaphore name, which lets
+// at most limit holders in at once (1: a mutex), and blocks until it is granted,
+// refused (ErrLeaseRefused), ctx ends, or the supervisor goes. On success the
+// caller holds the lease until it calls release (once); if the process dies
+// first, the supervisor releases it at once. Serve must be running: it reads
+// the answers. Safe for concurrent use.
+func (c *Child) Acquire(ctx context.Context, name string, limit int) (release func() error, err error) {
+	if limit < 1 || limit > math.MaxUint32 {
+		return nil, newError(ErrMalformed, nil, "Acquire: limit %d", limit)
+	}
+	ch := make(chan Lease, 1)
+	c.leaseMu.Lock()
+	if c.leases == nil {
+		c.leases = map[uint64]chan Lease{}
+	}
+	c.leaseNext++
+	id := c.leaseNext
+	c.leases[id] = ch
+	c.leaseMu.Unlock()
+	forget := func() {
+		c.leaseMu.Lock()
+		delete(c.leases, id)
+		c.leaseMu.Unlock()
+	}
+	if err := c.send(Acquire{ID: id, Name: name, Limit: uint32(limit)}); err != nil {
+		forget()
+		return nil, err
+	}
+	select {
+	case l := <-ch:
+		if l.Err != "" {
+			return nil, fmt.Errorf("%w: %s: %s", ErrLeaseRefused, name, l.Err)
+		}
+		var once sync.Once
+		return func() error {
+			var err error
+			once.Do(func() { err = c.send(Release{ID: id}) })
+			return err
+		}, nil
+	case <-ctx.Done():
+		forget()
+		_ = c.send(Release{ID: id}) // withdraws it, or gives it back if granted meanwhile
+		return nil, ctx.Err()
+	case <-c.gone:
+		forget()
+		return nil, newError(ErrPeerGone, nil, "supervisor gone while waiting for lease %s", name)
+	case <-c.closed:
+		forget()
+		return nil, ErrClosed
 	}
 }
 

@@ -43,6 +43,11 @@ var allMessages = []struct {
 	{"Stop/zero", ipc.Stop{}},
 	{"Stop/max", ipc.Stop{Deadline: math.MaxInt64}},
 	{"Stopping", ipc.Stopping{}},
+	{"Acquire", ipc.Acquire{ID: 3, Name: "file", Limit: 1}},
+	{"Acquire/max", ipc.Acquire{ID: math.MaxUint64, Name: strings.Repeat("n", ipc.MaxLeaseName), Limit: math.MaxUint32}},
+	{"Lease", ipc.Lease{ID: 3}},
+	{"Lease/refused", ipc.Lease{ID: 4, Err: "limit 2, not 1"}},
+	{"Release", ipc.Release{ID: 3}},
 }
 
 // TestRoundTripPipe sends each message through a real pipe and decodes it.
@@ -152,7 +157,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"zero-length", header(0), 0, ipc.ErrMalformed, "ipc: zero-length frame"},
 		{"unknown type", frame(0x7f), 0, ipc.ErrUnknownType, "ipc: unknown message type 0x7f"},
 		{"unknown type/zero", frame(0, 1, 2), 0, ipc.ErrUnknownType, "ipc: unknown message type 0x00"},
-		{"unknown type/next after Stopping", frame(10), 0, ipc.ErrUnknownType, ""},
+		{"unknown type/next after Release", frame(13), 0, ipc.ErrUnknownType, ""},
+		{"Acquire/empty name", frame(10, 1, 0, 1), 0, ipc.ErrMalformed, ""},
+		{"Acquire/limit 0", frame(10, 1, 1, 'x', 0), 0, ipc.ErrMalformed, ""},
 		{"garbage", []byte("GET / HTTP/1.1\r\n\r\n"), 0, ipc.ErrFrameTooLarge, ""},
 		{"truncated/mid-header", []byte{3, 0}, 0, ipc.ErrTruncated,
 			"ipc: truncated frame: got 2 of 4 length bytes: unexpected EOF"},

@@ -31,7 +31,7 @@ func (c *Conn) Handshake() (Hello, error) {
 }
 
 // Recv blocks until the next message from the child arrives and returns it: a
-// Ready, Heartbeat, Status, Reply or Stopping. It must be called by one goroutine
+// Ready, Heartbeat, Status, Reply, Stopping, Acquire or Release. It must be called by one goroutine
 // only, after a successful Handshake.
 //
 // When the child closed its end at a frame boundary (it exited, or closed the
@@ -48,19 +48,19 @@ func (c *Conn) Recv() (Message, error) {
 		return nil, err
 	}
 	switch m.(type) {
-	case Ready, Heartbeat, Status, Reply, Stopping:
+	case Ready, Heartbeat, Status, Reply, Stopping, Acquire, Release:
 		return m, nil
 	}
 	return nil, newError(ErrUnexpectedMessage, nil, "%s from the child", m.Type())
 }
 
-// Send writes m to the child as one frame; m must be a Request or a Stop (other
+// Send writes m to the child as one frame; m must be a Request, a Stop or a Lease (other
 // messages are refused with ErrUnexpectedMessage, unsent). It is safe for
 // concurrent use and blocks until the frame is written (see Encoder.Encode for
 // errors).
 func (c *Conn) Send(m Message) error {
 	switch m.(type) {
-	case Request, Stop:
+	case Request, Stop, Lease:
 		return c.enc.Encode(m)
 	case nil:
 		return c.enc.Encode(nil)

@@ -275,6 +275,22 @@ func decodePayload(t Type, b []byte, owned bool) (Message, error) {
 		m = Stop{Deadline: time.Duration(p.uint("Deadline", math.MaxInt64))}
 	case TypeStopping:
 		m = Stopping{}
+	case TypeAcquire:
+		var a Acquire
+		a.ID = p.uvarint("ID")
+		a.Name = p.str("Name", MaxLeaseName)
+		a.Limit = uint32(p.uint("Limit", math.MaxUint32))
+		if p.err == nil && (a.Name == "" || a.Limit == 0) {
+			p.fail("Acquire", "empty name or Limit 0")
+		}
+		m = a
+	case TypeLease:
+		var l Lease
+		l.ID = p.uvarint("ID")
+		l.Err = p.str("Err", math.MaxInt)
+		m = l
+	case TypeRelease:
+		m = Release{ID: p.uvarint("ID")}
 	default:
 		// Unreachable: the caller checked t.known().
 		return nil, newError(ErrUnknownType, nil, "unknown message type 0x%02x", uint8(t))

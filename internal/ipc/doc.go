@@ -55,6 +55,9 @@
 //	7    Reply      c->s  ID, Err string (empty = success), Body bytes
 //	8    Stop       s->c  Deadline (nanoseconds, <= 2^63-1)
 //	9    Stopping   c->s  (empty)
+//	10   Acquire    c->s  ID, Name string (1..MaxLeaseName = 256 bytes), Limit (>= 1)
+//	11   Lease      s->c  ID, Err string (empty = granted); the answer to Acquire
+//	12   Release    c->s  ID: the lease goes back, or the Acquire is withdrawn
 //
 // Decoding is strict, so every message has exactly one encoding: re-encoding a
 // decoded frame gives back its bytes (FuzzDecode checks it).
@@ -63,7 +66,8 @@
 //
 // The child sends Hello first; the supervisor answers HelloAck (ServerHandshake,
 // ClientHandshake). Then, in any order, the child sends Ready (once), Status,
-// Heartbeat and Reply; the supervisor sends Request and Stop. The child answers
+// Heartbeat, Reply, Acquire and Release; the supervisor sends Request, Stop and
+// Lease (Child.Acquire waits for it; Serve's reader delivers it). The child answers
 // Stop with Stopping and reads nothing more. A message in the wrong direction is a
 // protocol error, ErrUnexpectedMessage (Conn.Recv and Conn.Send refuse them too).
 // Request IDs are the supervisor's: Pending hands them out and matches Replies;

@@ -24,16 +24,22 @@ type Type uint8
 
 // The message types of protocol version 1. Zero is never a valid type.
 const (
-	TypeHello     Type = 1 // child -> supervisor, first frame
-	TypeHelloAck  Type = 2 // supervisor -> child, answer to Hello
-	TypeReady     Type = 3 // child -> supervisor
-	TypeHeartbeat Type = 4 // child -> supervisor
-	TypeStatus    Type = 5 // child -> supervisor
-	TypeRequest   Type = 6 // supervisor -> child
-	TypeReply     Type = 7 // child -> supervisor
-	TypeStop      Type = 8 // supervisor -> child
-	TypeStopping  Type = 9 // child -> supervisor
+	TypeHello     Type = 1  // child -> supervisor, first frame
+	TypeHelloAck  Type = 2  // supervisor -> child, answer to Hello
+	TypeReady     Type = 3  // child -> supervisor
+	TypeHeartbeat Type = 4  // child -> supervisor
+	TypeStatus    Type = 5  // child -> supervisor
+	TypeRequest   Type = 6  // supervisor -> child
+	TypeReply     Type = 7  // child -> supervisor
+	TypeStop      Type = 8  // supervisor -> child
+	TypeStopping  Type = 9  // child -> supervisor
+	TypeAcquire   Type = 10 // child -> supervisor: ask for a lease
+	TypeLease     Type = 11 // supervisor -> child: the answer to Acquire
+	TypeRelease   Type = 12 // child -> supervisor: give a lease back (or stop waiting)
 )
+
+// MaxLeaseName is the longest semaphore name, in bytes.
+const MaxLeaseName = 256
 
 var typeNames = [...]string{
 	TypeHello:     "Hello",
@@ -45,6 +51,9 @@ var typeNames = [...]string{
 	TypeReply:     "Reply",
 	TypeStop:      "Stop",
 	TypeStopping:  "Stopping",
+	TypeAcquire:   "Acquire",
+	TypeLease:     "Lease",
+	TypeRelease:   "Release",
 }
 
 // known reports whether t is a message type of this protocol version.
@@ -120,6 +129,28 @@ type Stop struct {
 // Stopping acknowledges Stop.
 type Stopping struct{}
 
+// Acquire asks the supervisor for one unit of the named semaphore, which lets
+// at most Limit holders in at once (every Acquire of a name must give the same
+// Limit). ID is chosen by the child; the answer is a Lease with the same ID.
+type Acquire struct {
+	ID    uint64
+	Name  string // 1..MaxLeaseName bytes
+	Limit uint32 // >= 1
+}
+
+// Lease answers Acquire ID: granted when Err is empty, refused otherwise. The
+// holder keeps it until it sends Release ID, or its run ends.
+type Lease struct {
+	ID  uint64
+	Err string
+}
+
+// Release gives back the lease of Acquire ID, or withdraws that Acquire if it
+// was not granted yet.
+type Release struct {
+	ID uint64
+}
+
 func (Hello) isMessage()     {}
 func (HelloAck) isMessage()  {}
 func (Ready) isMessage()     {}
@@ -129,6 +160,9 @@ func (Request) isMessage()   {}
 func (Reply) isMessage()     {}
 func (Stop) isMessage()      {}
 func (Stopping) isMessage()  {}
+func (Acquire) isMessage()   {}
+func (Lease) isMessage()     {}
+func (Release) isMessage()   {}
 
 func (Hello) Type() Type     { return TypeHello }
 func (HelloAck) Type() Type  { return TypeHelloAck }
@@ -139,6 +173,9 @@ func (Request) Type() Type   { return TypeRequest }
 func (Reply) Type() Type     { return TypeReply }
 func (Stop) Type() Type      { return TypeStop }
 func (Stopping) Type() Type  { return TypeStopping }
+func (Acquire) Type() Type   { return TypeAcquire }
+func (Lease) Type() Type     { return TypeLease }
+func (Release) Type() Type   { return TypeRelease }
 
 func (m Hello) check() error {
 	if m.Pid < 0 || m.Pid > maxPid {
@@ -155,6 +192,16 @@ func (m Status) check() error {
 func (m Stop) check() error {
 	if m.Deadline < 0 {
 		return newError(ErrMalformed, nil, "Stop: negative Deadline %v", m.Deadline)
+	}
+	return nil
+}
+
+func (m Acquire) check() error {
+	if len(m.Name) == 0 || len(m.Name) > MaxLeaseName {
+		return newError(ErrMalformed, nil, "Acquire: name of %d bytes (want 1..%d)", len(m.Name), MaxLeaseName)
+	}
+	if m.Limit == 0 {
+		return newError(ErrMalformed, nil, "Acquire: Limit 0")
 	}
 	return nil
 }
@@ -180,6 +227,11 @@ func (m Reply) payloadLen() int {
 }
 func (m Stop) payloadLen() int   { return uvarintLen(uint64(m.Deadline)) }
 func (Stopping) payloadLen() int { return 0 }
+func (m Acquire) payloadLen() int {
+	return uvarintLen(m.ID) + bytesLen(len(m.Name)) + uvarintLen(uint64(m.Limit))
+}
+func (m Lease) payloadLen() int   { return uvarintLen(m.ID) + bytesLen(len(m.Err)) }
+func (m Release) payloadLen() int { return uvarintLen(m.ID) }
 
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
@@ -212,6 +264,16 @@ func (m Reply) appendPayload(b []byte) []byte {
 }
 func (m Stop) appendPayload(b []byte) []byte   { return binary.AppendUvarint(b, uint64(m.Deadline)) }
 func (Stopping) appendPayload(b []byte) []byte { return b }
+func (m Acquire) appendPayload(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.ID)
+	b = appendString(b, m.Name)
+	return binary.AppendUvarint(b, uint64(m.Limit))
+}
+func (m Lease) appendPayload(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.ID)
+	return appendString(b, m.Err)
+}
+func (m Release) appendPayload(b []byte) []byte { return binary.AppendUvarint(b, m.ID) }
 
 // The encoding side dispatches with type switches, not through the interface, so
 // that Encode does not make its argument escape: encoding a Heartbeat allocates
@@ -239,6 +301,12 @@ func describe(m Message) (Type, int, error) {
 		return TypeStop, m.payloadLen(), m.check()
 	case Stopping:
 		return TypeStopping, 0, nil
+	case Acquire:
+		return TypeAcquire, m.payloadLen(), m.check()
+	case Lease:
+		return TypeLease, m.payloadLen(), nil
+	case Release:
+		return TypeRelease, m.payloadLen(), nil
 	}
 	// nil: the interface is sealed, so nothing else gets here.
 	return 0, 0, newError(ErrMalformed, nil, "Encode of a nil Message")
@@ -260,6 +328,12 @@ func appendPayload(b []byte, m Message) []byte {
 	case Reply:
 		return m.appendPayload(b)
 	case Stop:
+		return m.appendPayload(b)
+	case Acquire:
+		return m.appendPayload(b)
+	case Lease:
+		return m.appendPayload(b)
+	case Release:
 		return m.appendPayload(b)
 	}
 	return b // Ready, Stopping: empty

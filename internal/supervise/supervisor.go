@@ -96,7 +96,8 @@ type Supervisor struct {
 	seqThen      func()     // what to do once seq is empty
 	op           *groupOp   // a one_for_all / rest_for_one restart in progress
 	exitCode     int
-	essential    bool // an essential program ended for good; exitCode is its status
+	sems         map[string]*semaphore // leases (lease.go)
+	essential    bool                  // an essential program ended for good; exitCode is its status
 	done         chan struct{}
 	killMode     KillMode     // KillCgroup or KillGroup, chosen when Serve starts
 	cgroups      *cgroupTree  // this Supervisor's cgroups, in KillCgroup mode
@@ -638,6 +639,7 @@ func (s *Supervisor) exited(p *program, e Exit) {
 	}
 	if p.spec.Protocol {
 		s.dropLink(p, fmt.Errorf("program %q ended (%s)", p.spec.Name, e.String()))
+		s.releaseLeases(p, p.run)
 	}
 	uptime := e.Time.Sub(p.started)
 	if p.state == StateStopping {
@@ -1030,6 +1032,10 @@ func (s *Supervisor) protocol(p *program, m ipc.Message, err error) {
 		p.log.Info("status", "pid", p.proc.Pid, "text", m.Text, "heartbeat_age", age, "heartbeat_seq", p.beatSeq)
 	case ipc.Stopping:
 		p.log.Debug("stop acknowledged", "pid", p.proc.Pid)
+	case ipc.Acquire:
+		s.acquire(p, m)
+	case ipc.Release:
+		s.release(p, m)
 	}
 }
 

@@ -182,7 +182,7 @@ func startProtocol(cfg protoConfig, in, out *os.File, stderr io.Writer) (*protoc
 	}
 	p.c = c
 	p.served = make(chan error, 1)
-	go func() { p.served <- c.Serve(context.Background(), handler(stderr)) }()
+	go func() { p.served <- c.Serve(context.Background(), handler(stderr, c)) }()
 
 	switch {
 	case cfg.neverReady:
@@ -284,9 +284,13 @@ func deadlock() {
 	b.Unlock()
 }
 
-// handler returns the Handler of the "child" worker's Requests.
-func handler(stderr io.Writer) ipc.Handler {
+// handler returns the Handler of the "child" worker's Requests; c is for the
+// lease methods (lease.go).
+func handler(stderr io.Writer, c *ipc.Child) ipc.Handler {
 	return func(ctx context.Context, method string, body []byte) ([]byte, error) {
+		if out, err, ok := handleLease(ctx, c, method, body, stderr); ok {
+			return out, err
+		}
 		return handle(ctx, method, body, stderr)
 	}
 }
