@@ -315,6 +315,7 @@ func TestDemo(t *testing.T) {
 	p.waitLine(t, "supervisor.steady", "program started")
 	p.waitLine(t, "supervisor.builtin", "program started", "spawner=reexec")
 	p.waitLine(t, "supervisor.oneshot", "not restarting")
+	p.waitLine(t, "supervisor.inproc", "program started", "kind=goroutine")
 	p.waitLine(t, "supervisor.crasher", `exit="exit status 1"`)
 	p.waitLine(t, "supervisor.crasher", "restart scheduled")
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {

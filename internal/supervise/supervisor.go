@@ -45,8 +45,9 @@ type Event struct {
 // Status is a snapshot of one program.
 type Status struct {
 	Name     string
+	Kind     SpawnerKind // the program's spawner; SpawnGoroutine for a goroutine worker
 	State    State
-	Pid      int // 0 unless starting, running or stopping
+	Pid      int // 0 unless starting, running or stopping; always 0 for a goroutine worker
 	Started  time.Time
 	Restarts int
 	LastExit *Exit
@@ -59,6 +60,19 @@ type Status struct {
 	// Goroutine workers only: how many runs of this program ignored their stop
 	// and still run (see Supervisor.Leaked).
 	Leaked int
+}
+
+// Live reports whether the program has a current run: a process (Pid != 0), or a
+// goroutine worker that is starting, running or stopping.
+func (st Status) Live() bool {
+	if st.Pid != 0 {
+		return true
+	}
+	switch st.State {
+	case StateStarting, StateRunning, StateStopping:
+		return st.Kind == SpawnGoroutine
+	}
+	return false
 }
 
 // Options configures a Supervisor.
@@ -362,7 +376,7 @@ func (s *Supervisor) Status(ctx context.Context) ([]Status, error) {
 func (s *Supervisor) snapshot() []Status {
 	out := make([]Status, len(s.progs))
 	for i, p := range s.progs {
-		st := Status{Name: p.spec.Name, State: p.state, Started: p.started, Restarts: p.restarts, LastExit: p.lastExit, Reason: p.reason,
+		st := Status{Name: p.spec.Name, Kind: p.spec.Spawner, State: p.state, Started: p.started, Restarts: p.restarts, LastExit: p.lastExit, Reason: p.reason,
 			StatusText: p.statusText, LastHeartbeat: p.lastBeat, HeartbeatSeq: p.beatSeq}
 		if p.proc != nil {
 			st.Pid = p.proc.Pid
