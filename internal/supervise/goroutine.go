@@ -84,7 +84,12 @@ func (s *Supervisor) startGoroutine(p *program, run uint64) {
 
 // main runs the worker function and reports the run's exit through the inbox.
 func (g *goRun) main() {
-	err := g.call()
+	g.finish(g.call())
+}
+
+// finish reports the run's exit once the function has returned (or panicked, or
+// called runtime.Goexit) with err.
+func (g *goRun) finish(err error) {
 	g.stdout.flush()
 	g.stderr.flush()
 	e := Exit{Code: 0, Time: time.Now()}
@@ -109,14 +114,22 @@ func (g *goRun) main() {
 	g.s.inbox.push(exitMsg{p: g.p, run: g.run, exit: e}) // stale if abandoned: the state goroutine drops it
 }
 
-// call runs the function, turning a panic into a recorded crash.
+// call runs the function, turning a panic into a recorded crash. A function that
+// ends its goroutine with runtime.Goexit (recover sees nil) is recorded as a
+// crash too, and main is not skipped: the exit is reported in every case.
 func (g *goRun) call() (err error) {
+	returned := false
 	defer func() {
 		if v := recover(); v != nil {
 			g.recordPanic(v, "goroutine worker panicked")
+		} else if !returned {
+			g.recordPanic("runtime.Goexit called", "goroutine worker ended its goroutine")
+			g.finish(nil)
 		}
 	}()
-	return g.fn(g.ctx, g, g.args)
+	err = g.fn(g.ctx, g, g.args)
+	returned = true
+	return err
 }
 
 // recordPanic logs a recovered panic with its stack and keeps the first value: the

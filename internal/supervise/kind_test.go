@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,4 +191,57 @@ func TestGoroutineReturnedError(t *testing.T) {
 		t.Fatalf("status %+v, want exited with status 1 and the error", st)
 	}
 	rn.rec.waitLine(t, "test.f", "goroutine worker returned an error", "--fail")
+}
+
+// A hung goroutine worker that also ignores its stop: the heartbeat timeout ends
+// the run, the goroutine is leaked after the grace, and the program is restarted
+// beside it, under its policy.
+func TestGoroutineHungAndStubbornIsLeakedAndRestarted(t *testing.T) {
+	t.Parallel()
+	s := kspec("w", supervise.SpawnGoroutine, "--hang", "--ignore-stop")
+	s.HeartbeatTimeout = 200 * time.Millisecond
+	s.StopGrace = 100 * time.Millisecond
+	s.MaxRestarts = 0
+	rn := serve(t, group(supervise.OneForOne, s))
+	rn.rec.waitEvent(t, 1, is("w", supervise.StateRunning))
+	e := rn.rec.waitEvent(t, 1, is("w", supervise.StateBackoff))
+	if e.Exit == nil || !e.Exit.Leaked || e.Exit.ShellCode() != 137 {
+		t.Fatalf("backoff after %v, want a leaked run (status 137)", e.Exit)
+	}
+	rn.rec.waitEvent(t, 2, is("w", supervise.StateRunning))
+	if got := rn.sup.Leaked(); len(got) < 1 || got[0] != "w" {
+		t.Errorf("Leaked() = %v, want at least one w", got)
+	}
+	if body, err := rn.sup.Request(context.Background(), "w", "echo", []byte("new run")); err != nil || string(body) != "new run" {
+		t.Fatalf("echo to the restarted run: %q, %v", body, err)
+	}
+}
+
+// The same worker ignoring its stop under each kind: a process is SIGKILLed at
+// the end of the grace period; a goroutine cannot be, and is reported leaked.
+func TestIgnoringStopPerKind(t *testing.T) {
+	t.Parallel()
+	for _, kind := range supervise.Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			s := kspec("w", kind, "--ignore-stop")
+			s.StopGrace = 300 * time.Millisecond
+			rn := serve(t, group(supervise.OneForOne, s))
+			rn.rec.waitEvent(t, 1, is("w", supervise.StateRunning))
+			rn.stop(t)
+			st := rn.status(t, "w")
+			switch {
+			case st.LastExit == nil:
+				t.Fatal("no last exit after the stop")
+			case kind == supervise.SpawnGoroutine:
+				if !st.LastExit.Leaked || st.Leaked != 1 || len(rn.sup.Leaked()) != 1 {
+					t.Errorf("last exit %v, leaked %d/%v: want one leaked run", st.LastExit, st.Leaked, rn.sup.Leaked())
+				}
+			default:
+				if st.LastExit.Signal != syscall.SIGKILL || st.Leaked != 0 || len(rn.sup.Leaked()) != 0 {
+					t.Errorf("last exit %v, leaked %d: want SIGKILL and nothing leaked", st.LastExit, st.Leaked)
+				}
+			}
+		})
+	}
 }
