@@ -245,3 +245,33 @@ func TestIgnoringStopPerKind(t *testing.T) {
 		})
 	}
 }
+
+// Strategies do not ask which kind a program is: under one_for_all a goroutine
+// worker's crash restarts the processes too, and a process's crash the goroutine.
+func TestOneForAllAcrossKinds(t *testing.T) {
+	t.Parallel()
+	var specs []supervise.Spec
+	for _, kind := range supervise.Kinds {
+		s := kspec(string(kind), kind)
+		s.MaxRestarts = 0
+		specs = append(specs, s)
+	}
+	rn := serve(t, group(supervise.OneForAll, specs...))
+	ctx := context.Background()
+	for i, crash := range []supervise.SpawnerKind{supervise.SpawnGoroutine, supervise.SpawnExec} {
+		for _, kind := range supervise.Kinds {
+			rn.rec.waitEvent(t, i+1, is(string(kind), supervise.StateRunning))
+		}
+		if _, err := rn.sup.Request(ctx, string(crash), "crash", nil); err == nil {
+			t.Fatalf("crash request to %s succeeded", crash)
+		}
+		for _, kind := range supervise.Kinds {
+			rn.rec.waitEvent(t, i+2, is(string(kind), supervise.StateRunning))
+		}
+	}
+	for _, kind := range supervise.Kinds {
+		if body, err := rn.sup.Request(ctx, string(kind), "echo", []byte("ok")); err != nil || string(body) != "ok" {
+			t.Errorf("echo to %s after two group restarts: %q, %v", kind, body, err)
+		}
+	}
+}
