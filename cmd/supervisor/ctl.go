@@ -243,8 +243,12 @@ func printStatus(stdout, stderr io.Writer, all []control.ProgramStatus, names []
 // describe is the free-text column of status, as supervisorctl shows it.
 func describe(p control.ProgramStatus) string {
 	var parts []string
-	if p.Pid != 0 {
+	live := p.Pid != 0 || p.UptimeSeconds > 0
+	switch {
+	case p.Pid != 0:
 		parts = append(parts, fmt.Sprintf("pid %d, uptime %s", p.Pid, clock(time.Duration(p.UptimeSeconds*float64(time.Second)))))
+	case live:
+		parts = append(parts, fmt.Sprintf("%s, uptime %s", p.Kind, clock(time.Duration(p.UptimeSeconds*float64(time.Second)))))
 	}
 	if p.Restarts > 0 {
 		parts = append(parts, fmt.Sprintf("restarts %d", p.Restarts))
@@ -258,7 +262,10 @@ func describe(p control.ProgramStatus) string {
 	if p.StatusText != "" {
 		parts = append(parts, fmt.Sprintf("status %q", p.StatusText))
 	}
-	if p.Pid == 0 && p.Reason != "" {
+	if p.Leaked > 0 {
+		parts = append(parts, fmt.Sprintf("leaked %d", p.Leaked))
+	}
+	if !live && p.Reason != "" {
 		parts = append(parts, p.Reason)
 	}
 	return strings.Join(parts, ", ")

@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
@@ -113,7 +114,8 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		logFormat = fs.String("log-format", "text", "log format: text or json")
 		logLevel  = fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 		restart   = fs.String("restart", "on-failure", "ad hoc program: restart policy (always, on-failure, never)")
-		spawner   = fs.String("spawner", "exec", "ad hoc program: spawner (exec, forkexec, reexec)")
+		spawner   = fs.String("spawner", "", "ad hoc program: spawner (exec, forkexec, reexec; default exec)")
+		kind      = fs.String("kind", "", "ad hoc program: kind (goroutine, reexec, exec); goroutine runs a built-in worker inside the supervisor")
 		progName  = fs.String("name", "", "ad hoc program: name (default: the program's base name)")
 		httpAddr  = fs.String("http", "", "serve /healthz and /metrics (Prometheus) on this `host:port`; off by default")
 		socket    = fs.String("socket", "", "control socket `path` for supervisor ctl (default with -c and demo: "+control.DefaultSocket()+"; none: no socket)")
@@ -125,7 +127,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		return exitUsage
 	}
 
-	group, source, err := loadGroup(*file, fs.Args(), demo, adhoc{restart: *restart, spawner: *spawner, name: *progName})
+	group, source, err := loadGroup(*file, fs.Args(), demo, adhoc{restart: *restart, spawner: *spawner, kind: *kind, name: *progName})
 	if err != nil {
 		fmt.Fprintf(stderr, "supervisor: %v\n", err)
 		return exitUsage
@@ -164,7 +166,7 @@ func cmdDemo(name string, args []string, stdout, stderr io.Writer) int {
 	return demo.Run(ctx, name, args, os.Stdin, stdout, stderr)
 }
 
-type adhoc struct{ restart, spawner, name string }
+type adhoc struct{ restart, spawner, kind, name string }
 
 // loadGroup reads the group from a file, the embedded demo config, or an ad hoc
 // command line, and says where it came from.
@@ -189,7 +191,9 @@ func loadGroup(file string, rest []string, demo bool, ah adhoc) (supervise.Group
 			s.Name = filepath.Base(rest[0])
 		}
 		s.Restart = supervise.RestartPolicy(ah.restart)
-		s.Spawner = supervise.SpawnerKind(ah.spawner)
+		if err := ah.setKind(&s); err != nil {
+			return supervise.Group{}, "", fmt.Errorf("command line: %w", err)
+		}
 		g := supervise.Group{Strategy: supervise.OneForOne, Programs: []supervise.Spec{s}}
 		if err := g.Validate(); err != nil {
 			return g, "", fmt.Errorf("command line: %w", err)
@@ -401,4 +405,42 @@ func cmdInit(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return code
+}
+
+// setKind applies --spawner and --kind to s, as the config keys spawner and kind
+// do: kind exec keeps spawner forkexec, a contradiction is an error, and kind
+// goroutine implies the protocol.
+func (ah adhoc) setKind(s *supervise.Spec) error {
+	sp := supervise.SpawnerKind(ah.spawner)
+	switch {
+	case ah.spawner == "":
+		sp = supervise.SpawnExec
+	case !slices.Contains(supervise.Spawners, sp):
+		return fmt.Errorf("--spawner %q is not one of exec, forkexec, reexec", ah.spawner)
+	}
+	s.Spawner = sp
+	switch k := supervise.SpawnerKind(ah.kind); k {
+	case "":
+	case supervise.SpawnGoroutine, supervise.SpawnReexec, supervise.SpawnExec:
+		if ah.spawner != "" && kindOf(sp) != k {
+			return fmt.Errorf("--spawner %s contradicts --kind %s", sp, k)
+		}
+		if k != supervise.SpawnExec {
+			s.Spawner = k
+		}
+		if k == supervise.SpawnGoroutine {
+			s.Protocol = true // a goroutine worker always speaks the link
+		}
+	default:
+		return fmt.Errorf("--kind %q is not one of goroutine, reexec, exec", ah.kind)
+	}
+	return nil
+}
+
+// kindOf is the kind (goroutine, reexec, exec) a spawner belongs to.
+func kindOf(k supervise.SpawnerKind) supervise.SpawnerKind {
+	if k == supervise.SpawnForkExec {
+		return supervise.SpawnExec
+	}
+	return k
 }

@@ -291,6 +291,21 @@ func TestCheckConfig(t *testing.T) {
 	}
 }
 
+// An ad hoc goroutine worker: no process, runs until SIGINT, exits 0.
+func TestAdHocGoroutine(t *testing.T) {
+	t.Parallel()
+	p := start(t, "run", "--kind", "goroutine", "--", "service", "--heartbeat", "50ms")
+	p.waitLine(t, "supervisor.service", "program started", "kind=goroutine")
+	p.waitLine(t, "service service started")
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.exitCode(t); got != 0 {
+		t.Fatalf("exit code %d after SIGINT, want 0:\n%s", got, p.log())
+	}
+	p.waitLine(t, "service stopping (stop requested)")
+}
+
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
@@ -300,6 +315,10 @@ func TestUsageErrors(t *testing.T) {
 		{"run", "--log-format", "xml", "--", "true"},
 		{"run", "--restart", "sometimes", "--", "true"},
 		{"run", "-c", "/nonexistent.conf"},
+		{"run", "--kind", "thread", "--", "service"},
+		{"run", "--kind", "goroutine", "--spawner", "exec", "--", "service"},
+		{"run", "--kind", "goroutine", "--", "child"},
+		{"run", "--spawner", "goroutine", "--", "service"},
 	} {
 		out, err := exec.Command(bin("supervisor"), args...).CombinedOutput()
 		var ee *exec.ExitError
@@ -315,6 +334,7 @@ func TestDemo(t *testing.T) {
 	p.waitLine(t, "supervisor.steady", "program started")
 	p.waitLine(t, "supervisor.builtin", "program started", "spawner=reexec")
 	p.waitLine(t, "supervisor.oneshot", "not restarting")
+	p.waitLine(t, "supervisor.inproc", "program started", "kind=goroutine")
 	p.waitLine(t, "supervisor.crasher", `exit="exit status 1"`)
 	p.waitLine(t, "supervisor.crasher", "restart scheduled")
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {

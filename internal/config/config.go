@@ -98,6 +98,9 @@ type program struct {
 	spec supervise.Spec
 	line int            // line of the section header
 	keys map[string]int // key -> line where it is set in this section
+	// workerKind is the kind key's value (goroutine, reexec, exec), from this
+	// section or [defaults], or "" when neither sets it.
+	workerKind string
 }
 
 type parser struct {
@@ -106,6 +109,7 @@ type parser struct {
 	group    supervise.Group
 	base     supervise.Spec // DefaultSpec with [defaults] applied
 	baseKeys map[string]int // keys set in [defaults] -> line
+	baseKind string         // kind set in [defaults], or ""
 	names    map[string]int // program name -> header line
 	programs []*program
 
@@ -198,7 +202,7 @@ func (p *parser) header(n int, line string) error {
 		spec := cloneSpec(p.base)
 		spec.Name = prog
 		spec.Command = nil
-		p.cur = &program{spec: spec, line: n, keys: p.sectionKeys}
+		p.cur = &program{spec: spec, line: n, keys: p.sectionKeys, workerKind: p.baseKind}
 		p.programs = append(p.programs, p.cur)
 		p.kind = sectProgram
 	case name == "program":
@@ -263,6 +267,13 @@ func (p *parser) keyValue(n int, line string) error {
 	if err != nil {
 		return &Error{File: p.file, Line: n, Section: p.section, Key: key, Msg: err.Error()}
 	}
+	if key == "kind" {
+		if p.kind == sectDefaults {
+			p.baseKind = val
+		} else {
+			p.cur.workerKind = val
+		}
+	}
 	return nil
 }
 
@@ -275,6 +286,23 @@ func (p *parser) endSection() error {
 	pr := p.cur
 	if _, ok := pr.keys["command"]; !ok {
 		return &Error{File: p.file, Line: pr.line, Section: p.section, Key: "command", Msg: "missing required key"}
+	}
+	if k := pr.workerKind; k != "" {
+		if got := kindOf(pr.spec.Spawner); got != k {
+			e := &Error{File: p.file, Line: pr.line, Section: p.section, Key: "spawner",
+				Msg: fmt.Sprintf("spawner = %s contradicts kind = %s", pr.spec.Spawner, k)}
+			if line, ok := pr.keys["spawner"]; ok {
+				e.Line = line
+			} else if line, ok := p.baseKeys["spawner"]; ok {
+				e.Line, e.Section = line, "defaults"
+			}
+			return e
+		}
+		_, inProgram := pr.keys["protocol"]
+		_, inDefaults := p.baseKeys["protocol"]
+		if k == string(supervise.SpawnGoroutine) && !inProgram && !inDefaults {
+			pr.spec.Protocol = true // a goroutine worker always speaks the link
+		}
 	}
 	if err := pr.spec.Validate(); err != nil {
 		return p.validateError(err)
@@ -349,6 +377,19 @@ var programKeys = map[string]field{
 			return fmt.Errorf("%q is not one of exec, forkexec, reexec", v)
 		}
 		s.Spawner = k
+		return nil
+	}},
+	"kind": {set: func(s *supervise.Spec, v string) error {
+		switch k := supervise.SpawnerKind(v); k {
+		case supervise.SpawnGoroutine, supervise.SpawnReexec:
+			s.Spawner = k
+		case supervise.SpawnExec:
+			if s.Spawner != supervise.SpawnForkExec {
+				s.Spawner = k
+			}
+		default:
+			return fmt.Errorf("%q is not one of goroutine, reexec, exec", v)
+		}
 		return nil
 	}},
 	"directory": {emptyOK: true, set: func(s *supervise.Spec, v string) error {
@@ -755,4 +796,12 @@ func parseEnv(s string) ([]string, error) {
 		}
 		i++ // ','
 	}
+}
+
+// kindOf is the kind (goroutine, reexec, exec) a spawner belongs to.
+func kindOf(k supervise.SpawnerKind) string {
+	if k == supervise.SpawnForkExec {
+		return string(supervise.SpawnExec)
+	}
+	return string(k)
 }

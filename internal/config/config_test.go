@@ -639,3 +639,62 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseKind(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		src      string
+		spawner  supervise.SpawnerKind
+		protocol bool
+	}{
+		{"goroutine implies protocol", "kind = goroutine\ncommand = service --heartbeat 1s\n", supervise.SpawnGoroutine, true},
+		{"reexec", "kind = reexec\ncommand = service\nprotocol = true\n", supervise.SpawnReexec, true},
+		{"exec", "kind = exec\ncommand = /bin/true\n", supervise.SpawnExec, false},
+		{"exec keeps forkexec", "spawner = forkexec\nkind = exec\ncommand = /bin/true\n", supervise.SpawnForkExec, false},
+		{"kind after spawner reexec", "spawner = reexec\nkind = reexec\ncommand = child\n", supervise.SpawnReexec, false},
+		{"spawner alone still works", "spawner = reexec\ncommand = child\n", supervise.SpawnReexec, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := mustParse(t, "[program:w]\n"+tc.src)
+			s := g.Programs[0]
+			if s.Spawner != tc.spawner || s.Protocol != tc.protocol {
+				t.Errorf("spawner %s protocol %v, want %s %v", s.Spawner, s.Protocol, tc.spawner, tc.protocol)
+			}
+		})
+	}
+	g := mustParse(t, "[defaults]\nkind = goroutine\n[program:a]\ncommand = service\n[program:b]\ncommand = service\n")
+	for _, s := range g.Programs {
+		if s.Spawner != supervise.SpawnGoroutine || !s.Protocol {
+			t.Errorf("program %s: spawner %s protocol %v, want goroutine from [defaults]", s.Name, s.Spawner, s.Protocol)
+		}
+	}
+}
+
+func TestParseKindErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, src, key, msg string
+		line                int
+	}{
+		{"unknown kind", "kind = thread\ncommand = service\n", "kind", `"thread" is not one of goroutine, reexec, exec`, 2},
+		{"spawner contradicts kind", "kind = goroutine\nspawner = exec\ncommand = service\n", "spawner", "spawner = exec contradicts kind = goroutine", 3},
+		{"goroutine is not a spawner", "spawner = goroutine\ncommand = service\n", "spawner", "is not one of exec, forkexec, reexec", 2},
+		{"not a goroutine worker", "kind = goroutine\ncommand = child\n", "command", "not a built-in worker that runs as a goroutine", 3},
+		{"goroutine without protocol", "kind = goroutine\nprotocol = false\ncommand = service\n", "protocol", "must be set for a goroutine worker", 3},
+		{"goroutine with a directory", "kind = goroutine\ndirectory = /tmp\ncommand = service\n", "directory", "no process", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Parse("test.conf", []byte("[program:w]\n"+tc.src))
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Parse: %v, want a *config.Error", err)
+			}
+			if ce.Key != tc.key || ce.Line != tc.line || !strings.Contains(ce.Msg, tc.msg) {
+				t.Errorf("error %q (line %d, key %q), want line %d, key %q, message with %q", err, ce.Line, ce.Key, tc.line, tc.key, tc.msg)
+			}
+		})
+	}
+}

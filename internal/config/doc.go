@@ -77,9 +77,22 @@
 //	                 literally; inside "..." a backslash escapes \ " $ and ` and is
 //	                 otherwise kept; outside quotes a backslash escapes any
 //	                 character. An unterminated quote or a trailing backslash is an
-//	                 error. For spawner = reexec, the first word names the built-in
-//	                 worker.
-//	spawner          exec (default), forkexec or reexec
+//	                 error. For spawner = reexec and kind = goroutine, the first
+//	                 word names the built-in worker.
+//	kind             goroutine, reexec or exec: how isolated the worker is (the
+//	                 same built-in worker runs as any of them; see package worker).
+//	                 goroutine runs the built-in worker named by the first word of
+//	                 command (one of worker.FuncNames: service) inside the
+//	                 supervisor process: no process, no pid; it implies protocol =
+//	                 true (false is an error), and directory and environment are
+//	                 errors for it. A panic in it is a crash (status 2, value and
+//	                 stack logged); one that ignores its stop for stop_grace is
+//	                 reported as leaked and the program counts as stopped. reexec
+//	                 is spawner = reexec; exec is spawner = exec (or forkexec, if
+//	                 spawner says so). Unset: the spawner decides. A spawner that
+//	                 contradicts kind is an error naming both.
+//	spawner          exec (default), forkexec or reexec: how the process is
+//	                 started (see kind)
 //	directory        working directory, taken literally (no quote processing; a
 //	                 value starting with a quote is rejected). Empty means the
 //	                 supervisor's own.
@@ -134,7 +147,7 @@
 // A boolean is true, yes, on or 1, or false, no, off or 0, in any case. A duration
 // is a Go duration (time.ParseDuration: "500ms", "1m30s", "0") or a whole number of
 // seconds ("90", as in supervisord); it may not be negative. Enumerated values
-// (strategy, kill_mode, spawner, restart) are lower case and exact.
+// (strategy, kill_mode, kind, spawner, restart) are lower case and exact.
 //
 // # Errors
 //

@@ -297,3 +297,23 @@ func TestLogsAndEventsStream(t *testing.T) {
 	ecancel()
 	<-errc
 }
+
+// A goroutine worker has no pid, but it is live: uptime and heartbeat age are
+// shown for it as for a process, and leaked runs are reported.
+func TestStatusOfGoroutineWorker(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	st := []supervise.Status{
+		{Name: "g", Kind: supervise.SpawnGoroutine, State: supervise.StateRunning, Started: now.Add(-2 * time.Second),
+			LastHeartbeat: now.Add(-time.Second), HeartbeatSeq: 3, Leaked: 1},
+		{Name: "stopped", Kind: supervise.SpawnGoroutine, State: supervise.StateStopped, Started: now.Add(-time.Second),
+			LastHeartbeat: now.Add(-time.Second)},
+	}
+	got := StatusOf(st, now)
+	if g := got[0]; g.Pid != 0 || g.Kind != "goroutine" || g.UptimeSeconds != 2 || g.HeartbeatAgeSeconds == nil || g.Leaked != 1 {
+		t.Errorf("running goroutine worker: %+v", g)
+	}
+	if s := got[1]; s.UptimeSeconds != 0 || s.HeartbeatAgeSeconds != nil {
+		t.Errorf("stopped goroutine worker shows uptime or heartbeat: %+v", s)
+	}
+}

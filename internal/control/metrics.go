@@ -40,7 +40,7 @@ func NewMetrics(t Target) *Metrics {
 	m.restarts = prometheus.NewDesc("supervisor_program_restarts", "Restarts of each program since the supervisor started it (or since its last start by request).", []string{"program"}, nil)
 	m.hbAge = prometheus.NewDesc("supervisor_program_heartbeat_age_seconds", "Seconds since each running protocol program's last heartbeat (or Ready).", []string{"program"}, nil)
 	m.uptime = prometheus.NewDesc("supervisor_program_uptime_seconds", "Seconds each program's current process has been running.", []string{"program"}, nil)
-	m.exitsDesc = prometheus.NewDesc("supervisor_program_exits_total", "Exits of each program's processes, by cause (exit, signal, spawn_error) and code (exit code or signal name).", []string{"program", "cause", "code"}, nil)
+	m.exitsDesc = prometheus.NewDesc("supervisor_program_exits_total", "Exits of each program's processes, by cause (exit, signal, spawn_error; for goroutine workers also panic, leaked) and code (exit code or signal name).", []string{"program", "cause", "code"}, nil)
 	m.reg.MustRegister(m, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	return m
 }
@@ -56,6 +56,10 @@ func (m *Metrics) Event(e supervise.Event) {
 		cause, code = "spawn_error", fmt.Sprint(e.Exit.ShellCode())
 	case e.Exit.Signal != 0:
 		cause, code = "signal", supervise.SignalName(e.Exit.Signal)
+	case e.Exit.Leaked:
+		cause, code = "leaked", fmt.Sprint(e.Exit.ShellCode())
+	case e.Exit.Panic != "":
+		cause = "panic"
 	}
 	m.mu.Lock()
 	m.exits[[3]string{e.Program, cause, code}]++
@@ -91,7 +95,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.state, prometheus.GaugeValue, v, p.Name, string(s))
 		}
 		ch <- prometheus.MustNewConstMetric(m.restarts, prometheus.GaugeValue, float64(p.Restarts), p.Name)
-		if p.Pid != 0 {
+		if p.Live() {
 			ch <- prometheus.MustNewConstMetric(m.uptime, prometheus.GaugeValue, now.Sub(p.Started).Seconds(), p.Name)
 			if !p.LastHeartbeat.IsZero() {
 				ch <- prometheus.MustNewConstMetric(m.hbAge, prometheus.GaugeValue, now.Sub(p.LastHeartbeat).Seconds(), p.Name)

@@ -56,6 +56,7 @@ type ProgramStatus struct {
 	Name          string     `json:"name"`
 	State         string     `json:"state"`
 	Pid           int        `json:"pid,omitempty"`
+	Kind          string     `json:"kind,omitempty"` // "goroutine" for a goroutine worker (no pid), else its spawner
 	Started       *time.Time `json:"started,omitempty"`
 	UptimeSeconds float64    `json:"uptime_seconds,omitempty"`
 	Restarts      int        `json:"restarts"`
@@ -66,6 +67,8 @@ type ProgramStatus struct {
 	// Protocol programs: seconds since the last heartbeat (or Ready), and its sequence number.
 	HeartbeatAgeSeconds *float64 `json:"heartbeat_age_seconds,omitempty"`
 	HeartbeatSeq        uint64   `json:"heartbeat_seq,omitempty"`
+	// Goroutine workers: runs that ignored their stop and still run.
+	Leaked int `json:"leaked,omitempty"`
 }
 
 // apiError is the body of every error reply.
@@ -131,12 +134,12 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 func StatusOf(st []supervise.Status, now time.Time) []ProgramStatus {
 	out := make([]ProgramStatus, 0, len(st))
 	for _, p := range st {
-		ps := ProgramStatus{Name: p.Name, State: string(p.State), Pid: p.Pid, Restarts: p.Restarts, Reason: p.Reason,
-			StatusText: p.StatusText, HeartbeatSeq: p.HeartbeatSeq}
+		ps := ProgramStatus{Name: p.Name, State: string(p.State), Pid: p.Pid, Kind: string(p.Kind), Restarts: p.Restarts, Reason: p.Reason,
+			StatusText: p.StatusText, HeartbeatSeq: p.HeartbeatSeq, Leaked: p.Leaked}
 		if !p.Started.IsZero() {
 			t := p.Started
 			ps.Started = &t
-			if p.Pid != 0 {
+			if p.Live() {
 				ps.UptimeSeconds = now.Sub(t).Seconds()
 			}
 		}
@@ -145,7 +148,7 @@ func StatusOf(st []supervise.Status, now time.Time) []ProgramStatus {
 			code := p.LastExit.ShellCode()
 			ps.LastExitCode = &code
 		}
-		if !p.LastHeartbeat.IsZero() && p.Pid != 0 {
+		if !p.LastHeartbeat.IsZero() && p.Live() {
 			age := now.Sub(p.LastHeartbeat).Seconds()
 			ps.HeartbeatAgeSeconds = &age
 		}

@@ -115,6 +115,10 @@ func (s *Supervisor) controlled(m ctlMsg) {
 	}
 	switch m.op {
 	case opSignal:
+		if p.gor != nil {
+			fail(fmt.Errorf("%w: a goroutine worker has no process to signal", ErrNotRunning))
+			return
+		}
 		if p.proc == nil {
 			fail(ErrNotRunning)
 			return

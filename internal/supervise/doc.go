@@ -66,6 +66,30 @@
 // SysProcAttr.PidFD), and re-exec of /proc/self/exe with argv[0]
 // "supervisor-worker" running a built-in worker.
 //
+// # Goroutine workers
+//
+// A program of kind goroutine (Spec.Spawner SpawnGoroutine) is a built-in
+// worker.Func run inside this process; nothing is spawned or reaped for it and it
+// has no pid (Status.Pid 0, Exit.Pid 0). The state goroutine starts each run
+// (startGoroutine) and owns its state as for a process; exactly one goroutine per
+// run calls the function, recovers a panic, and pushes the run's exit into the
+// inbox, as the reaper does for a process. Its Host (Ready, Status, Heartbeat)
+// pushes the same link messages as readChild does for a pipe, so readiness,
+// heartbeat and start timeouts, restarts, strategies and Request (handled by a
+// goroutine per request, as ipc.Child does) are the same code. Exits: a return is
+// status 0, a returned error status 1 (Exit.Err, logged), a panic in the function
+// or in a request handler status 2 (Exit.Panic; value and stack logged), a crash.
+// Stopping, or ending a run (timeouts, a handler's panic), cancels the function's
+// context; a goroutine cannot be killed, so one that has not returned when
+// stop_grace ends is abandoned: it is leaked. A leak is logged with the
+// program's name, counted until the goroutine returns (Supervisor.Leaked,
+// Status.Leaked), ends the run with Exit.Leaked (shell status 137, as if
+// SIGKILLed), and the program counts as stopped, so the supervisor goes on and
+// Serve can return although the goroutine still runs. Its later exit, if any, is
+// stale (logged, otherwise ignored). What a goroutine cannot survive (a fatal
+// runtime error, os.Exit, unbounded memory) ends the supervisor: that is the
+// price of no isolation.
+//
 // # Signals
 //
 // A process is signalled through its pidfd (Proc.Signal), so a pid reaped a moment
@@ -127,8 +151,8 @@
 //
 // # State
 //
-// A Supervisor's state is owned by the goroutine running Serve. The reaper, timers
-// and callers reach it through an unbounded inbox (nothing blocks on it, nothing is
+// A Supervisor's state is owned by the goroutine running Serve. The reaper, the
+// goroutine workers' runners, timers and callers reach it through an unbounded inbox (nothing blocks on it, nothing is
 // dropped); stale timer and exit messages are recognised by generation numbers.
 // Start, Stop, Restart, Signal and Shutdown (control.go) are inbox messages too,
 // answered on a reply channel once done; a program stopped by Stop is "held": it

@@ -24,11 +24,26 @@ type Exit struct {
 	// SpawnErr is set when no process could be started at all (Pid is 0); Code is then
 	// 127 (program not found) or 126 (found but not executable), as a shell reports it.
 	SpawnErr error
+
+	// Goroutine workers only (Pid 0). Err is the error the worker function
+	// returned (Code 1); Panic the value of a recovered panic (Code 2, a crash, as
+	// for a Go process that panics); Leaked: the worker ignored its stop and was
+	// abandoned after the stop grace (Code -1; it still runs, see
+	// Supervisor.Leaked).
+	Err    error
+	Panic  string
+	Leaked bool
 }
 
 // ShellCode is the exit status as a shell would report it: the exit code, or
 // 128+signal for a process killed by a signal.
+//
+// A leaked goroutine worker counts as 128+SIGKILL, what a process that ignored
+// its stop would have ended with.
 func (e Exit) ShellCode() int {
+	if e.Leaked {
+		return 128 + int(syscall.SIGKILL)
+	}
 	if e.Signal != 0 {
 		return 128 + int(e.Signal)
 	}
@@ -39,6 +54,12 @@ func (e Exit) ShellCode() int {
 // "signal SIGKILL", "signal SIGSEGV (core dumped)", or the spawn error.
 func (e Exit) String() string {
 	switch {
+	case e.Leaked:
+		return "leaked (ignored its stop; the goroutine still runs)"
+	case e.Panic != "":
+		return fmt.Sprintf("panic (status %d): %s", e.Code, e.Panic)
+	case e.Err != nil:
+		return fmt.Sprintf("exit status %d: %v", e.Code, e.Err)
 	case e.SpawnErr != nil:
 		return fmt.Sprintf("start failed (status %d): %v", e.Code, e.SpawnErr)
 	case e.Signal != 0:

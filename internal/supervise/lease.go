@@ -112,8 +112,15 @@ func (s *Supervisor) grantWaiting(name string, sem *semaphore) {
 // goroutine never blocks on a child's pipe. A child gone meanwhile never reads
 // it; its run's end releases the lease.
 func (s *Supervisor) sendLease(h holder, refusal string) {
+	if h.run != h.p.run {
+		return
+	}
+	if g := h.p.gor; g != nil { // a goroutine worker: a channel, not a pipe
+		g.deliverLease(ipc.Lease{ID: h.id, Err: refusal})
+		return
+	}
 	conn := h.p.conn
-	if conn == nil || h.run != h.p.run {
+	if conn == nil {
 		return
 	}
 	go func() { _ = conn.Send(ipc.Lease{ID: h.id, Err: refusal}) }()

@@ -37,15 +37,17 @@ func runsOf(t *testing.T, path string) (map[string]int, int) {
 	return count, runs
 }
 
-// Many worker processes append to one file at once, each holding the lease
-// "file" (limit 1): every worker's lines come out in one unbroken block, so no
-// two ever held the lease at once.
+// Many workers append to one file at once, each holding the lease "file"
+// (limit 1): every worker's lines come out in one unbroken block, so no two
+// ever held the lease at once. Workers of every kind (the "service" worker as
+// goroutines, re-executed processes and exec'd processes) share the semaphore.
 func TestLeaseMutualExclusion(t *testing.T) {
 	t.Parallel()
-	const workers, lines = 6, 200
+	const workers, lines = 9, 200
+	kinds := []supervise.SpawnerKind{supervise.SpawnGoroutine, supervise.SpawnReexec, supervise.SpawnExec}
 	var specs []supervise.Spec
 	for i := range workers {
-		specs = append(specs, pspec(fmt.Sprintf("w%d", i), supervise.SpawnReexec))
+		specs = append(specs, kspec(fmt.Sprintf("w%d", i), kinds[i%len(kinds)]))
 	}
 	rn := serve(t, group(supervise.OneForOne, specs...))
 	for i := range workers {
@@ -84,10 +86,20 @@ func TestLeaseMutualExclusion(t *testing.T) {
 }
 
 // A worker that dies holding the lease frees it at once: the next worker gets
-// it, and writes, well within the time the test gives it.
+// it, and writes, well within the time the test gives it. The holder is a
+// process (it exits) or a goroutine (it panics).
 func TestLeaseReleasedWhenHolderDies(t *testing.T) {
 	t.Parallel()
-	holder := pspec("holder", supervise.SpawnReexec)
+	for _, kind := range []supervise.SpawnerKind{supervise.SpawnReexec, supervise.SpawnGoroutine} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testLeaseHolderDies(t, kind)
+		})
+	}
+}
+
+func testLeaseHolderDies(t *testing.T, kind supervise.SpawnerKind) {
+	holder := kspec("holder", kind)
 	holder.Restart = supervise.RestartNever
 	rn := serve(t, group(supervise.OneForOne, holder, pspec("next", supervise.SpawnForkExec)))
 	rn.rec.waitEvent(t, 1, is("holder", supervise.StateRunning))

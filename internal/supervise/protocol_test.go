@@ -135,12 +135,29 @@ func TestProtocolRequestsAcrossRestarts(t *testing.T) {
 	}
 }
 
-// BenchmarkRequestRoundTrip: one echo request to a worker process through
-// Supervisor.Request (pipes, a reader goroutine, the child's handler goroutine)
-// beside the same round trip to a goroutine over channels: the cost of isolation.
+// BenchmarkRequestRoundTrip: one echo request through Supervisor.Request to a
+// worker process (pipes, a reader goroutine, the child's handler goroutine) and
+// to the "service" worker run as a goroutine (kind goroutine: a handler
+// goroutine and a channel), beside the bare round trip to a goroutine over
+// channels: the cost of isolation.
 func BenchmarkRequestRoundTrip(b *testing.B) {
 	body := []byte("ping")
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // as cmd/supervisor and its workers run (package procs)
+	b.Run("goroutine-kind", func(b *testing.B) {
+		sup, running := benchServe(b, kspec("echo", supervise.SpawnGoroutine))
+		benchAwait(b, running)
+		lat := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for range b.N {
+			t0 := time.Now()
+			if _, err := sup.Request(context.Background(), "echo", "echo", body); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(benchMedian(lat).Nanoseconds()), "median-ns/roundtrip")
+	})
 	b.Run("process", func(b *testing.B) {
 		running := make(chan struct{}, 1)
 		s := pspec("echo", supervise.SpawnReexec)

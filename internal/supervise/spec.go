@@ -22,10 +22,21 @@ const (
 	// SpawnReexec re-executes this binary (/proc/self/exe) to run a built-in
 	// worker named by Command[0].
 	SpawnReexec SpawnerKind = "reexec"
+	// SpawnGoroutine runs a built-in worker function (worker.Lookup(Command[0]))
+	// as a goroutine inside the supervisor process: no process, no pid. It speaks
+	// the same link as a protocol program (Ready, heartbeats, status, requests,
+	// stop), over channels; Protocol must be set.
+	SpawnGoroutine SpawnerKind = "goroutine"
 )
 
-// Spawners lists every SpawnerKind, in the order docs and benchmarks show them.
+// Spawners lists every SpawnerKind that starts a process, in the order docs and
+// benchmarks show them.
 var Spawners = []SpawnerKind{SpawnExec, SpawnForkExec, SpawnReexec}
+
+// Kinds lists the three kinds of worker, from the least isolated to the most: a
+// goroutine in the supervisor, the supervisor binary re-executed, an external
+// program (SpawnExec; SpawnForkExec is the same kind, started another way).
+var Kinds = []SpawnerKind{SpawnGoroutine, SpawnReexec, SpawnExec}
 
 // RestartPolicy decides whether an exit leads to a restart.
 type RestartPolicy string
@@ -53,10 +64,10 @@ const (
 // DefaultSpec and fill in Name and Command.
 type Spec struct {
 	Name    string      // unique within a group; letters, digits, '-', '_', '.'
-	Command []string    // argv; for SpawnReexec, Command[0] names the built-in worker
-	Dir     string      // working directory; empty means the supervisor's
-	Env     []string    // extra KEY=VALUE pairs added to the supervisor's environment
-	Spawner SpawnerKind // how the process is created
+	Command []string    // argv; for SpawnReexec and SpawnGoroutine, Command[0] names the built-in worker
+	Dir     string      // working directory; empty means the supervisor's (processes only)
+	Env     []string    // extra KEY=VALUE pairs added to the supervisor's environment (processes only)
+	Spawner SpawnerKind // how the process is created, or SpawnGoroutine for none
 
 	Autostart bool // start when the group starts
 	// Essential: once this program has ended for good (exited and not restarted
@@ -148,8 +159,20 @@ func (s *Spec) Validate() error {
 		if !slices.Contains(worker.Names(), s.Command[0]) {
 			return bad("command", "%q is not a built-in worker (spawner reexec runs one of: %s)", s.Command[0], strings.Join(worker.Names(), ", "))
 		}
+	case SpawnGoroutine:
+		if _, ok := worker.Lookup(s.Command[0]); !ok {
+			return bad("command", "%q is not a built-in worker that runs as a goroutine (one of: %s)", s.Command[0], strings.Join(worker.FuncNames(), ", "))
+		}
+		switch {
+		case !s.Protocol:
+			return bad("protocol", "must be set for a goroutine worker (it always speaks the link)")
+		case s.Dir != "":
+			return bad("directory", "does not apply to a goroutine worker (it has no process)")
+		case len(s.Env) > 0:
+			return bad("environment", "does not apply to a goroutine worker (it has no process)")
+		}
 	default:
-		return bad("spawner", "%q is not one of exec, forkexec, reexec", s.Spawner)
+		return bad("spawner", "%q is not one of exec, forkexec, reexec, goroutine", s.Spawner)
 	}
 	switch s.Restart {
 	case RestartAlways, RestartOnFailure, RestartNever:

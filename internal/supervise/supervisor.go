@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/supervisor/supervisor/internal/ipc"
+	"github.com/supervisor/supervisor/internal/worker"
 )
 
 // State is a program's state, named as supervisord names them.
@@ -44,8 +45,9 @@ type Event struct {
 // Status is a snapshot of one program.
 type Status struct {
 	Name     string
+	Kind     SpawnerKind // the program's spawner; SpawnGoroutine for a goroutine worker
 	State    State
-	Pid      int // 0 unless starting, running or stopping
+	Pid      int // 0 unless starting, running or stopping; always 0 for a goroutine worker
 	Started  time.Time
 	Restarts int
 	LastExit *Exit
@@ -55,6 +57,22 @@ type Status struct {
 	StatusText    string
 	LastHeartbeat time.Time
 	HeartbeatSeq  uint64
+	// Goroutine workers only: how many runs of this program ignored their stop
+	// and still run (see Supervisor.Leaked).
+	Leaked int
+}
+
+// Live reports whether the program has a current run: a process (Pid != 0), or a
+// goroutine worker that is starting, running or stopping.
+func (st Status) Live() bool {
+	if st.Pid != 0 {
+		return true
+	}
+	switch st.State {
+	case StateStarting, StateRunning, StateStopping:
+		return st.Kind == SpawnGoroutine
+	}
+	return false
 }
 
 // Options configures a Supervisor.
@@ -103,6 +121,11 @@ type Supervisor struct {
 	cgroups      *cgroupTree  // this Supervisor's cgroups, in KillCgroup mode
 	escapes      escapeCheck  // what a stop sequence found before it killed
 	chosenMode   atomic.Value // KillMode, for KillMode()
+
+	// Goroutine workers that ignored their stop and still run; written by the
+	// state goroutine (abandon) and by those goroutines when they return at last.
+	leakMu sync.Mutex
+	leaked map[*goRun]struct{}
 }
 
 type groupOp struct {
@@ -120,7 +143,8 @@ type program struct {
 
 	state          State
 	reason         string
-	proc           *Proc  // nil when the spawn failed
+	proc           *Proc  // nil when the spawn failed, and for a goroutine worker
+	gor            *goRun // kind goroutine: the current run, or nil
 	run            uint64 // incremented per spawn; exits of older runs are stale
 	live           bool   // an exit for run is still to come
 	started        time.Time
@@ -243,6 +267,7 @@ type protoMsg struct {
 type link struct {
 	conn    *ipc.Conn
 	pending *ipc.Pending
+	local   *goRun // a goroutine worker: requests are calls of its handler, not frames
 }
 
 // signalMsg asks for a signal to every live program's group (SignalAll).
@@ -365,10 +390,13 @@ func (s *Supervisor) Status(ctx context.Context) ([]Status, error) {
 func (s *Supervisor) snapshot() []Status {
 	out := make([]Status, len(s.progs))
 	for i, p := range s.progs {
-		st := Status{Name: p.spec.Name, State: p.state, Started: p.started, Restarts: p.restarts, LastExit: p.lastExit, Reason: p.reason,
+		st := Status{Name: p.spec.Name, Kind: p.spec.Spawner, State: p.state, Started: p.started, Restarts: p.restarts, LastExit: p.lastExit, Reason: p.reason,
 			StatusText: p.statusText, LastHeartbeat: p.lastBeat, HeartbeatSeq: p.beatSeq}
 		if p.proc != nil {
 			st.Pid = p.proc.Pid
+		}
+		if p.spec.Spawner == SpawnGoroutine {
+			st.Leaked = s.leakedOf(p.spec.Name)
 		}
 		out[i] = st
 	}
@@ -425,6 +453,11 @@ func (s *Supervisor) handle(m message) {
 			return
 		}
 		s.protocol(m.p, m.msg, m.err)
+	case goPanicMsg:
+		if m.run != m.p.run || !m.p.live || m.p.state == StateStopping {
+			return // the run is over or being stopped already
+		}
+		s.endRun(m.p, "panic in a request handler", m.p.spec.StopSignal)
 	}
 }
 
@@ -448,6 +481,10 @@ func (s *Supervisor) start(p *program) {
 	p.failure, p.killing, p.ready = "", false, false
 	p.run++
 	run := p.run
+	if p.spec.Spawner == SpawnGoroutine {
+		s.startGoroutine(p, run)
+		return
+	}
 
 	// Pipe ends: outR/errR stay with us (read by logLines until EOF); outW/errW go to
 	// the child and are closed here right after the spawn.
@@ -576,17 +613,24 @@ func (s *Supervisor) spawnFailed(p *program, run uint64, err error) {
 
 func (s *Supervisor) becameRunning(p *program) {
 	p.failedStarts = 0
-	pid := 0
+	s.setState(p, StateRunning, "up for min_uptime", Event{Pid: p.pid()})
+}
+
+// alive reports whether p has a current run to act on: a process, or a goroutine.
+func (p *program) alive() bool { return p.proc != nil || p.gor != nil }
+
+// pid is the current run's process id, or 0 (no process, or a goroutine worker).
+func (p *program) pid() int {
 	if p.proc != nil {
-		pid = p.proc.Pid
+		return p.proc.Pid
 	}
-	s.setState(p, StateRunning, "up for min_uptime", Event{Pid: pid})
+	return 0
 }
 
 func (s *Supervisor) timerFired(p *program, kind timerKind) {
 	switch kind {
 	case timerUptime:
-		if p.state == StateStarting && p.proc != nil {
+		if p.state == StateStarting && p.alive() {
 			s.becameRunning(p)
 		}
 	case timerBackoff:
@@ -594,6 +638,10 @@ func (s *Supervisor) timerFired(p *program, kind timerKind) {
 			s.start(p)
 		}
 	case timerKill:
+		if (p.state == StateStopping || p.killing) && p.gor != nil {
+			s.abandon(p)
+			return
+		}
 		if (p.state == StateStopping || p.killing) && p.proc != nil {
 			how := "SIGKILL to the process group"
 			if p.cg != nil {
@@ -605,11 +653,11 @@ func (s *Supervisor) timerFired(p *program, kind timerKind) {
 	case timerGroup:
 		s.pollGroup(p)
 	case timerStartTimeout:
-		if p.state == StateStarting && p.proc != nil && !p.ready {
+		if p.state == StateStarting && p.alive() && !p.ready {
 			s.endRun(p, fmt.Sprintf("no ready within start_timeout %s", p.spec.StartTimeout), syscall.SIGKILL)
 		}
 	case timerHeartbeat:
-		if p.state == StateRunning && p.proc != nil {
+		if p.state == StateRunning && p.alive() {
 			s.endRun(p, fmt.Sprintf("no heartbeat for %s (last seq %d)", p.spec.HeartbeatTimeout, p.beatSeq), p.spec.StopSignal)
 		}
 	case timerStopSignal:
@@ -623,11 +671,8 @@ func (s *Supervisor) timerFired(p *program, kind timerKind) {
 
 // exited handles the reaped exit of p's current process.
 func (s *Supervisor) exited(p *program, e Exit) {
-	pid := 0
-	if p.proc != nil {
-		pid = p.proc.Pid
-	}
-	p.proc, p.live = nil, false
+	pid := p.pid()
+	p.proc, p.gor, p.live = nil, nil, false
 	p.cancelTimer()
 	p.lastExit = &e
 	p.killing = false
@@ -861,7 +906,7 @@ func (s *Supervisor) beginStop(p *program) bool {
 	case StateStopping:
 		return true
 	case StateStarting, StateRunning:
-		if p.proc == nil { // a failed spawn: its exit message is queued
+		if !p.alive() { // a failed spawn: its exit message is queued
 			s.setState(p, StateStopping, "stop requested", Event{})
 			return true
 		}
@@ -871,6 +916,15 @@ func (s *Supervisor) beginStop(p *program) bool {
 		return false
 	default:
 		return false
+	}
+	if g := p.gor; g != nil {
+		// Cancel its context (the stop); a function that has not returned by
+		// the end of the grace period is abandoned as leaked (timerKill).
+		p.log.Info("stopping goroutine worker", "grace", p.spec.StopGrace)
+		s.setState(p, StateStopping, "stop requested", Event{})
+		g.stop(worker.ErrStop)
+		p.setTimer(s, p.spec.StopGrace, timerKill)
+		return true
 	}
 	pid := p.proc.Pid
 	p.log.Info("stopping program", "pid", pid, "signal", SignalName(p.spec.StopSignal), "grace", p.spec.StopGrace)
@@ -943,6 +997,13 @@ func (s *Supervisor) endRun(p *program, why string, sig syscall.Signal) {
 		return // already being ended
 	}
 	p.failure = why
+	if g := p.gor; g != nil {
+		p.log.Error("ending the program's run", "kind", string(SpawnGoroutine), "why", why)
+		g.stop(fmt.Errorf("%w: %s", worker.ErrStop, why))
+		p.killing = true
+		p.setTimer(s, p.spec.StopGrace, timerKill)
+		return
+	}
 	p.log.Error("ending the program's run", "pid", p.proc.Pid, "why", why, "signal", SignalName(sig))
 	s.signalGroup(p, sig)
 	p.killing = true
@@ -1004,13 +1065,13 @@ func (s *Supervisor) protocol(p *program, m ipc.Message, err error) {
 	}
 	switch m := m.(type) {
 	case ipc.Hello:
-		p.log.Debug("handshake", "pid", p.proc.Pid, "child_pid", m.Pid, "name", m.Name)
+		p.log.Debug("handshake", "pid", p.pid(), "child_pid", m.Pid, "name", m.Name)
 	case ipc.Ready:
 		if p.state != StateStarting || p.ready || p.failure != "" {
 			return // late: the run is already being ended
 		}
 		p.ready = true
-		p.link.Store(&link{conn: p.conn, pending: p.pending})
+		p.link.Store(&link{conn: p.conn, pending: p.pending, local: p.gor})
 		s.becameRunning(p)
 		p.lastBeat = time.Now()
 		if p.spec.HeartbeatTimeout > 0 {
@@ -1029,9 +1090,9 @@ func (s *Supervisor) protocol(p *program, m ipc.Message, err error) {
 		if !p.lastBeat.IsZero() {
 			age = time.Since(p.lastBeat).Round(time.Millisecond).String()
 		}
-		p.log.Info("status", "pid", p.proc.Pid, "text", m.Text, "heartbeat_age", age, "heartbeat_seq", p.beatSeq)
+		p.log.Info("status", "pid", p.pid(), "text", m.Text, "heartbeat_age", age, "heartbeat_seq", p.beatSeq)
 	case ipc.Stopping:
-		p.log.Debug("stop acknowledged", "pid", p.proc.Pid)
+		p.log.Debug("stop acknowledged", "pid", p.pid())
 	case ipc.Acquire:
 		s.acquire(p, m)
 	case ipc.Release:
@@ -1075,6 +1136,13 @@ func (s *Supervisor) Request(ctx context.Context, name, method string, body []by
 	l := p.link.Load()
 	if l == nil {
 		return nil, fmt.Errorf("request %s to %q: %w", method, name, ErrNotReady)
+	}
+	if l.local != nil {
+		b, err := l.local.request(ctx, method, body)
+		if err != nil {
+			return nil, fmt.Errorf("request %s to %q: %w", method, name, err)
+		}
+		return b, nil
 	}
 	id, ch, err := l.pending.Add()
 	if err != nil {

@@ -125,6 +125,36 @@
 // --hang, --deadlock, --never-ready, --garbage, --oversized and --exit-mid-frame
 // exclude each other.
 //
+// # Host-based workers: one function, three kinds
+//
+// A Func is a worker written against Host instead of a process: Ready, SetStatus,
+// Progress and StartHeartbeats, Handle (the request handler), Stdout and Stderr,
+// and a context that is cancelled when the supervisor asks it to stop (cause
+// ErrStop). The same Func runs
+//
+//   - as a goroutine inside the supervisor (kind goroutine), with a Host over
+//     channels that internal/supervise provides (Lookup finds the Func);
+//   - as a process (kinds reexec and exec: "supervisor-worker NAME" or "child
+//     NAME"), through RunProcess, whose Host is an ipc.Child on fds 3 and 4; a
+//     Stop over the pipe, EOF on fd 4, SIGTERM or SIGINT cancel the context. Exit
+//     status: 0 when the Func returned nil, 1 when it returned an error (written
+//     on stderr) or the pipes could not be set up, 2 when it panicked (Go's own).
+//
+// A Func never calls os.Exit and changes no process-wide state: as a goroutine it
+// shares the supervisor's process.
+//
+// The "service" worker is the first Func. It writes "service NAME started", says
+// Ready (after --slow-start DUR; never with --never-ready), starts heartbeats every
+// --heartbeat (default 100ms) and calls Progress from its main loop twice per
+// interval until stopped; then it writes "service stopping (CAUSE)" and returns
+// nil. Requests: echo, hash, sleep as the "child" worker's protocol mode; crash
+// panics in the handler (status 2 under every kind); other methods get an error
+// Reply. Misbehaviour on request: --hang (after Ready the main loop makes no
+// more progress, so no heartbeats, but still honours the stop), --ignore-stop
+// (on the stop, block forever: a process is SIGKILLed after the grace, a
+// goroutine is reported leaked), --fail (return an error after Ready), --panic
+// (panic in the main loop after Ready).
+//
 // # The init test workers
 //
 // Four more workers serve the tests of "supervisor init" and of PID 1 (cmd/child

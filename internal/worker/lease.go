@@ -22,10 +22,11 @@ import (
 //	                          holding the lease "file" (limit 1) throughout if
 //	                          LEASE is 1; replies "appended N"
 //	crash-holding PATH TAG    take the lease "file", write "TAG begin" to PATH,
-//	                          and die (exit 3) holding it
+//	                          and die holding it (die: exit 3 for the child
+//	                          worker, a panic for the service worker)
 //
 // handleLease reports ok false for any other method.
-func handleLease(ctx context.Context, c *ipc.Child, method string, body []byte, stderr io.Writer) (out []byte, err error, ok bool) {
+func handleLease(ctx context.Context, c acquirer, method string, body []byte, stderr io.Writer, die func()) (out []byte, err error, ok bool) {
 	args := strings.Fields(string(body))
 	switch method {
 	case "lease-bench":
@@ -84,8 +85,15 @@ func handleLease(ctx context.Context, c *ipc.Child, method string, body []byte, 
 			fmt.Fprintf(f, "%s begin\n", args[1])
 			f.Close()
 		}
-		fmt.Fprintln(stderr, "child: dying while holding the lease \"file\"")
-		os.Exit(3)
+		fmt.Fprintln(stderr, "dying while holding the lease \"file\"")
+		die()
 	}
 	return nil, nil, false
 }
+
+// acquirer is what takes leases: an ipc.Child, or a Host.
+type acquirer interface {
+	Acquire(ctx context.Context, name string, limit int) (release func() error, err error)
+}
+
+var _ acquirer = (*ipc.Child)(nil)

@@ -288,7 +288,7 @@ func deadlock() {
 // lease methods (lease.go).
 func handler(stderr io.Writer, c *ipc.Child) ipc.Handler {
 	return func(ctx context.Context, method string, body []byte) ([]byte, error) {
-		if out, err, ok := handleLease(ctx, c, method, body, stderr); ok {
+		if out, err, ok := handleLease(ctx, c, method, body, stderr, func() { os.Exit(3) }); ok {
 			return out, err
 		}
 		return handle(ctx, method, body, stderr)
