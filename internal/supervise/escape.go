@@ -50,6 +50,9 @@ func (s *Supervisor) beforeStop(p *program) {
 	e.pending = true
 	if p.cg != nil {
 		for _, pid := range p.cg.pids() {
+			if p.proc != nil && pid == p.proc.Pid {
+				continue // the leader, a registered child: always accounted for
+			}
 			if start, ok := startTime(pid); ok {
 				e.known[procID{pid, start}] = p.spec.Name
 			}

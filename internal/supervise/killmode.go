@@ -66,19 +66,12 @@ func (s *Supervisor) cloneIntoCgroupRefused(err error) bool {
 	return true
 }
 
-// retireCgroup moves p's last run's cgroup to the ones to remove, and removes
-// those that are empty. One cgroup per run, never reused: a fresh cgroup holds
-// exactly one run's tree, and (measured on Linux 6.18) a process cloned with
-// CLONE_INTO_CGROUP into a cgroup that has once been through cgroup.kill is
-// SIGKILLed at birth, so reusing one would kill every restart.
+// retireCgroup moves p's current cgroup to the ones to remove, and removes
+// those that are empty (p has ended for good).
 func (s *Supervisor) retireCgroup(p *program) {
 	if p.cg != nil {
 		p.oldCgs = append(p.oldCgs, p.cg)
 		p.cg = nil
-	}
-	if p.spare != nil {
-		p.oldCgs = append(p.oldCgs, p.spare)
-		p.spare = nil
 	}
 	s.tidyCgroups(p)
 }
@@ -102,7 +95,7 @@ func (s *Supervisor) tidyCgroups(p *program) {
 // releaseCgroup removes p's cgroups once p has ended for good, if nothing is
 // left in them; otherwise removeCgroups does it when Serve returns.
 func (s *Supervisor) releaseCgroup(p *program) {
-	if p.cg != nil || p.spare != nil || len(p.oldCgs) > 0 {
+	if p.cg != nil || len(p.oldCgs) > 0 {
 		s.retireCgroup(p)
 	}
 }
@@ -118,10 +111,6 @@ func (s *Supervisor) removeCgroups() {
 		if p.cg != nil {
 			p.oldCgs = append(p.oldCgs, p.cg)
 			p.cg = nil
-		}
-		if p.spare != nil {
-			p.oldCgs = append(p.oldCgs, p.spare)
-			p.spare = nil
 		}
 		for _, c := range p.oldCgs {
 			if c.populated() {

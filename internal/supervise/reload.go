@@ -121,7 +121,7 @@ func (s *Supervisor) reload(m reloadMsg) {
 		}
 		for _, name := range append(res.Removed, res.Changed...) {
 			// Its cgroups go now if empty, else when Serve returns.
-			if q := old[name]; q.cg != nil || q.spare != nil || len(q.oldCgs) > 0 {
+			if q := old[name]; q.cg != nil || len(q.oldCgs) > 0 {
 				s.releaseCgroup(q)
 				if len(q.oldCgs) > 0 {
 					s.retired = append(s.retired, q)

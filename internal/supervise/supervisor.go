@@ -173,8 +173,6 @@ type program struct {
 	groupPoll      time.Duration // next poll interval
 	cg             *cgroup       // the cgroup of the current or last run (KillCgroup), or nil
 	oldCgs         []*cgroup     // cgroups of earlier runs, removed once empty
-	spare          *cgroup       // made ahead for run spareRun, or nil
-	spareRun       uint64
 }
 
 // New checks g and returns a Supervisor for it. Nothing starts until Serve.
@@ -535,17 +533,17 @@ func (s *Supervisor) start(p *program) {
 		KillGroupOnExit: true,
 	}
 	if s.cgroups != nil {
-		// The run's cgroup was made after the previous spawn when it could be
-		// (spare); the last run's is retired after this spawn. Either way the
-		// directory work stays off the path from an exit to the next exec.
-		if p.cg != nil {
+		// The last run's cgroup is used again if it emptied without a
+		// cgroup.kill (see doc.go); otherwise this run gets a fresh one, and
+		// the last run's is removed after this start is announced.
+		if p.cg != nil && p.cg.killed {
 			p.oldCgs = append(p.oldCgs, p.cg)
 			p.cg = nil
 		}
-		if p.spare != nil && p.spareRun == run {
-			p.cg, p.spare = p.spare, nil
-		} else if p.cg, err = s.cgroups.run(p.spec.Name, run); err != nil {
-			p.log.Error("no cgroup for this run; it is stopped by its process group only", "error", err)
+		if p.cg == nil {
+			if p.cg, err = s.cgroups.run(p.spec.Name, run); err != nil {
+				p.log.Error("no cgroup for this run; it is stopped by its process group only", "error", err)
+			}
 		}
 	}
 	if p.cg != nil {
@@ -556,13 +554,10 @@ func (s *Supervisor) start(p *program) {
 		req.Cgroup = nil
 		proc, err = s.r.Spawn(req)
 	}
-	if s.cgroups != nil {
-		s.tidyCgroups(p)
-		if p.spare == nil && p.cg != nil && err == nil {
-			if spare, cgErr := s.cgroups.run(p.spec.Name, run+1); cgErr == nil {
-				p.spare, p.spareRun = spare, run+1
-			}
-		}
+	if len(p.oldCgs) > 0 {
+		// After the start is announced: nothing in this start waits on the
+		// rmdir of earlier runs' cgroups.
+		defer s.tidyCgroups(p)
 	}
 	outW.Close()
 	errW.Close()
@@ -676,7 +671,8 @@ func (s *Supervisor) exited(p *program, e Exit) {
 	p.cancelTimer()
 	p.lastExit = &e
 	p.killing = false
-	if p.cg != nil && pid != 0 {
+	cgLeft := p.cg != nil && pid != 0 && p.cg.populated()
+	if cgLeft {
 		// The cgroup lives and dies with its leader, as the process group does.
 		if err := p.cg.kill(); err != nil {
 			p.log.Error("cannot kill the program's cgroup", "cgroup", p.cg.path, "error", err)
@@ -692,7 +688,7 @@ func (s *Supervisor) exited(p *program, e Exit) {
 		if pid == 0 {
 			s.stoppedOne(p)
 		} else {
-			s.awaitGroupGone(p, pid)
+			s.awaitGroupGone(p, pid, cgLeft)
 		}
 		return
 	}
@@ -947,8 +943,9 @@ func (s *Supervisor) beginStop(p *program) bool {
 
 // awaitGroupGone waits, by polling only while something is left, for the processes
 // of p's group to be gone before p counts as stopped.
-func (s *Supervisor) awaitGroupGone(p *program, pgid int) {
-	if !p.treeAlive(pgid) {
+// cgLeft says whether p's cgroup still held processes a moment ago.
+func (s *Supervisor) awaitGroupGone(p *program, pgid int, cgLeft bool) {
+	if !cgLeft && !groupAlive(pgid) {
 		s.stoppedOne(p)
 		return
 	}
