@@ -1,48 +1,53 @@
 package control
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net"
 	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/supervisor/supervisor/internal/proctree"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
 
 // Metrics is the Prometheus view of a supervisor: program states, restarts,
 // exits by cause and heartbeat ages (read from Status at scrape time), exits
-// counted as they happen (Event), and the supervisor process's own RSS, open fds
-// and goroutines (the client library's process and Go collectors).
+// counted as they happen (Event), and the supervisor process's own RSS, CPU,
+// open fds and goroutines (the names the Prometheus client library's process
+// and Go collectors use, so existing dashboards work).
+//
+// The text exposition format is written here rather than by
+// github.com/prometheus/client_golang: the library and its protobuf
+// dependencies made the binary 3.4 MB larger, and since the kernel maps a
+// binary's pages in around every page touched, that was 2.2 MiB more PSS in
+// every supervisor (measured with 100 children: 12.6 MiB with it, 10.4 without)
+// for five gauges and a counter. The test parses our output with the reference
+// parser (prometheus/common/expfmt).
 type Metrics struct {
-	t   Target
-	reg *prometheus.Registry
+	t Target
 
 	mu    sync.Mutex
 	exits map[[3]string]float64 // program, cause, code -> count
-
-	state, restarts, hbAge, uptime, exitsDesc *prometheus.Desc
 }
 
 // NewMetrics returns the metrics of t. Its Event method must be called for every
 // supervise.Event (chain it into Options.OnEvent).
 func NewMetrics(t Target) *Metrics {
-	m := &Metrics{t: t, reg: prometheus.NewRegistry(), exits: map[[3]string]float64{}}
-	m.state = prometheus.NewDesc("supervisor_program_state", "1 for the state each program is in, 0 for the others.", []string{"program", "state"}, nil)
-	m.restarts = prometheus.NewDesc("supervisor_program_restarts", "Restarts of each program since the supervisor started it (or since its last start by request).", []string{"program"}, nil)
-	m.hbAge = prometheus.NewDesc("supervisor_program_heartbeat_age_seconds", "Seconds since each running protocol program's last heartbeat (or Ready).", []string{"program"}, nil)
-	m.uptime = prometheus.NewDesc("supervisor_program_uptime_seconds", "Seconds each program's current process has been running.", []string{"program"}, nil)
-	m.exitsDesc = prometheus.NewDesc("supervisor_program_exits_total", "Exits of each program's processes, by cause (exit, signal, spawn_error; for goroutine workers also panic, leaked) and code (exit code or signal name).", []string{"program", "cause", "code"}, nil)
-	m.reg.MustRegister(m, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
-	return m
+	return &Metrics{t: t, exits: map[[3]string]float64{}}
 }
 
 // Event counts the exit an event carries, if any.
@@ -69,44 +74,140 @@ func (m *Metrics) Event(e supervise.Event) {
 var allStates = []supervise.State{supervise.StateStopped, supervise.StateStarting, supervise.StateRunning,
 	supervise.StateBackoff, supervise.StateStopping, supervise.StateExited, supervise.StateFatal}
 
-// Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.state, m.restarts, m.hbAge, m.uptime, m.exitsDesc} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+// WriteTo writes every metric in the Prometheus text exposition format
+// (version 0.0.4).
+func (m *Metrics) WriteTo(ctx context.Context, w io.Writer) error {
 	st, err := m.t.Status(ctx)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(m.state, err)
-		return
+		return fmt.Errorf("status: %w", err)
 	}
 	now := time.Now()
+	e := &expo{w: bufio.NewWriter(w)}
+
+	e.family("supervisor_program_state", "gauge", "1 for the state each program is in, 0 for the others.")
 	for _, p := range st {
 		for _, s := range allStates {
 			v := 0.0
 			if p.State == s {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(m.state, prometheus.GaugeValue, v, p.Name, string(s))
+			e.sample("supervisor_program_state", v, "program", p.Name, "state", string(s))
 		}
-		ch <- prometheus.MustNewConstMetric(m.restarts, prometheus.GaugeValue, float64(p.Restarts), p.Name)
+	}
+	e.family("supervisor_program_restarts", "gauge", "Restarts of each program since the supervisor started it (or since its last start by request).")
+	for _, p := range st {
+		e.sample("supervisor_program_restarts", float64(p.Restarts), "program", p.Name)
+	}
+	e.family("supervisor_program_uptime_seconds", "gauge", "Seconds each program's current process has been running.")
+	for _, p := range st {
 		if p.Live() {
-			ch <- prometheus.MustNewConstMetric(m.uptime, prometheus.GaugeValue, now.Sub(p.Started).Seconds(), p.Name)
-			if !p.LastHeartbeat.IsZero() {
-				ch <- prometheus.MustNewConstMetric(m.hbAge, prometheus.GaugeValue, now.Sub(p.LastHeartbeat).Seconds(), p.Name)
-			}
+			e.sample("supervisor_program_uptime_seconds", now.Sub(p.Started).Seconds(), "program", p.Name)
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k, v := range m.exits {
-		ch <- prometheus.MustNewConstMetric(m.exitsDesc, prometheus.CounterValue, v, k[0], k[1], k[2])
+	e.family("supervisor_program_heartbeat_age_seconds", "gauge", "Seconds since each running protocol program's last heartbeat (or Ready).")
+	for _, p := range st {
+		if p.Live() && !p.LastHeartbeat.IsZero() {
+			e.sample("supervisor_program_heartbeat_age_seconds", now.Sub(p.LastHeartbeat).Seconds(), "program", p.Name)
+		}
 	}
+	e.family("supervisor_program_exits_total", "counter", "Exits of each program's processes, by cause (exit, signal, spawn_error; for goroutine workers also panic, leaked) and code (exit code or signal name).")
+	m.mu.Lock()
+	keys := make([][3]string, 0, len(m.exits))
+	for k := range m.exits {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [3]string) int { return slices.Compare(a[:], b[:]) })
+	for _, k := range keys {
+		e.sample("supervisor_program_exits_total", m.exits[k], "program", k[0], "cause", k[1], "code", k[2])
+	}
+	m.mu.Unlock()
+
+	self := selfStats()
+	e.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
+	e.sample("process_resident_memory_bytes", self.rss)
+	e.family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.")
+	e.sample("process_cpu_seconds_total", self.cpu)
+	e.family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.")
+	e.sample("process_start_time_seconds", self.start)
+	e.family("process_open_fds", "gauge", "Number of open file descriptors.")
+	e.sample("process_open_fds", self.fds)
+	e.family("go_goroutines", "gauge", "Number of goroutines that currently exist.")
+	e.sample("go_goroutines", float64(runtime.NumGoroutine()))
+	if e.err == nil {
+		e.err = e.w.Flush()
+	}
+	return e.err
+}
+
+// expo writes the text format; the first write error sticks.
+type expo struct {
+	w   *bufio.Writer
+	err error
+}
+
+func (e *expo) family(name, typ, help string) {
+	if e.err != nil {
+		return
+	}
+	_, e.err = fmt.Fprintf(e.w, "# HELP %s %s\n# TYPE %s %s\n", name, helpEscaper.Replace(help), name, typ)
+}
+
+// sample writes one sample; labels are name, value pairs.
+func (e *expo) sample(name string, v float64, labels ...string) {
+	if e.err != nil {
+		return
+	}
+	e.w.WriteString(name)
+	if len(labels) > 0 {
+		e.w.WriteByte('{')
+		for i := 0; i+1 < len(labels); i += 2 {
+			if i > 0 {
+				e.w.WriteByte(',')
+			}
+			e.w.WriteString(labels[i])
+			e.w.WriteString(`="`)
+			e.w.WriteString(labelEscaper.Replace(labels[i+1]))
+			e.w.WriteByte('"')
+		}
+		e.w.WriteByte('}')
+	}
+	e.w.WriteByte(' ')
+	e.w.WriteString(formatValue(v))
+	_, e.err = e.w.WriteString("\n")
+}
+
+var (
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+)
+
+func formatValue(v float64) string {
+	switch {
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	case math.IsNaN(v):
+		return "NaN"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// processStats is what /proc says of this process, for the process_* metrics.
+type processStats struct{ rss, cpu, start, fds float64 }
+
+// selfStats reads /proc/self; a field it cannot read stays 0.
+func selfStats() processStats {
+	var ps processStats
+	if n, err := proctree.Read(os.Getpid()); err == nil {
+		ps.rss = float64(n.RSS)
+		ps.cpu = n.CPUTime.Seconds()
+		ps.start = float64(n.Started.Unix())
+	}
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		ps.fds = float64(len(fds) - 1) // less the one ReadDir held open
+	}
+	return ps
 }
 
 // HTTPHandler serves /metrics (Prometheus text format) and /healthz: 200 "ok"
@@ -114,7 +215,15 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 // orchestrator's liveness probe wants).
 func (m *Metrics) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		var b bytes.Buffer
+		if err := m.WriteTo(r.Context(), &b); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		w.Write(b.Bytes())
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		st, err := m.t.Status(r.Context())
 		if err != nil {

@@ -1,0 +1,94 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/supervisor/supervisor/internal/supervise"
+)
+
+// statusTarget is a fake whose Status is given.
+type statusTarget struct {
+	fake
+	st []supervise.Status
+}
+
+func (s *statusTarget) Status(context.Context) ([]supervise.Status, error) { return s.st, nil }
+
+// The exposition we write by hand must parse with the reference parser, label
+// values that need escaping included, with the values we put in.
+func TestMetricsExposition(t *testing.T) {
+	odd := `we"ird\name`
+	tg := &statusTarget{st: []supervise.Status{
+		{Name: odd, State: supervise.StateRunning, Pid: 42, Started: time.Now().Add(-time.Minute), Restarts: 7},
+		{Name: "down", State: supervise.StateFatal, Restarts: 3},
+	}}
+	m := NewMetrics(tg)
+	for range 2 {
+		m.Event(supervise.Event{Program: "down", Exit: &supervise.Exit{Code: 3}})
+	}
+	var b bytes.Buffer
+	if err := m.WriteTo(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatalf("does not parse: %v\n%s", err, b.String())
+	}
+	find := func(family string, labels map[string]string) (float64, bool) {
+		f := fams[family]
+		if f == nil {
+			return 0, false
+		}
+	next:
+		for _, mt := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range mt.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			return mt.GetGauge().GetValue() + mt.GetCounter().GetValue() + mt.GetUntyped().GetValue(), true
+		}
+		return 0, false
+	}
+	for _, c := range []struct {
+		family string
+		labels map[string]string
+		want   float64
+	}{
+		{"supervisor_program_state", map[string]string{"program": odd, "state": "running"}, 1},
+		{"supervisor_program_state", map[string]string{"program": odd, "state": "fatal"}, 0},
+		{"supervisor_program_state", map[string]string{"program": "down", "state": "fatal"}, 1},
+		{"supervisor_program_restarts", map[string]string{"program": odd}, 7},
+		{"supervisor_program_exits_total", map[string]string{"program": "down", "cause": "exit", "code": "3"}, 2},
+	} {
+		if v, ok := find(c.family, c.labels); !ok || v != c.want {
+			t.Errorf("%s%v = %v (found %v), want %v", c.family, c.labels, v, ok, c.want)
+		}
+	}
+	if v, ok := find("supervisor_program_uptime_seconds", map[string]string{"program": odd}); !ok || v < 59 {
+		t.Errorf("uptime of a program started a minute ago: %v %v", v, ok)
+	}
+	if _, ok := find("supervisor_program_uptime_seconds", map[string]string{"program": "down"}); ok {
+		t.Error("uptime of a program that is not running")
+	}
+	for _, name := range []string{"process_resident_memory_bytes", "process_open_fds", "process_cpu_seconds_total", "process_start_time_seconds", "go_goroutines"} {
+		if v, ok := find(name, nil); !ok || v <= 0 {
+			t.Errorf("%s = %v (found %v), want > 0", name, v, ok)
+		}
+	}
+	if got := fams["supervisor_program_exits_total"].GetType().String(); got != "COUNTER" {
+		t.Errorf("exits_total type %s", got)
+	}
+}
