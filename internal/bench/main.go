@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +40,7 @@ var (
 	idle     = flag.Duration("idle", 10*time.Second, "how long to count wake-ups of an idle supervisor")
 	settle   = flag.Duration("settle", 5*time.Second, "how long to let an idle supervisor settle before counting wake-ups")
 	big      = flag.Int("big", 1000, "children for the memory and idle measurements")
+	killMode = flag.String("kill-mode", "", "kill_mode of the benchmarked group: auto (the default), cgroup or group")
 )
 
 func main() {
@@ -80,6 +83,8 @@ func runMode(m, child string) {
 		for _, k := range supervise.Spawners {
 			fmt.Println(string(k)+"_ns", int64(supSpawn(child, k, *spawns)))
 		}
+	case "sup-mem":
+		memPerChild(child, *many)
 	case "bare-threads":
 		fmt.Println("threads", bareThreads(child, 100))
 	default:
@@ -181,7 +186,7 @@ func bareThreads(child string, n int) int {
 func newSup(specs []supervise.Spec, onEvent func(supervise.Event)) (*supervise.Reaper, *supervise.Supervisor) {
 	r, err := supervise.NewReaper(nil, supervise.ReaperOptions{})
 	check(err)
-	s, err := supervise.New(nil, supervise.Group{Strategy: supervise.OneForOne, Programs: specs}, supervise.Options{Reaper: r, OnEvent: onEvent})
+	s, err := supervise.New(nil, supervise.Group{Strategy: supervise.OneForOne, Programs: specs, KillMode: supervise.KillMode(*killMode)}, supervise.Options{Reaper: r, OnEvent: onEvent})
 	check(err)
 	return r, s
 }
@@ -261,6 +266,47 @@ func supSpawn(child string, kind supervise.SpawnerKind, n int) time.Duration {
 		<-exited
 	}
 	return time.Since(t0) / time.Duration(n)
+}
+
+// memPerChild starts n idle children under one Supervisor, lets each log a
+// line, and prints the Go runtime's memory (heap and goroutine stacks) per
+// child after a GC: where a supervisor's memory per child goes.
+func memPerChild(child string, n int) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	specs := make([]supervise.Spec, n)
+	for i := range specs {
+		specs[i] = benchSpec("p"+strconv.Itoa(i), child)
+	}
+	running := make(chan struct{}, n)
+	r, s := newSup(specs, func(e supervise.Event) {
+		if e.To == supervise.StateRunning {
+			running <- struct{}{}
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Serve(ctx); close(done) }()
+	for i := 0; i < n; i++ {
+		<-running
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := func(a, b uint64) int64 { return (int64(a) - int64(b)) / int64(n) }
+	fmt.Println("heap_inuse_per_child", per(after.HeapInuse, before.HeapInuse))
+	fmt.Println("stack_inuse_per_child", per(after.StackInuse, before.StackInuse))
+	fmt.Println("goroutines_per_child", float64(runtime.NumGoroutine())/float64(n))
+	fmt.Println("allocated_per_child", per(after.TotalAlloc, before.TotalAlloc))
+	if f := os.Getenv("BENCH_MEMPROFILE"); f != "" {
+		pf, err := os.Create(f)
+		check(err)
+		check(pprof.Lookup("allocs").WriteTo(pf, 0))
+		pf.Close()
+	}
+	cancel()
+	<-done
+	check(r.Close())
 }
 
 // ---- the supervisor binary, whole ----
@@ -360,7 +406,8 @@ func wakeups(pid int) int {
 
 // sub re-executes this binary in one mode and parses its "key value" output.
 func sub(m string) map[string]float64 {
-	args := append([]string{"-mode", m}, os.Args[1:]...)
+	f := strings.Fields(m) // a mode and flags of its own
+	args := append(append([]string{"-mode", f[0]}, os.Args[1:]...), f[1:]...)
 	out, err := exec.Command(os.Args[0], args...).Output()
 	if err != nil {
 		fail("mode %s: %v", m, err)
@@ -413,6 +460,12 @@ func report(child, sup string) {
 
 	b, s := sideBySide("bare-restart", "sup-restart")
 	row(fmt.Sprintf("restart latency, median of %d", *restarts), b["median_ns"], s["median_ns"], "ns")
+	if *killMode == "" {
+		// auto is cgroup where the host allows it (here, as root): show the
+		// process-group mode beside it, what a supervisor without cgroups pays.
+		b, s = sideBySide("bare-restart", "sup-restart -kill-mode group")
+		row("  the same, kill_mode = group", b["median_ns"], s["median_ns"], "ns")
+	}
 	b, s = sideBySide("bare-coldstop", "sup-coldstop")
 	row(fmt.Sprintf("cold start of %d children", *many), b["start_ns"], s["start_ns"], "ns")
 	row(fmt.Sprintf("stop of %d children", *many), b["stop_ns"], s["stop_ns"], "ns")
