@@ -153,9 +153,13 @@
 // NewReaper marks every inherited fd above 2 close-on-exec. A child gets exactly
 // fd 0 (/dev/null), 1 and 2 (the write ends of two pipes per run, closed in the
 // parent right after the spawn) and, when asked, ExtraFiles from fd 3 on. The
-// parent keeps the read ends; a goroutine per pipe drains it to EOF, independently
-// of the exit (a grandchild may hold it open), splits it into lines of at most
-// MaxLineLen bytes and logs them with the program's name and pid.
+// parent keeps the read ends (non-blocking) and hands them to the Supervisor's
+// output mux (outmux.go): one goroutine in epoll_wait drains every pipe to EOF,
+// independently of the exit (a grandchild may hold it open), splits it into
+// lines of at most MaxLineLen bytes and logs them with the program's name and
+// pid; the mux owns each read end from then on and closes it at EOF. When Serve
+// returns, the mux reads what the pipes still hold (up to 1 MiB each, without
+// waiting for a writer that outlived its program) and closes them all.
 //
 // # State
 //

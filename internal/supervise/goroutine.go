@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/supervisor/supervisor/internal/ipc"
 	"github.com/supervisor/supervisor/internal/worker"
 )
@@ -76,8 +74,8 @@ func (s *Supervisor) startGoroutine(p *program, run uint64) {
 	g.ctx, g.stop = context.WithCancelCause(context.Background())
 	g.hctx, g.hend = context.WithCancel(context.Background())
 	g.ready = sync.OnceValue(func() error { return g.push(ipc.Ready{}) })
-	g.stdout = &lineWriter{log: p.log.With("stream", "stdout"), tap: s.tap(p, 0, "stdout")}
-	g.stderr = &lineWriter{log: p.log.With("stream", "stderr"), tap: s.tap(p, 0, "stderr")}
+	g.stdout = &lineWriter{split: lineSplitter{log: p.log.With("stream", "stdout"), tap: s.tap(p, 0, "stdout")}}
+	g.stderr = &lineWriter{split: lineSplitter{log: p.log.With("stream", "stderr"), tap: s.tap(p, 0, "stderr")}}
 
 	p.gor, p.live, p.started = g, true, g.started
 	p.pending = nil
@@ -373,46 +371,22 @@ func (s *Supervisor) leakedOf(name string) int {
 }
 
 // lineWriter is a goroutine worker's stdout or stderr: it splits what is written
-// into lines and logs them as logLines does for a process's pipe.
+// into lines and logs them as the output mux does for a process's pipes.
 type lineWriter struct {
-	mu      sync.Mutex
-	log     hclog.Logger
-	tap     func(string, bool)
-	pending []byte
+	mu    sync.Mutex
+	split lineSplitter
 }
 
 func (w *lineWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := len(b)
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			w.pending = append(w.pending, b...)
-			for len(w.pending) >= MaxLineLen {
-				emitLine(w.log, w.tap, w.pending[:MaxLineLen], true)
-				w.pending = append(w.pending[:0], w.pending[MaxLineLen:]...)
-			}
-			break
-		}
-		w.pending = append(w.pending, b[:i]...)
-		for len(w.pending) > MaxLineLen {
-			emitLine(w.log, w.tap, w.pending[:MaxLineLen], true)
-			w.pending = append(w.pending[:0], w.pending[MaxLineLen:]...)
-		}
-		emitLine(w.log, w.tap, w.pending, false)
-		w.pending = w.pending[:0]
-		b = b[i+1:]
-	}
-	return n, nil
+	w.split.feed(b)
+	return len(b), nil
 }
 
 // flush logs an unterminated last line, marked partial.
 func (w *lineWriter) flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.pending) > 0 {
-		emitLine(w.log, w.tap, w.pending, true)
-		w.pending = nil
-	}
+	w.split.flush()
 }

@@ -2,7 +2,6 @@ package supervise
 
 import (
 	"bytes"
-	"io"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -22,49 +21,53 @@ type OutputLine struct {
 	Partial bool   // a piece of a line longer than MaxLineLen, or the unterminated end
 }
 
-// logLines reads r until EOF (or error) and logs each line through log, at the
-// level a "[WARN]"-style prefix names, or Info, and hands it to tap if not nil.
-// It never stops draining early: a
-// child blocked on a full pipe would hang. The caller owns r and closes it after.
-//
-// The read buffer is small (512 bytes) so that a thousand idle children cost little;
-// a line that spans reads is assembled in a separate slice.
-func logLines(log hclog.Logger, r io.Reader, tap func(text string, partial bool)) {
-	chunk := make([]byte, 512)
-	var pending []byte // start of a line split across reads
-	for {
-		n, err := r.Read(chunk)
-		data := chunk[:n]
-		for len(data) > 0 {
-			i := bytes.IndexByte(data, '\n')
-			if i < 0 {
-				pending = append(pending, data...)
-				for len(pending) >= MaxLineLen {
-					emitLine(log, tap, pending[:MaxLineLen], true)
-					pending = append(pending[:0], pending[MaxLineLen:]...)
-				}
-				break
-			}
-			if len(pending) > 0 {
-				pending = append(pending, data[:i]...)
-				for len(pending) > MaxLineLen {
-					emitLine(log, tap, pending[:MaxLineLen], true)
-					pending = append(pending[:0], pending[MaxLineLen:]...)
-				}
-				emitLine(log, tap, pending, false)
-				pending = pending[:0]
-			} else {
-				emitLine(log, tap, data[:i], false)
-			}
-			data = data[i+1:]
-		}
-		if err != nil {
-			if len(pending) > 0 {
-				emitLine(log, tap, pending, true)
+// lineSplitter splits a stream of child output into lines and logs each
+// through log, at the level a "[WARN]"-style prefix names, or Info, and hands
+// it to tap if not nil. A line longer than MaxLineLen is logged in pieces of
+// that size, each marked partial. Not safe for concurrent use: the output mux
+// feeds each stream from its one goroutine, lineWriter holds a mutex.
+type lineSplitter struct {
+	log     hclog.Logger
+	tap     func(text string, partial bool)
+	pending []byte // the start of a line split across feeds
+}
+
+// feed takes the next bytes of the stream.
+func (l *lineSplitter) feed(data []byte) {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			l.pending = append(l.pending, data...)
+			for len(l.pending) >= MaxLineLen {
+				emitLine(l.log, l.tap, l.pending[:MaxLineLen], true)
+				l.pending = append(l.pending[:0], l.pending[MaxLineLen:]...)
 			}
 			return
 		}
+		if len(l.pending) > 0 {
+			l.pending = append(l.pending, data[:i]...)
+			for len(l.pending) > MaxLineLen {
+				emitLine(l.log, l.tap, l.pending[:MaxLineLen], true)
+				l.pending = append(l.pending[:0], l.pending[MaxLineLen:]...)
+			}
+			emitLine(l.log, l.tap, l.pending, false)
+			l.pending = l.pending[:0]
+		} else {
+			emitLine(l.log, l.tap, data[:i], false)
+		}
+		data = data[i+1:]
 	}
+	if cap(l.pending) > 4<<10 && len(l.pending) == 0 {
+		l.pending = nil // a long line came and went: do not keep its buffer
+	}
+}
+
+// flush logs an unterminated last line, marked partial (the stream ended).
+func (l *lineSplitter) flush() {
+	if len(l.pending) > 0 {
+		emitLine(l.log, l.tap, l.pending, true)
+	}
+	l.pending = nil
 }
 
 var levelPrefixes = []struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/supervisor/supervisor/internal/ipc"
 	"github.com/supervisor/supervisor/internal/worker"
@@ -119,6 +120,7 @@ type Supervisor struct {
 	done         chan struct{}
 	killMode     KillMode     // KillCgroup or KillGroup, chosen when Serve starts
 	cgroups      *cgroupTree  // this Supervisor's cgroups, in KillCgroup mode
+	out          *outputMux   // reads every program's stdout and stderr, from Serve on
 	escapes      escapeCheck  // what a stop sequence found before it killed
 	chosenMode   atomic.Value // KillMode, for KillMode()
 
@@ -323,6 +325,12 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 		return err
 	}
 	defer s.removeCgroups()
+	out, err := newOutputMux(s.log)
+	if err != nil {
+		return fmt.Errorf("supervise: %w", err)
+	}
+	s.out = out
+	defer out.close() // also on the way out below, before the last log line
 	for _, p := range s.progs {
 		if p.spec.Autostart {
 			s.start(p)
@@ -350,6 +358,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	if s.shuttingDown && !s.essential {
 		s.exitCode = 0
 	}
+	s.out.close()
 	s.log.Info("supervisor stopped", "exit_code", s.exitCode)
 	return nil
 }
@@ -484,16 +493,17 @@ func (s *Supervisor) start(p *program) {
 		return
 	}
 
-	// Pipe ends: outR/errR stay with us (read by logLines until EOF); outW/errW go to
-	// the child and are closed here right after the spawn.
-	outR, outW, err := os.Pipe()
+	// Pipe ends: outR/errR (fds) go to the output mux after the spawn, which
+	// reads them until EOF; outW/errW go to the child and are closed here right
+	// after the spawn.
+	outR, outW, err := s.out.pipe()
 	if err != nil {
 		s.spawnFailed(p, run, fmt.Errorf("stdout pipe: %w", err))
 		return
 	}
-	errR, errW, err := os.Pipe()
+	errR, errW, err := s.out.pipe()
 	if err != nil {
-		outR.Close()
+		unix.Close(outR)
 		outW.Close()
 		s.spawnFailed(p, run, fmt.Errorf("stderr pipe: %w", err))
 		return
@@ -511,9 +521,9 @@ func (s *Supervisor) start(p *program) {
 			}
 		}
 		if err != nil {
-			outR.Close()
+			unix.Close(outR)
 			outW.Close()
-			errR.Close()
+			unix.Close(errR)
 			errW.Close()
 			s.spawnFailed(p, run, fmt.Errorf("protocol pipe: %w", err))
 			return
@@ -565,8 +575,8 @@ func (s *Supervisor) start(p *program) {
 		f.Close()
 	}
 	if err != nil {
-		outR.Close()
-		errR.Close()
+		unix.Close(outR)
+		unix.Close(errR)
 		if p.spec.Protocol {
 			fromChild.Close()
 			toChild.Close()
@@ -578,8 +588,12 @@ func (s *Supervisor) start(p *program) {
 	p.started = proc.Started
 	outLog := p.log.With("pid", proc.Pid, "stream", "stdout")
 	errLog := p.log.With("pid", proc.Pid, "stream", "stderr")
-	go func() { logLines(outLog, outR, s.tap(p, proc.Pid, "stdout")); outR.Close() }()
-	go func() { logLines(errLog, errR, s.tap(p, proc.Pid, "stderr")); errR.Close() }()
+	if err := s.out.add(outR, outLog, s.tap(p, proc.Pid, "stdout")); err != nil {
+		p.log.Error("the program's stdout is not read", "error", err)
+	}
+	if err := s.out.add(errR, errLog, s.tap(p, proc.Pid, "stderr")); err != nil {
+		p.log.Error("the program's stderr is not read", "error", err)
+	}
 
 	p.log.Info("program started", "pid", proc.Pid, "spawner", string(p.spec.Spawner))
 	s.setState(p, StateStarting, "spawned", Event{Pid: proc.Pid})
