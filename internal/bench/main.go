@@ -223,7 +223,9 @@ func supRestart(child string, n int) []time.Duration {
 	return lat
 }
 
-func supColdStop(child string, n int) (start, stop time.Duration) {
+// startIdle serves n idle programs of child under one Supervisor and returns
+// once all are running; stop cancels and waits for Serve and the reaper.
+func startIdle(child string, n int) (stop func()) {
 	specs := make([]supervise.Spec, n)
 	for i := range specs {
 		specs[i] = benchSpec("p"+strconv.Itoa(i), child)
@@ -236,18 +238,24 @@ func supColdStop(child string, n int) (start, stop time.Duration) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	t0 := time.Now()
 	go func() { _ = s.Serve(ctx); close(done) }()
 	for i := 0; i < n; i++ {
 		<-running
 	}
+	return func() {
+		cancel()
+		<-done
+		check(r.Close())
+	}
+}
+
+func supColdStop(child string, n int) (start, stop time.Duration) {
+	t0 := time.Now()
+	stopAll := startIdle(child, n)
 	start = time.Since(t0)
 	t0 = time.Now()
-	cancel()
-	<-done
-	stop = time.Since(t0)
-	check(r.Close())
-	return start, stop
+	stopAll()
+	return start, time.Since(t0)
 }
 
 func supSpawn(child string, kind supervise.SpawnerKind, n int) time.Duration {
@@ -275,22 +283,7 @@ func memPerChild(child string, n int) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	specs := make([]supervise.Spec, n)
-	for i := range specs {
-		specs[i] = benchSpec("p"+strconv.Itoa(i), child)
-	}
-	running := make(chan struct{}, n)
-	r, s := newSup(specs, func(e supervise.Event) {
-		if e.To == supervise.StateRunning {
-			running <- struct{}{}
-		}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Serve(ctx); close(done) }()
-	for i := 0; i < n; i++ {
-		<-running
-	}
+	stopAll := startIdle(child, n)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	per := func(a, b uint64) int64 { return (int64(a) - int64(b)) / int64(n) }
@@ -304,9 +297,7 @@ func memPerChild(child string, n int) {
 		check(pprof.Lookup("allocs").WriteTo(pf, 0))
 		pf.Close()
 	}
-	cancel()
-	<-done
-	check(r.Close())
+	stopAll()
 }
 
 // ---- the supervisor binary, whole ----
