@@ -182,15 +182,25 @@ func sweepStale(dir string) {
 		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
 			continue // its supervisor (or a process with its pid) lives
 		}
-		parent := filepath.Join(dir, e.Name())
-		kids, _ := os.ReadDir(parent)
-		for _, k := range kids {
-			if k.IsDir() {
-				_ = unix.Rmdir(filepath.Join(parent, k.Name())) // EBUSY while populated
+		_ = rmdirTree(filepath.Join(dir, e.Name()))
+	}
+}
+
+// rmdirTree removes the cgroup at path and every cgroup below it, deepest
+// first, as far as they hold no process (rmdir fails with EBUSY on a populated
+// one, and then on its ancestors). A program's cgroup can have cgroups of its
+// own below it: a supervisor run as a program makes its own there, and leaves
+// them behind when it is SIGKILLed. It returns the error of the rmdir of path.
+func rmdirTree(path string) error {
+	ents, err := os.ReadDir(path)
+	if err == nil {
+		for _, e := range ents {
+			if e.IsDir() {
+				_ = rmdirTree(filepath.Join(path, e.Name()))
 			}
 		}
-		_ = unix.Rmdir(parent)
 	}
+	return unix.Rmdir(path)
 }
 
 // run creates the cgroup of one run of the named program.
@@ -212,7 +222,7 @@ func (t *cgroupTree) run(name string, run uint64) (*cgroup, error) {
 
 // remove removes the parent cgroup; its programs' cgroups must be gone already.
 func (t *cgroupTree) remove() error {
-	if err := unix.Rmdir(t.dir); err != nil && err != unix.ENOENT {
+	if err := rmdirTree(t.dir); err != nil && err != unix.ENOENT {
 		return fmt.Errorf("remove cgroup %s: %w", t.dir, err)
 	}
 	return nil
@@ -328,7 +338,7 @@ func (c *cgroup) waitEmpty(deadline time.Time) bool {
 // remove closes the directory fd and removes the cgroup. It fails (EBUSY) while
 // a process is left in it; the fd is then kept for a later try.
 func (c *cgroup) remove() error {
-	if err := unix.Rmdir(c.path); err != nil && err != unix.ENOENT {
+	if err := rmdirTree(c.path); err != nil && err != unix.ENOENT {
 		return fmt.Errorf("remove cgroup %s: %w", c.path, err)
 	}
 	c.dir.Close()
