@@ -189,6 +189,8 @@ func ctlError(stderr io.Writer, asJSON bool, stdout io.Writer, err error) int {
 	switch {
 	case errors.Is(err, control.ErrNotRunning):
 		code, kind = ctlNoServer, "not_running"
+	case errors.Is(err, control.ErrDenied):
+		kind = "denied"
 	case errors.As(err, &api):
 		kind = api.Kind
 		switch api.Kind {

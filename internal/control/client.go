@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/supervisor/supervisor/internal/supervise"
 )
@@ -18,6 +19,10 @@ import (
 // ErrNotRunning says no supervisor listens on the socket (it does not exist, or
 // nobody accepts on it).
 var ErrNotRunning = errors.New("no supervisor is running there")
+
+// ErrDenied says a supervisor listens on the socket but this user may not
+// connect (the socket is another user's: its mode is 0600).
+var ErrDenied = errors.New("permission denied: the control socket belongs to another user")
 
 // APIError is an error the supervisor answered with.
 type APIError struct {
@@ -97,6 +102,9 @@ func (c *Client) send(ctx context.Context, method, path string) (*http.Response,
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" && errors.Is(op.Err, syscall.EACCES) {
+			return nil, fmt.Errorf("%s: %w", c.path, ErrDenied)
+		}
 		if errors.As(err, &op) && op.Op == "dial" {
 			return nil, fmt.Errorf("%s: %w (%v)", c.path, ErrNotRunning, op.Err)
 		}

@@ -52,8 +52,10 @@ func listen(log hclog.Logger, path string, allow func(uid uint32) bool) (net.Lis
 	if err := checkOwned(dir, false); err != nil {
 		return nil, fmt.Errorf("control socket directory: %w", err)
 	}
-	if err := clearStale(path); err != nil {
+	if stale, err := clearStale(path); err != nil {
 		return nil, err
+	} else if stale {
+		log.Info("removed a stale control socket (its supervisor is gone)", "path", path)
 	}
 	// The socket is created with the umask's mode and chmod-ed before Accept; the
 	// directory (0700, ours) keeps others out in between.
@@ -69,31 +71,31 @@ func listen(log hclog.Logger, path string, allow func(uid uint32) bool) (net.Lis
 	return &credListener{Listener: ln, log: log, allow: allow}, nil
 }
 
-// clearStale removes path if it is a socket nobody listens on, fails with
-// ErrInUse if somebody does, and fails if it is anything but a socket.
-func clearStale(path string) error {
+// clearStale removes path if it is a socket nobody listens on (and says so),
+// fails with ErrInUse if somebody does, and fails if it is anything but a socket.
+func clearStale(path string) (removed bool, err error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("control socket: %w", err)
+		return false, fmt.Errorf("control socket: %w", err)
 	}
 	if fi.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("control socket %s exists and is not a socket (%s): not touching it", path, fi.Mode().Type())
+		return false, fmt.Errorf("control socket %s exists and is not a socket (%s): not touching it", path, fi.Mode().Type())
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
-		return fmt.Errorf("control socket %s: %w", path, ErrInUse)
+		return false, fmt.Errorf("control socket %s: %w", path, ErrInUse)
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("control socket %s: probing it: %w", path, err)
+		return false, fmt.Errorf("control socket %s: probing it: %w", path, err)
 	}
 	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("control socket %s is stale but cannot be removed: %w", path, err)
+		return false, fmt.Errorf("control socket %s is stale but cannot be removed: %w", path, err)
 	}
-	return nil
+	return true, nil
 }
 
 // checkOwned fails unless path is owned by root or by us and not writable by
