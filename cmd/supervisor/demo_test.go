@@ -273,6 +273,23 @@ func TestDemoOrphan(t *testing.T) {
 			d.waitLine(t, "supervisor.reaper", tc.adoptLine, fmt.Sprintf("pid=%d", grand.pid))
 		}
 	}
+	// Step 5: the supervisor's bit off too: the orphan went past the host and
+	// the supervisor, to PID 1 or a subreaper above us; step 6: it is gone, or a
+	// zombie of that adopter, never of ours.
+	fs := facts[5]
+	if len(fs) < 3 {
+		t.Fatalf("step 5: facts %v", fs)
+	}
+	grand, adopter := fs[1], fs[2] // after the child's reaped-by fact
+	// Not the supervisor, and not the host (a child of the supervisor).
+	if adopter.pid != grand.ppid || grand.ppid == sup || adopter.ppid == sup {
+		t.Errorf("step 5: orphan %q, adopter %q; supervisor %d", grand.line, adopter.line, sup)
+	}
+	for _, f := range facts[6] {
+		if f.pid == grand.pid && !f.gone && f.ppid == sup {
+			t.Errorf("step 6: %q: the orphan came back to the supervisor", f.line)
+		}
+	}
 }
 
 // Ctrl-C in the middle: the demo stops, and everything it started is gone.

@@ -235,6 +235,35 @@ func (d *demo) factGone(pid int, start uint64) error {
 	return nil
 }
 
+// waitGone polls /proc, with backoff under a deadline, until the process
+// (pid, start) is gone (true) or still a zombie when the deadline passes
+// (false): for a process someone else must reap.
+func (d *demo) waitGone(pid int, start uint64) (bool, error) {
+	deadline := time.Now().Add(waitLimit)
+	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 20*time.Millisecond) {
+		n, err := proctree.Read(pid)
+		if err != nil && !errors.Is(err, proctree.ErrNotFound) {
+			return false, fmt.Errorf("read pid %d: %w", pid, err)
+		}
+		if err != nil || n.StartTicks != start {
+			d.say("  fact pid=%d gone start=%d", pid, start)
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			if n.State == 'Z' {
+				d.printFact(n)
+				return false, nil
+			}
+			return false, d.fail("pid %d still running after %v: state %c", pid, waitLimit, n.State)
+		}
+		select {
+		case <-time.After(delay): // polling the OS under a deadline
+		case <-d.ctx.Done():
+			return false, d.ctx.Err()
+		}
+	}
+}
+
 // waitState polls /proc, with backoff under a deadline, until pid is in one of
 // states, and returns what it read.
 func (d *demo) waitState(pid int, states string) (*proctree.Node, error) {

@@ -3,12 +3,15 @@ package demo
 import (
 	"fmt"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // orphan: a child forks a grandchild and exits. The grandchild is re-parented to
 // the nearest subreaper among its ancestors (PID 1 if there is none): shown with
 // a host process between the supervisor and the child, whose subreaper bit is off
-// (the supervisor adopts the orphan) and then on (the host does).
+// (the supervisor adopts the orphan) and then on (the host does); then with the
+// supervisor's own bit off as well (PID 1, or a subreaper further up, does).
 func orphan(d *demo) error {
 	d.say("demo orphan: when a process exits, its children are re-parented to the nearest")
 	d.say("ancestor that set PR_SET_CHILD_SUBREAPER, or to PID 1 if none did. The supervisor")
@@ -18,7 +21,109 @@ func orphan(d *demo) error {
 			return err
 		}
 	}
-	return nil
+	return d.noSubreaperCase()
+}
+
+// noSubreaperCase clears the supervisor's own subreaper bit for one orphan:
+// nobody between the orphan and the top of the tree claims it, so the kernel
+// gives it to PID 1 (of our PID namespace), or to a subreaper further up than
+// the supervisor (a container runtime's shim, a systemd user manager), which
+// the demo reads from /proc and names.
+func (d *demo) noSubreaperCase() error {
+	d.beginStep("host and supervisor with the subreaper bit off: the orphan goes past them both")
+	if d.self == 1 {
+		d.say("  The supervisor is PID 1 here: every orphan of the namespace is its own, bit or no bit. Skipped.")
+		return d.endStep()
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear the subreaper bit: %w", err)
+	}
+	restored := false
+	restore := func() error {
+		if restored {
+			return nil
+		}
+		restored = true
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("set the subreaper bit again: %w", err)
+		}
+		return nil
+	}
+	defer restore()
+	cmdR, cmdW, err := d.pipe()
+	if err != nil {
+		return err
+	}
+	holdR, holdW, err := d.pipe()
+	if err != nil {
+		return err
+	}
+	host, err := d.start([]*os.File{cmdR, holdR}, "host", "--subreaper", "off")
+	if err != nil {
+		return err
+	}
+	d.roles[host.pid] = "host, subreaper off"
+	if _, err := host.out.next(fmt.Sprintf("host %d subreaper ", host.pid)); err != nil {
+		return err
+	}
+	child, err := host.out.nextPid("child ")
+	if err != nil {
+		return err
+	}
+	grand, err := host.out.nextPid("grandchild ")
+	if err != nil {
+		return err
+	}
+	status, err := host.out.next(fmt.Sprintf("reaped %d ", child))
+	if err != nil {
+		return err
+	}
+	if err := restore(); err != nil {
+		return err
+	}
+	d.say("  The supervisor cleared its own subreaper bit; the host's child (pid %d) forked pid %d and exited:", child, grand)
+	d.say("  fact pid=%d reaped-by=%d status=%q", child, host.pid, status)
+	n, err := d.waitState(grand, "S")
+	if err != nil {
+		return err
+	}
+	d.printFact(n)
+	adopter, err := d.fact(n.PPid)
+	if err != nil {
+		return err
+	}
+	if n.PPid == d.self || n.PPid == host.pid {
+		return d.fail("orphan %d was adopted by %d, but neither the host nor the supervisor was a subreaper", grand, n.PPid)
+	}
+	if n.PPid == 1 {
+		d.say("  The orphan pid %d went to PID 1 (%s): no subreaper was left between them.", grand, adopter.Command())
+	} else {
+		d.say("  The orphan pid %d went to pid %d (%s), a subreaper above the supervisor: the", grand, adopter.Pid, adopter.Command())
+		d.say("  nearest one left (without it, PID 1 would have taken it). The supervisor cannot reap it now.")
+	}
+	if err := d.tree(); err != nil {
+		return err
+	}
+	if err := d.endStep(); err != nil {
+		return err
+	}
+
+	d.beginStep("host and supervisor with the subreaper bit off: the orphan exits; its adopter reaps it")
+	holdW.Close() // the grandchild reads EOF and exits; its adopter reaps it
+	gone, err := d.waitGone(grand, n.StartTicks)
+	if err != nil {
+		return err
+	}
+	if gone {
+		d.say("  It exited and its adopter reaped it.")
+	} else {
+		d.say("  It exited, and its adopter (pid %d) has not reaped it yet: a zombie that is not ours to reap.", adopter.Pid)
+	}
+	cmdW.Close()
+	if err := d.waitExited(host); err != nil {
+		return err
+	}
+	return d.endStep()
 }
 
 func (d *demo) orphanCase(hostSubreaper bool) error {
@@ -83,7 +188,7 @@ func (d *demo) orphanCase(hostSubreaper bool) error {
 		d.say("  The host is the nearest subreaper, so it adopted the orphan; the supervisor never sees it.")
 	} else {
 		d.say("  The host is no subreaper, so the orphan skipped it and went to the nearest one: the supervisor.")
-		d.say("  (Had the supervisor not been a subreaper either, PID 1 would have adopted it.)")
+		d.say("  (Had the supervisor not been a subreaper either, PID 1 would have adopted it: step 5.)")
 		listed := false
 		for _, o := range d.r.Adopted() {
 			if o.Pid == grand && o.StartTicks == n.StartTicks {
