@@ -174,7 +174,9 @@ func Run(ctx context.Context, log hclog.Logger, opts Options) (Report, error) {
 		out := Row{Name: r.name, Title: r.title}
 		for _, kind := range Kinds {
 			rctx, cancel := context.WithTimeoutCause(ctx, rowTimeout, fmt.Errorf("%w: row %s took over %s", errTimeout, r.name, rowTimeout))
-			cell, err := r.measure(rctx, c, kind)
+			rc := *c // the row's supervisors log under its name and kind
+			rc.log = c.log.Named(r.name).With("column", string(kind))
+			cell, err := r.measure(rctx, &rc, kind)
 			cancel()
 			if err != nil {
 				return rep, fmt.Errorf("row %s, kind %s: %w", r.name, kind, err)
