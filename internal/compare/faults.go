@@ -275,11 +275,14 @@ func faultDeadlock(ctx context.Context, c *comparer, kind supervise.SpawnerKind)
 	if facts.WorkerPid, err = pidOf(ctx, h, "bad"); err != nil {
 		return Cell{}, err
 	}
+	// Counted from here, so that a run ended earlier (a heartbeat missed on a
+	// very loaded machine) is not taken for the deadlock's end.
+	ends, runs := h.count("bad", supervise.StateBackoff), h.count("bad", supervise.StateRunning)
 	if _, err := h.request(ctx, "bad", "deadlock", ""); err != nil {
 		return Cell{}, err
 	}
 	t0 := time.Now()
-	e, err := h.waitEvent(ctx, 1, "bad", supervise.StateBackoff)
+	e, err := h.waitEvent(ctx, ends+1, "bad", supervise.StateBackoff)
 	if err != nil {
 		return Cell{}, err
 	}
@@ -287,7 +290,7 @@ func faultDeadlock(ctx context.Context, c *comparer, kind supervise.SpawnerKind)
 	if e.Exit == nil {
 		return Cell{}, errors.New("bad ended without an exit")
 	}
-	if _, err := h.waitEvent(ctx, 2, "bad", supervise.StateRunning); err != nil {
+	if _, err := h.waitEvent(ctx, runs+1, "bad", supervise.StateRunning); err != nil {
 		return Cell{}, err
 	}
 	facts.Restarted = true
