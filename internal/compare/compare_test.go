@@ -24,6 +24,12 @@ var testReaper *supervise.Reaper
 func TestMain(m *testing.M) {
 	worker.Dispatch()
 	os.Exit(func() int {
+		// Under -race a process sleeps 1s at exit (the race runtime's default
+		// atexit_sleep_ms), and every stop of a worker process would wait for it.
+		// The workers inherit this environment.
+		if os.Getenv("GORACE") == "" {
+			os.Setenv("GORACE", "atexit_sleep_ms=0")
+		}
 		var err error
 		testReaper, err = supervise.NewReaper(nil, supervise.ReaperOptions{})
 		if err != nil {
@@ -66,9 +72,15 @@ func waitNoChildren(limit time.Duration) []supervise.ProcStat {
 // measure runs the named rows at small scale and returns the report.
 func measure(t *testing.T, rows ...string) compare.Report {
 	t.Helper()
+	return measureN(t, 3, rows...)
+}
+
+// measureN is measure with n workers for the start-up and memory rows.
+func measureN(t *testing.T, n int, rows ...string) compare.Report {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rep, err := compare.Run(ctx, nil, compare.Options{Reaper: testReaper, Workers: 3, Requests: 200, Rows: rows})
+	rep, err := compare.Run(ctx, nil, compare.Options{Reaper: testReaper, Workers: n, Requests: 200, Rows: rows})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +112,9 @@ func alive(pid int) bool {
 // README reads from them. Not parallel: the memory row reads this process's heap,
 // and Go runs the parallel tests only after the serial ones.
 func TestPerformanceRows(t *testing.T) {
-	rep := measure(t, "memory", "startup", "roundtrip", "throughput")
+	// 10 workers: the memory row divides a heap growth by their number, and a
+	// few KiB per worker must stand out of the noise earlier tests (-count) leave.
+	rep := measureN(t, 10, "memory", "startup", "roundtrip", "throughput")
 	for _, tc := range []struct {
 		name, unit    string
 		goroutineLess bool // the goroutine's value is the smaller one
