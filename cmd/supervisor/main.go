@@ -9,6 +9,8 @@
 //	                                  reap every zombie, forward signals, exit
 //	                                  with PROGRAM's status
 //	supervisor demo zombie|orphan     narrated demonstrations (internal/demo)
+//	supervisor compare                the same workers as goroutines and as
+//	                                  processes, measured side by side
 //
 // run and demo exit 0 after a requested stop (SIGINT, SIGTERM) or when every
 // program ended successfully; with the shell-style status of the last program that
@@ -26,10 +28,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/supervisor/supervisor/internal/compare"
 	"github.com/supervisor/supervisor/internal/config"
 	"github.com/supervisor/supervisor/internal/control"
 	"github.com/supervisor/supervisor/internal/demo"
@@ -52,6 +56,7 @@ const usage = `usage:
   supervisor top                            the tree, live; q or Ctrl-C quits
   supervisor init [flags] -- PROGRAM [ARG...] run PROGRAM as a container init
   supervisor demo zombie|orphan [flags]     narrated demonstrations of zombies and orphans
+  supervisor compare [--json|--markdown] [-n N]  goroutine and process workers, measured side by side
   supervisor version
 
 Run 'supervisor run -h' or 'supervisor init -h' for the flags.
@@ -61,7 +66,9 @@ Run 'supervisor run -h' or 'supervisor init -h' for the flags.
 const exitUsage = 2
 
 func main() {
-	worker.Dispatch() // a re-executed supervisor running a built-in worker never returns
+	// A re-executed supervisor running a built-in worker never returns; the
+	// import of internal/compare registers its sacrificial supervisor as one.
+	worker.Dispatch()
 	procs.Default()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -87,6 +94,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdTop(args[1:], stdout, stderr)
 	case "init":
 		return cmdInit(args[1:], stderr)
+	case "compare":
+		return cmdCompare(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "supervisor", version)
 		return 0
@@ -443,4 +452,98 @@ func kindOf(k supervise.SpawnerKind) supervise.SpawnerKind {
 		return supervise.SpawnExec
 	}
 	return k
+}
+
+const compareUsage = `usage: supervisor compare [--json|--markdown] [-n N] [--requests N] [--rows a,b,...]
+
+Runs the same built-in worker (internal/worker's "trouble") as a goroutine inside
+this supervisor and as a re-executed process, and prints one table measured in
+this run: start-up and memory per worker, request round trip and throughput, and
+what happens when a worker panics, hits a fatal runtime error, calls os.Exit,
+corrupts shared state, ignores its stop or deadlocks. Faults that would kill this
+supervisor run in a sacrificial re-executed one. Exit status 0 when every row was
+measured, 1 when one could not be, 2 for bad usage.
+
+Flags:
+`
+
+// cmdCompare runs "supervisor compare" and returns the exit code.
+func cmdCompare(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("supervisor compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), compareUsage)
+		fs.PrintDefaults()
+	}
+	var (
+		asJSON   = fs.Bool("json", false, "print the report as JSON")
+		asMD     = fs.Bool("markdown", false, "print the table as Markdown")
+		workers  = fs.Int("n", 10, "workers per kind for the start-up and memory rows")
+		requests = fs.Int("requests", 2000, "requests per kind for the round-trip and throughput rows")
+		rowList  = fs.String("rows", "", "comma-separated rows to measure (default all: "+strings.Join(compare.RowNames(), ",")+")")
+		logLevel = fs.String("log-level", "off", "log level of the supervisors measured: off, trace, debug, info, warn, error (to stderr)")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitUsage
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "supervisor compare: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	case *asJSON && *asMD:
+		fmt.Fprintln(stderr, "supervisor compare: --json and --markdown exclude each other")
+		return exitUsage
+	case *workers < 1 || *requests < 1:
+		fmt.Fprintln(stderr, "supervisor compare: -n and --requests must be positive")
+		return exitUsage
+	}
+	var rows []string
+	if *rowList != "" {
+		rows = strings.Split(*rowList, ",")
+	}
+	var log hclog.Logger = hclog.NewNullLogger()
+	if *logLevel != "off" {
+		l, err := newLogger(stderr, "text", *logLevel)
+		if err != nil {
+			fmt.Fprintf(stderr, "supervisor compare: %v\n", err)
+			return exitUsage
+		}
+		log = l
+	}
+	pipes := make(chan os.Signal, 1) // a closed output pipe must not kill us mid-run
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	reaper, err := supervise.NewReaper(log, supervise.ReaperOptions{})
+	if err != nil {
+		fmt.Fprintf(stderr, "supervisor compare: %v\n", err)
+		return 1
+	}
+	defer reaper.Close()
+	rep, err := compare.Run(ctx, log, compare.Options{Reaper: reaper, Workers: *workers, Requests: *requests, Rows: rows})
+	if errors.Is(err, compare.ErrUnknownRow) {
+		fmt.Fprintf(stderr, "supervisor compare: %v\n", err)
+		return exitUsage
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "supervisor compare: %v\n", err)
+		return 1
+	}
+	switch {
+	case *asJSON:
+		err = rep.WriteJSON(stdout)
+	case *asMD:
+		err = rep.WriteMarkdown(stdout)
+	default:
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "supervisor compare: %v\n", err)
+		return 1
+	}
+	return 0
 }

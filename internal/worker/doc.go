@@ -155,6 +155,18 @@
 // goroutine is reported leaked), --fail (return an error after Ready), --panic
 // (panic in the main loop after Ready).
 //
+// The "trouble" worker (trouble.go) is the second Func, for `supervisor
+// compare`: the same function as a goroutine and as a process, misbehaving on
+// request (panic, a fatal runtime error, os.Exit, scribbling on state shared by
+// the process, a deadlocked main loop, ignoring the stop). Its fatal requests
+// break the rule above on purpose; internal/compare sends them to a goroutine
+// worker only inside a sacrificial re-executed supervisor.
+//
+// Register adds a process-only worker from another package's init (internal/compare
+// registers its sacrificial supervisor, "compare-host", which imports
+// internal/supervise and so cannot live here). The registry is still complete
+// before main runs and never modified after.
+//
 // # The init test workers
 //
 // Four more workers serve the tests of "supervisor init" and of PID 1 (cmd/child

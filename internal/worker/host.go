@@ -74,6 +74,7 @@ type Func func(ctx context.Context, host Host, args []string) error
 // workers (see init below), so Run and Dispatch run it too.
 var funcs = map[string]Func{
 	"service": runService,
+	"trouble": runTrouble, // trouble.go: misbehaves on request, for supervisor compare
 }
 
 func init() {

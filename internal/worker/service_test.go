@@ -66,8 +66,8 @@ func (h *fakeHost) call(t *testing.T, method string, body []byte) ([]byte, error
 
 func TestServiceIsAFunc(t *testing.T) {
 	t.Parallel()
-	if got := worker.FuncNames(); !slices.Equal(got, []string{"service"}) {
-		t.Errorf("FuncNames() = %v, want [service]", got)
+	if got := worker.FuncNames(); !slices.Equal(got, []string{"service", "trouble"}) {
+		t.Errorf("FuncNames() = %v, want [service trouble]", got)
 	}
 	if _, ok := worker.Lookup("service"); !ok {
 		t.Error("Lookup(service) failed")

@@ -45,6 +45,23 @@ func Dispatch() {
 	os.Exit(Run(os.Args[1], os.Args[2:], os.Stdout, os.Stderr))
 }
 
+// Register adds a process-only built-in worker: run is a process's main
+// (arguments without the worker name, stdout, stderr) and returns its exit code.
+// It exists for workers that must live outside this package because they import
+// packages that import this one (internal/compare's sacrificial supervisor). Call
+// it only from an init function; it panics on an empty or taken name. Dispatch,
+// Run and Names then know the worker; Lookup does not (it cannot run as a
+// goroutine).
+func Register(name string, run func(args []string, stdout, stderr io.Writer) int) {
+	if name == "" || run == nil {
+		panic("worker: Register with an empty name or a nil function")
+	}
+	if _, taken := workers[name]; taken {
+		panic(fmt.Sprintf("worker: Register: %q is already a worker", name))
+	}
+	workers[name] = run
+}
+
 // Names lists the built-in workers, sorted. The caller owns the returned slice.
 func Names() []string {
 	names := make([]string, 0, len(workers))
