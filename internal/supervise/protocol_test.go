@@ -74,7 +74,9 @@ func TestProtocolHungWorkersAreRestarted(t *testing.T) {
 			s.MaxRestarts = 0
 			rn := serve(t, group(supervise.OneForOne, s))
 			rn.rec.waitEvent(t, 1, is("stuck", supervise.StateRunning))
-			rn.rec.waitLine(t, "ending the program's run", "no heartbeat for 300ms")
+			// The stop sequence: over the pipe first, then the stop signal.
+			rn.rec.waitLine(t, "ending the program's run", "no heartbeat for 300ms", "stop request over the pipe")
+			rn.rec.waitLine(t, "stuck", "still running after the stop request; signalling")
 			e := rn.rec.waitEvent(t, 1, is("stuck", supervise.StateBackoff))
 			if e.Exit == nil {
 				t.Fatalf("backoff without an exit: %+v", e)

@@ -670,7 +670,7 @@ func (s *Supervisor) timerFired(p *program, kind timerKind) {
 			s.endRun(p, fmt.Sprintf("no heartbeat for %s (last seq %d)", p.spec.HeartbeatTimeout, p.beatSeq), p.spec.StopSignal)
 		}
 	case timerStopSignal:
-		if p.state == StateStopping && p.proc != nil {
+		if (p.state == StateStopping || p.killing) && p.proc != nil {
 			p.log.Info("still running after the stop request; signalling", "signal", SignalName(p.spec.StopSignal))
 			s.signalGroup(p, p.spec.StopSignal)
 			p.setTimer(s, p.spec.StopGrace-p.spec.StopGrace/2, timerKill)
@@ -1015,9 +1015,20 @@ func (s *Supervisor) endRun(p *program, why string, sig syscall.Signal) {
 		p.setTimer(s, p.spec.StopGrace, timerKill)
 		return
 	}
+	p.killing = true
+	if sig == p.spec.StopSignal && p.conn != nil && p.ready {
+		// The stop sequence, as for a requested stop: over the pipe first (a
+		// worker whose main loop is stuck may still have a reader that can
+		// save its state), the stop signal at half the grace period, SIGKILL
+		// at its end.
+		p.log.Error("ending the program's run", "pid", p.proc.Pid, "why", why, "first", "stop request over the pipe")
+		conn, grace := p.conn, p.spec.StopGrace
+		go func() { _ = conn.Send(ipc.Stop{Deadline: grace}) }()
+		p.setTimer(s, p.spec.StopGrace/2, timerStopSignal)
+		return
+	}
 	p.log.Error("ending the program's run", "pid", p.proc.Pid, "why", why, "signal", SignalName(sig))
 	s.signalGroup(p, sig)
-	p.killing = true
 	p.setTimer(s, p.spec.StopGrace, timerKill)
 }
 
