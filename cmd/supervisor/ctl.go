@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/supervisor/supervisor/internal/control"
 	"github.com/supervisor/supervisor/internal/supervise"
@@ -43,6 +44,11 @@ commands:
   reload               re-read the config file: start added programs, stop removed
                        ones, restart changed ones (a bad file changes nothing)
   shutdown             stop every program and the supervisor
+  request [--timeout D] [--json] NAME METHOD [PAYLOAD]
+                       send a request to a protocol program and print its reply
+                       (raw; --json: {"program","body" base64,"text"}). PAYLOAD
+                       "-" is read from stdin. NAME may be a pool pattern such as
+                       'worker-*': the least busy ready program matching it answers
 
 exit codes: 0 done (status: all shown running), 1 refused or failed (status: some
 not running), 2 usage, 3 no supervisor on the socket, 4 no such program.
@@ -69,6 +75,9 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 	cmd, operands := rest[0], rest[1:]
 	if cmd == "tree" { // the same as `supervisor tree`, on this socket
 		return cmdTree(append([]string{"--socket", *socket, "--json=" + fmt.Sprint(*asJSON)}, operands...), stdout, stderr, *socket)
+	}
+	if cmd == "request" {
+		return ctlRequest(*socket, *asJSON, operands, os.Stdin, stdout, stderr)
 	}
 	var follow bool
 	var lines int
@@ -140,6 +149,75 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: ok\n", strings.Join(rest, " "))
 	}
 	return ctlOK
+}
+
+// ctlRequest runs `ctl request`: one request, its reply on stdout.
+func ctlRequest(socket string, asJSON bool, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("supervisor ctl request", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	timeout := fs.Duration("timeout", control.DefaultRequestTimeout, "give up on the reply after this long")
+	fs.BoolVar(&asJSON, "json", asJSON, `print {"program","body","text"} instead of the raw reply`)
+	if err := fs.Parse(args); err != nil {
+		return ctlUsage
+	}
+	args = fs.Args()
+	if len(args) < 2 || len(args) > 3 {
+		fmt.Fprintf(stderr, "supervisor ctl request: want NAME METHOD [PAYLOAD], got %d argument(s)\n%s", len(args), ctlUsageText)
+		return ctlUsage
+	}
+	if *timeout <= 0 {
+		fmt.Fprintln(stderr, "supervisor ctl request: --timeout must be positive")
+		return ctlUsage
+	}
+	name, method := args[0], args[1]
+	var payload []byte
+	if len(args) == 3 {
+		payload = []byte(args[2])
+		if args[2] == "-" {
+			var err error
+			if payload, err = io.ReadAll(stdin); err != nil {
+				fmt.Fprintf(stderr, "supervisor ctl request: reading the payload from stdin: %v\n", err)
+				return ctlFailed
+			}
+		}
+	}
+	c, err := control.NewClient(socket)
+	if err != nil {
+		return ctlError(stderr, asJSON, stdout, err)
+	}
+	// The supervisor gives up after timeout and says so; we wait a little longer
+	// for that answer. Ctrl-C hangs up, which ends the request in the supervisor.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout+5*time.Second)
+	defer cancel()
+	rep, err := c.Request(ctx, name, method, payload, *timeout)
+	if err != nil {
+		return ctlError(stderr, asJSON, stdout, err)
+	}
+	if asJSON {
+		_ = json.NewEncoder(stdout).Encode(rep)
+		return ctlOK
+	}
+	out := rep.Body
+	if len(out) > 0 && out[len(out)-1] != '\n' && isTerminal(stdout) {
+		out = append(out, '\n') // for the prompt's sake; a pipe gets the bytes as they are
+	}
+	if _, err := stdout.Write(out); err != nil {
+		fmt.Fprintf(stderr, "supervisor ctl request: writing the reply: %v\n", err)
+		return ctlFailed
+	}
+	return ctlOK
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // ctlStream runs events or logs: streams, which end on Ctrl-C or SIGTERM (exit
@@ -266,6 +344,9 @@ func describe(p control.ProgramStatus) string {
 	}
 	if p.Leaked > 0 {
 		parts = append(parts, fmt.Sprintf("leaked %d", p.Leaked))
+	}
+	if p.RequestsInFlight > 0 {
+		parts = append(parts, fmt.Sprintf("requests in flight %d", p.RequestsInFlight))
 	}
 	if !live && p.Reason != "" {
 		parts = append(parts, p.Reason)

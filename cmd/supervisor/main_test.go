@@ -5,6 +5,7 @@ package main_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/supervisor/supervisor/internal/control"
 )
 
 var binDir string
@@ -330,11 +333,32 @@ func TestUsageErrors(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	t.Parallel()
-	p := start(t, "demo")
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	p := start(t, "demo", "--socket", sock)
 	p.waitLine(t, "supervisor.steady", "program started")
 	p.waitLine(t, "supervisor.builtin", "program started", "spawner=reexec")
 	p.waitLine(t, "supervisor.oneshot", "not restarting")
 	p.waitLine(t, "supervisor.inproc", "program started", "kind=goroutine")
+	// The README's requests to the demo: one worker, then its pool.
+	waitState(t, sock, "talker", "running", 0)
+	waitState(t, sock, "hasher-1", "running", 0)
+	waitState(t, sock, "hasher-2", "running", 0)
+	const helloSHA256 = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+	if out, errOut, code := ctl(t, sock, "request", "talker", "hash", "hello"); code != 0 || out != helloSHA256 {
+		t.Errorf("ctl request talker hash hello: exit %d, %q: %s", code, out, errOut)
+	}
+	answered := map[string]bool{}
+	for range 4 {
+		out, errOut, code := ctl(t, sock, "request", "--json", "hasher-*", "hash", "hello")
+		var rep control.RequestReply
+		if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.Text != helloSHA256 {
+			t.Fatalf("ctl request --json 'hasher-*' hash hello: exit %d, %q (%v): %s", code, out, err, errOut)
+		}
+		answered[rep.Program] = true
+	}
+	if !answered["hasher-1"] || !answered["hasher-2"] {
+		t.Errorf("four requests to hasher-* were answered by %v, want both", answered)
+	}
 	p.waitLine(t, "supervisor.crasher", `exit="exit status 1"`)
 	p.waitLine(t, "supervisor.crasher", "restart scheduled")
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {

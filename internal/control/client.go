@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/supervisor/supervisor/internal/supervise"
 )
@@ -75,6 +77,24 @@ func (c *Client) Program(ctx context.Context, op, name, sig string) error {
 	return c.do(ctx, http.MethodPost, p, nil)
 }
 
+// Request sends method and body to the program name, or, if name is a pattern
+// such as "worker-*", to the least busy ready program matching it, and returns
+// the reply. timeout (0: DefaultRequestTimeout) bounds the wait in the
+// supervisor; ctx should allow a little longer, so that the supervisor's answer
+// saying the request timed out arrives.
+func (c *Client) Request(ctx context.Context, name, method string, body []byte, timeout time.Duration) (RequestReply, error) {
+	args := RequestArgs{Method: method, Body: body}
+	if timeout > 0 {
+		args.Timeout = timeout.String()
+	}
+	in, err := json.Marshal(args)
+	if err != nil {
+		return RequestReply{}, err
+	}
+	var rep RequestReply
+	return rep, c.doBody(ctx, http.MethodPost, "/v1/programs/"+url.PathEscape(name)+"/request", in, &rep)
+}
+
 // Tree returns what drawing the supervisor's process tree needs.
 func (c *Client) Tree(ctx context.Context) (TreeInfo, error) {
 	var info TreeInfo
@@ -94,10 +114,17 @@ func (c *Client) Shutdown(ctx context.Context) error {
 
 // send makes one request and returns the response of a 200; any other status
 // is an *APIError (the body closed), a refused dial is ErrNotRunning.
-func (c *Client) send(ctx context.Context, method, path string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://supervisor"+path, nil)
+func (c *Client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://supervisor"+path, rd)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -114,16 +141,21 @@ func (c *Client) send(ctx context.Context, method, path string) (*http.Response,
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	got, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var e apiError
-	if json.Unmarshal(body, &e) != nil || e.Error == "" {
-		e = apiError{Error: fmt.Sprintf("%s: %s", resp.Status, body), Kind: "failed"}
+	if json.Unmarshal(got, &e) != nil || e.Error == "" {
+		e = apiError{Error: fmt.Sprintf("%s: %s", resp.Status, got), Kind: "failed"}
 	}
 	return nil, &APIError{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
 }
 
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	resp, err := c.send(ctx, method, path)
+	return c.doBody(ctx, method, path, nil, out)
+}
+
+// doBody is do with a JSON request body (nil for none).
+func (c *Client) doBody(ctx context.Context, method, path string, in []byte, out any) error {
+	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
 		return err
 	}
@@ -159,7 +191,7 @@ func (c *Client) Logs(ctx context.Context, program string, n int, follow bool, f
 // streamInto GETs path and decodes its body, one JSON object a line, into fn. A
 // line that is an error object ends the stream with that error.
 func streamInto[T any](c *Client, ctx context.Context, path string, fn func(T) error) error {
-	resp, err := c.send(ctx, http.MethodGet, path)
+	resp, err := c.send(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}

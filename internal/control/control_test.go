@@ -3,6 +3,8 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -53,6 +55,25 @@ func (f *fake) Signal(_ context.Context, n string, s syscall.Signal) error {
 }
 func (f *fake) Shutdown(context.Context) error { return f.record("shutdown") }
 func (f *fake) Adopted() []supervise.Orphan    { return nil }
+func (f *fake) Request(ctx context.Context, name, method string, body []byte) ([]byte, error) {
+	switch {
+	case name == "nope":
+		return nil, fmt.Errorf("request to nope: %w", supervise.ErrNoSuchProgram)
+	case name == "plain":
+		return nil, fmt.Errorf("request to plain: %w", supervise.ErrNotProtocol)
+	case method == "sleep": // until the server's timeout
+		<-ctx.Done()
+		return nil, fmt.Errorf("request sleep to %q: %w", name, ctx.Err())
+	}
+	return append([]byte(name+":"), body...), f.record("request " + method + " " + name)
+}
+func (f *fake) RequestAny(ctx context.Context, pattern, method string, body []byte) (string, []byte, error) {
+	if pattern != "w-*" {
+		return "", nil, fmt.Errorf("request to %s: %w", pattern, supervise.ErrNoSuchProgram)
+	}
+	b, err := f.Request(ctx, "w-2", method, body)
+	return "w-2", b, err
+}
 func (f *fake) Reload(context.Context) (supervise.ReloadResult, error) {
 	return supervise.ReloadResult{Added: []string{"x"}}, f.record("reload")
 }
@@ -108,6 +129,67 @@ func TestServeAndClient(t *testing.T) {
 	}
 	if err := c.Program(ctx, "frob", "a", ""); !errors.As(err, &api) || api.Status != 404 {
 		t.Errorf("unknown op: %v", err)
+	}
+}
+
+func TestRequestEndpoint(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := Listen(hclog.NewNullLogger(), sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, ln, &fake{})
+	c, err := NewClient(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	bin := []byte{0, 0xff, 'x', 0x80}
+	rep, err := c.Request(ctx, "a", "echo", bin, 0)
+	if err != nil || rep.Program != "a" || string(rep.Body) != "a:"+string(bin) || rep.Text != "" {
+		t.Errorf("binary echo: %+v, %v; want the bytes back and no text", rep, err)
+	}
+	if rep, err := c.Request(ctx, "w-*", "echo", []byte("hi"), 0); err != nil || rep.Program != "w-2" || rep.Text != "w-2:hi" {
+		t.Errorf("pool request: %+v, %v", rep, err)
+	}
+	for _, tc := range []struct {
+		doc, name, method string
+		timeout           time.Duration
+		status            int
+		kind              string
+	}{
+		{"unknown program", "nope", "echo", 0, 404, "no_such_program"},
+		{"unknown pool", "x-*", "echo", 0, 404, "no_such_program"},
+		{"not a protocol program", "plain", "echo", 0, 409, "not_protocol"},
+		{"no method", "a", "", 0, 400, "bad_request"},
+		{"timeout", "a", "sleep", 20 * time.Millisecond, 504, "timeout"},
+	} {
+		var api *APIError
+		_, err := c.Request(ctx, tc.name, tc.method, nil, tc.timeout)
+		if !errors.As(err, &api) || api.Status != tc.status || api.Kind != tc.kind {
+			t.Errorf("%s: %v (%+v), want %d %s", tc.doc, err, api, tc.status, tc.kind)
+		}
+	}
+	// The text form, as curl users send it, and a bad timeout.
+	for _, tc := range []struct{ in, want string }{
+		{`{"method":"echo","text":"plain words"}`, `"text":"a:plain words"`},
+		{`{"method":"echo","timeout":"soon"}`, `"kind":"bad_request"`},
+		{`{"method":"echo","bogus":1}`, `"kind":"bad_request"`},
+	} {
+		resp, err := c.send(ctx, "POST", "/v1/programs/a/request", []byte(tc.in))
+		var got string
+		var api *APIError
+		switch {
+		case err == nil:
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got = string(b)
+		case errors.As(err, &api):
+			got = `"kind":"` + api.Kind + `"`
+		}
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("POST %s: %q (%v), want %s", tc.in, got, err, tc.want)
+		}
 	}
 }
 

@@ -14,13 +14,27 @@
 //	POST /v1/programs/{name}/stop         Supervisor.Stop
 //	POST /v1/programs/{name}/restart      Supervisor.Restart
 //	POST /v1/programs/{name}/signal?sig=S Supervisor.Signal
+//	POST /v1/programs/{name}/request      RequestArgs -> RequestReply: Supervisor.Request, or
+//	                                      RequestAny when name is a pool pattern (worker-*)
 //	POST /v1/reload                       re-read the config: supervise.ReloadResult
 //	POST /v1/shutdown                     Supervisor.Shutdown
 //
 // Errors are JSON {"error": text, "kind": word} with an HTTP status: 404 and kind
 // "no_such_program", 409 and "conflict" (already started, not running, busy,
 // shutting down), 400 "bad_request", 422 "reload_refused" (the config did not
-// load; nothing changed), 500 "failed".
+// load; nothing changed), 500 "failed". Requests add 409 "not_protocol" (the
+// program has no protocol = true) and "not_ready" (not running and ready, or no
+// member of the pool is), 413 "too_large" (a payload over one ipc frame), 504
+// "timeout", and 502 "failed" (the worker died with the request in flight, or
+// answered with an error).
+//
+// Requests: the JSON body is {"method": M, "body": base64} (or "text": T for a
+// payload that is text) and optionally "timeout": a Go duration, default
+// DefaultRequestTimeout; the request also ends when the client disconnects. The
+// reply is {"program": who answered, "body": base64, "text": the same if it is
+// valid UTF-8}. Requests do not go through the supervisor's state goroutine
+// (see supervise.Supervisor.Request) and are never retried: a request may have
+// side effects.
 //
 // Security invariants:
 //   - the socket's directory is created with mode 0700 (an existing one must be

@@ -8,15 +8,18 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/supervisor/supervisor/internal/ipc"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
 
@@ -32,7 +35,38 @@ type Target interface {
 	Reload(ctx context.Context) (supervise.ReloadResult, error)
 	// Adopted lists the orphans adopted and not yet reaped.
 	Adopted() []supervise.Orphan
+	// Request sends a request to one protocol program and returns its reply's body.
+	Request(ctx context.Context, name, method string, body []byte) ([]byte, error)
+	// RequestAny sends it to the least busy ready program matching pattern, and
+	// says which one answered.
+	RequestAny(ctx context.Context, pattern, method string, body []byte) (string, []byte, error)
 }
+
+// RequestArgs is the body of POST /v1/programs/{name}/request.
+type RequestArgs struct {
+	Method string `json:"method"`
+	// Body is the payload, base64 in JSON (any bytes). Text is the same for a
+	// payload that is text, for people typing curl; give one or neither.
+	Body []byte `json:"body,omitempty"`
+	Text string `json:"text,omitempty"`
+	// Timeout is a Go duration ("5s"); empty means DefaultRequestTimeout. The
+	// request also ends when the client goes away.
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// RequestReply is the answer to a request that the program answered.
+type RequestReply struct {
+	Program string `json:"program"`        // who answered: the name, or the pool member chosen
+	Body    []byte `json:"body"`           // the reply, base64 in JSON
+	Text    string `json:"text,omitempty"` // the reply again, if it is valid UTF-8
+}
+
+// DefaultRequestTimeout bounds a request that names no timeout.
+const DefaultRequestTimeout = 30 * time.Second
+
+// maxRequestJSON bounds the JSON of a request: a payload of one frame
+// (ipc.DefaultMaxFrame), in base64, with room to spare.
+const maxRequestJSON = 2 * ipc.DefaultMaxFrame
 
 // TreeInfo is what a client needs to draw the supervisor's process tree from
 // its own view of /proc: whose tree, which pids are programs, which orphans.
@@ -69,6 +103,8 @@ type ProgramStatus struct {
 	HeartbeatSeq        uint64   `json:"heartbeat_seq,omitempty"`
 	// Goroutine workers: runs that ignored their stop and still run.
 	Leaked int `json:"leaked,omitempty"`
+	// Protocol programs: requests sent and not answered yet.
+	RequestsInFlight int `json:"requests_in_flight,omitempty"`
 }
 
 // apiError is the body of every error reply.
@@ -95,6 +131,7 @@ func NewServer(log hclog.Logger, t Target, j *Journal) *Server {
 	mux.HandleFunc("GET /v1/tree", s.tree)
 	mux.HandleFunc("GET /v1/programs/{name}/logs", s.logs)
 	mux.HandleFunc("POST /v1/programs/{name}/{op}", s.program)
+	mux.HandleFunc("POST /v1/programs/{name}/request", s.request) // more specific than {op}: wins
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		res, err := s.t.Reload(r.Context())
 		if err != nil {
@@ -135,7 +172,7 @@ func StatusOf(st []supervise.Status, now time.Time) []ProgramStatus {
 	out := make([]ProgramStatus, 0, len(st))
 	for _, p := range st {
 		ps := ProgramStatus{Name: p.Name, State: string(p.State), Pid: p.Pid, Kind: string(p.Kind), Restarts: p.Restarts, Reason: p.Reason,
-			StatusText: p.StatusText, HeartbeatSeq: p.HeartbeatSeq, Leaked: p.Leaked}
+			StatusText: p.StatusText, HeartbeatSeq: p.HeartbeatSeq, Leaked: p.Leaked, RequestsInFlight: p.InFlight}
 		if !p.Started.IsZero() {
 			t := p.Started
 			ps.Started = &t
@@ -182,6 +219,82 @@ func (s *Server) program(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("control: done", "op", op, "program", name)
 	}
 	s.reply(w, err, map[string]string{"result": op + " " + name + ": ok"})
+}
+
+// request answers POST /v1/programs/{name}/request: name is a program, or a
+// pool pattern (supervise.IsPattern) for RequestAny.
+func (s *Server) request(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var args RequestArgs
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestJSON))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&args); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("request body over %d bytes", maxRequestJSON), Kind: "too_large"})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "request body: " + err.Error(), Kind: "bad_request"})
+		return
+	}
+	timeout := DefaultRequestTimeout
+	var problem string
+	switch {
+	case args.Method == "":
+		problem = "no method given"
+	case len(args.Body) > 0 && args.Text != "":
+		problem = "give body or text, not both"
+	case args.Timeout != "":
+		d, err := time.ParseDuration(args.Timeout)
+		if err != nil || d <= 0 {
+			problem = "timeout " + strconv.Quote(args.Timeout) + ": want a positive duration such as 5s"
+		}
+		timeout = d
+	}
+	if problem != "" {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: problem, Kind: "bad_request"})
+		return
+	}
+	body := args.Body
+	if args.Text != "" {
+		body = []byte(args.Text)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	var out []byte
+	var err error
+	who := name
+	if supervise.IsPattern(name) {
+		who, out, err = s.t.RequestAny(ctx, name, args.Method, body)
+	} else {
+		out, err = s.t.Request(ctx, name, args.Method, body)
+	}
+	if err != nil {
+		s.log.Debug("request failed", "program", name, "method", args.Method, "error", err)
+		code, kind := http.StatusBadGateway, "failed" // the worker failed, or failed to answer
+		switch {
+		case errors.Is(err, supervise.ErrNoSuchProgram):
+			code, kind = http.StatusNotFound, "no_such_program"
+		case errors.Is(err, supervise.ErrNotProtocol):
+			code, kind = http.StatusConflict, "not_protocol"
+		case errors.Is(err, supervise.ErrNotReady):
+			code, kind = http.StatusConflict, "not_ready"
+		case errors.Is(err, path.ErrBadPattern):
+			code, kind = http.StatusBadRequest, "bad_request"
+		case errors.Is(err, ipc.ErrFrameTooLarge):
+			code, kind = http.StatusRequestEntityTooLarge, "too_large"
+		case errors.Is(err, context.DeadlineExceeded):
+			code, kind = http.StatusGatewayTimeout, "timeout"
+			err = fmt.Errorf("%w (timeout %s)", err, timeout)
+		}
+		writeJSON(w, code, apiError{Error: err.Error(), Kind: kind})
+		return
+	}
+	rep := RequestReply{Program: who, Body: out}
+	if utf8.Valid(out) {
+		rep.Text = string(out)
+	}
+	writeJSON(w, http.StatusOK, rep)
 }
 
 func (s *Server) reply(w http.ResponseWriter, err error, body any) {

@@ -171,6 +171,13 @@
 // keeps Serve running until Start or shutdown, where a program that ended on its
 // own does not. A per-program Stop or Restart during a group restart or another
 // stop is refused (ErrBusy), never interleaved with it.
+// Request and RequestAny (request.go) are the exception: they do not go through
+// the inbox. They read the program's link, an atomic pointer the state goroutine
+// sets when a run says Ready and clears when the run ends, and wait for the reply
+// on the link's pending table; a run that ends fails what is in flight on it.
+// Each program counts its requests in flight (an atomic, Status.InFlight);
+// RequestAny sends to the least busy ready program matching a glob pattern,
+// round-robin among ties, and never retries on another.
 // There is no periodic wake-up: an idle supervisor sleeps until a signal, a timer
 // it set, or a request. The number of live workers is bounded only by the kernel;
 // each costs two goroutines (its pipe readers) and no OS thread.

@@ -61,6 +61,8 @@ type Status struct {
 	// Goroutine workers only: how many runs of this program ignored their stop
 	// and still run (see Supervisor.Leaked).
 	Leaked int
+	// Protocol programs: Requests sent to it and not answered yet.
+	InFlight int
 }
 
 // Live reports whether the program has a current run: a process (Pid != 0), or a
@@ -107,6 +109,8 @@ type Supervisor struct {
 	// byName maps names to progs for Request, which does not run on the Serve
 	// goroutine; replaced (never mutated) by publishNames.
 	byName atomic.Pointer[map[string]*program]
+	// rr rotates where RequestAny starts looking, so ties go round-robin.
+	rr atomic.Uint64
 
 	// Owned by the Serve goroutine.
 	served       bool
@@ -162,6 +166,7 @@ type program struct {
 	failure        string               // why the current run is being ended by us (start or heartbeat timeout, protocol error), or ""
 	killing        bool                 // a stop signal went out outside a stop sequence; timerKill follows
 	link           atomic.Pointer[link] // set while a protocol program is ready: requests go straight to it
+	inFlight       atomic.Int64         // Requests sent to this program and not yet answered (any run); read by RequestAny
 	conn           *ipc.Conn            // protocol programs: the current run's connection, or nil
 	toChild        *os.File             // the write end of fd 4 for the current run
 	fromChild      *os.File             // the read end of fd 3, read (and closed) by readChild
@@ -398,7 +403,7 @@ func (s *Supervisor) snapshot() []Status {
 	out := make([]Status, len(s.progs))
 	for i, p := range s.progs {
 		st := Status{Name: p.spec.Name, Kind: p.spec.Spawner, State: p.state, Started: p.started, Restarts: p.restarts, LastExit: p.lastExit, Reason: p.reason,
-			StatusText: p.statusText, LastHeartbeat: p.lastBeat, HeartbeatSeq: p.beatSeq}
+			StatusText: p.statusText, LastHeartbeat: p.lastBeat, HeartbeatSeq: p.beatSeq, InFlight: int(p.inFlight.Load())}
 		if p.proc != nil {
 			st.Pid = p.proc.Pid
 		}
@@ -1141,62 +1146,6 @@ func (s *Supervisor) dropLink(p *program, err error) {
 		p.fromChild = nil
 	}
 	p.conn, p.ready = nil, false
-}
-
-// ErrNotReady is returned by Request for a program that is not running and ready.
-var ErrNotReady = errors.New("supervise: program is not running and ready")
-
-// Request sends method and body to the named protocol program and returns the
-// body of its reply. It blocks until the reply comes, the program's run ends (the
-// error says so), or ctx ends. Safe for concurrent use; it does not go through the
-// state goroutine.
-func (s *Supervisor) Request(ctx context.Context, name, method string, body []byte) ([]byte, error) {
-	p := (*s.byName.Load())[name]
-	if p == nil {
-		return nil, fmt.Errorf("request %s to %q: %w", method, name, ErrNoSuchProgram)
-	}
-	l := p.link.Load()
-	if l == nil {
-		return nil, fmt.Errorf("request %s to %q: %w", method, name, ErrNotReady)
-	}
-	if l.local != nil {
-		b, err := l.local.request(ctx, method, body)
-		if err != nil {
-			return nil, fmt.Errorf("request %s to %q: %w", method, name, err)
-		}
-		return b, nil
-	}
-	id, ch, err := l.pending.Add()
-	if err != nil {
-		return nil, fmt.Errorf("request %s to %q: %w", method, name, err)
-	}
-	// Sent from its own goroutine: a child that stopped reading can leave the pipe
-	// full, and the caller's ctx must still work. The write ends, at the latest,
-	// when the run ends and its pipe is closed.
-	sent := make(chan error, 1)
-	go func() { sent <- l.conn.Send(ipc.Request{ID: id, Method: method, Body: body}) }()
-	for {
-		select {
-		case err := <-sent:
-			if err != nil {
-				l.pending.Remove(id)
-				return nil, fmt.Errorf("request %s to %q: %w", method, name, err)
-			}
-			sent = nil
-			continue
-		case r := <-ch:
-			switch {
-			case r.Err != nil:
-				return nil, fmt.Errorf("request %s to %q: %w", method, name, r.Err)
-			case r.Reply.Err != "":
-				return nil, fmt.Errorf("request %s to %q: the program answered: %s", method, name, r.Reply.Err)
-			}
-			return r.Reply.Body, nil
-		case <-ctx.Done():
-			l.pending.Remove(id)
-			return nil, fmt.Errorf("request %s to %q: %w", method, name, ctx.Err())
-		}
-	}
 }
 
 // tap returns what hands p's output lines to Options.OnOutput, or nil.
