@@ -192,6 +192,10 @@ func sweepStale(dir string) {
 // own below it: a supervisor run as a program makes its own there, and leaves
 // them behind when it is SIGKILLed. It returns the error of the rmdir of path.
 func rmdirTree(path string) error {
+	err := unix.Rmdir(path)
+	if err != unix.EBUSY && err != unix.ENOTEMPTY {
+		return err // removed, gone already, or no use looking below
+	}
 	ents, err := os.ReadDir(path)
 	if err == nil {
 		for _, e := range ents {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -129,6 +130,10 @@ func (m *outputMux) loop() {
 	buf := make([]byte, outReadChunk)
 	events := make([]unix.EpollEvent, 64)
 	for {
+		// Let goroutines readied meanwhile run before this one blocks: a
+		// goroutine in a blocking syscall keeps its P until sysmon takes it
+		// back, and with GOMAXPROCS=1 they would wait for that (see reapLoop).
+		runtime.Gosched()
 		n, err := unix.EpollWait(m.epfd, events, -1)
 		if err == unix.EINTR {
 			continue
