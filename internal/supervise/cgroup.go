@@ -288,9 +288,13 @@ func (c *cgroup) pids() []int {
 // signalled through a pidfd opened first and checked to still belong to the
 // cgroup, so a pid reused by a stranger since cgroup.procs was read is never
 // signalled. It returns how many processes were signalled.
-func (c *cgroup) signalOthers(sig syscall.Signal, pgid int) int {
+// pids, if not nil, is cgroup.procs as read a moment ago (by the escape check).
+func (c *cgroup) signalOthers(sig syscall.Signal, pgid int, pids []int) int {
+	if pids == nil {
+		pids = c.pids()
+	}
 	n := 0
-	for _, pid := range c.pids() {
+	for _, pid := range pids {
 		if pid == pgid {
 			continue // the leader: in the group
 		}

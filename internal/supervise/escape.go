@@ -49,7 +49,11 @@ func (s *Supervisor) beforeStop(p *program) {
 	}
 	e.pending = true
 	if p.cg != nil {
-		for _, pid := range p.cg.pids() {
+		p.stopPids = p.cg.pids()
+		if p.stopPids == nil {
+			p.stopPids = []int{} // read, and empty
+		}
+		for _, pid := range p.stopPids {
 			if p.proc != nil && pid == p.proc.Pid {
 				continue // the leader, a registered child: always accounted for
 			}

@@ -179,6 +179,7 @@ type program struct {
 	groupDeadline  time.Time     // when to give up on them
 	groupPoll      time.Duration // next poll interval
 	cg             *cgroup       // the cgroup of the current or last run (KillCgroup), or nil
+	stopPids       []int         // cg's processes as beforeStop read them, for beginStop's signal only
 	oldCgs         []*cgroup     // cgroups of earlier runs, removed once empty
 }
 
@@ -944,7 +945,8 @@ func (s *Supervisor) beginStop(p *program) bool {
 	pid := p.proc.Pid
 	p.log.Info("stopping program", "pid", pid, "signal", SignalName(p.spec.StopSignal), "grace", p.spec.StopGrace)
 	s.setState(p, StateStopping, "stop requested", Event{Pid: pid})
-	s.beforeStop(p)
+	s.beforeStop(p) // in cgroup mode, reads the cgroup's pids into p.stopPids
+	defer func() { p.stopPids = nil }()
 	if p.conn != nil && p.ready {
 		// Ask over the pipe first; the stop signal follows at half the grace
 		// period, SIGKILL at its end. Sent from its own goroutine: a child that
@@ -1168,7 +1170,7 @@ func (s *Supervisor) signalGroup(p *program, sig syscall.Signal) {
 				p.log.Error("cannot kill the program's cgroup", "cgroup", p.cg.path, "error", err)
 			}
 		} else {
-			p.cg.signalOthers(sig, p.proc.Pid)
+			p.cg.signalOthers(sig, p.proc.Pid, p.stopPids)
 		}
 	}
 	switch err := p.proc.SignalGroup(sig); {
