@@ -460,6 +460,10 @@ func report(child, sup string) {
 	b, s = sideBySide("bare-coldstop", "sup-coldstop")
 	row(fmt.Sprintf("cold start of %d children", *many), b["start_ns"], s["start_ns"], "ns")
 	row(fmt.Sprintf("stop of %d children", *many), b["stop_ns"], s["stop_ns"], "ns")
+	if *killMode == "" {
+		b, s = sideBySide("bare-coldstop", "sup-coldstop -kill-mode group")
+		row("  the same, kill_mode = group", b["stop_ns"], s["stop_ns"], "ns")
+	}
 	b, s = sideBySide("bare-spawn", "sup-spawn")
 	for _, k := range supervise.Spawners {
 		row("spawn+reap, spawner "+string(k), b["per_spawn_ns"], s[string(k)+"_ns"], "ns")
