@@ -52,18 +52,11 @@ func faultExit(ctx context.Context, c *comparer, kind supervise.SpawnerKind) (Ce
 // for its restart; the cell's value is the time from the request to the new
 // run's Ready.
 func crash(ctx context.Context, c *comparer, kind supervise.SpawnerKind, f fault) (Cell, error) {
-	h, err := serve(c.log, c.r, troubleSpec("bad", kind), troubleSpec("sibling", kind))
+	h, facts, err := badAndSibling(ctx, c, troubleSpec("bad", kind), kind)
 	if err != nil {
 		return Cell{}, err
 	}
 	defer h.close()
-	if err := h.waitRunning(ctx, "bad", "sibling"); err != nil {
-		return Cell{}, err
-	}
-	facts := &Facts{SupervisorPid: os.Getpid()}
-	if facts.WorkerPid, err = pidOf(ctx, h, "bad"); err != nil {
-		return Cell{}, err
-	}
 	t0 := time.Now()
 	if _, err := h.request(ctx, "bad", f.method, f.body); err == nil {
 		return Cell{}, fmt.Errorf("request %s to bad: answered, want the worker dead", f.method)
@@ -165,18 +158,11 @@ var scribbleSeq atomic.Uint64
 // faultSharedState: "bad" overwrites an entry of the worker package's shared
 // table; the sibling reads it, before and after bad's restart.
 func faultSharedState(ctx context.Context, c *comparer, kind supervise.SpawnerKind) (Cell, error) {
-	h, err := serve(c.log, c.r, troubleSpec("bad", kind), troubleSpec("sibling", kind))
+	h, facts, err := badAndSibling(ctx, c, troubleSpec("bad", kind), kind)
 	if err != nil {
 		return Cell{}, err
 	}
 	defer h.close()
-	if err := h.waitRunning(ctx, "bad", "sibling"); err != nil {
-		return Cell{}, err
-	}
-	facts := &Facts{SupervisorPid: os.Getpid()}
-	if facts.WorkerPid, err = pidOf(ctx, h, "bad"); err != nil {
-		return Cell{}, err
-	}
 	key := fmt.Sprintf("compare-%d-%d", os.Getpid(), scribbleSeq.Add(1))
 	before, err := h.request(ctx, "sibling", "read", key)
 	if err != nil {
@@ -222,18 +208,11 @@ const ignoreStopGrace = 200 * time.Millisecond
 func faultIgnoreStop(ctx context.Context, c *comparer, kind supervise.SpawnerKind) (Cell, error) {
 	bad := troubleSpec("bad", kind, "--ignore-stop")
 	bad.StopGrace = ignoreStopGrace
-	h, err := serve(c.log, c.r, bad, troubleSpec("sibling", kind))
+	h, facts, err := badAndSibling(ctx, c, bad, kind)
 	if err != nil {
 		return Cell{}, err
 	}
 	defer h.close()
-	if err := h.waitRunning(ctx, "bad", "sibling"); err != nil {
-		return Cell{}, err
-	}
-	facts := &Facts{SupervisorPid: os.Getpid()}
-	if facts.WorkerPid, err = pidOf(ctx, h, "bad"); err != nil {
-		return Cell{}, err
-	}
 	t0 := time.Now()
 	if err := h.sup.Stop(ctx, "bad"); err != nil {
 		return Cell{}, fmt.Errorf("stop bad: %w", err)
@@ -263,18 +242,11 @@ func faultDeadlock(ctx context.Context, c *comparer, kind supervise.SpawnerKind)
 	bad.Command = []string{"trouble", "--heartbeat", "20ms"}
 	bad.HeartbeatTimeout = 200 * time.Millisecond
 	bad.StopGrace = ignoreStopGrace
-	h, err := serve(c.log, c.r, bad, troubleSpec("sibling", kind))
+	h, facts, err := badAndSibling(ctx, c, bad, kind)
 	if err != nil {
 		return Cell{}, err
 	}
 	defer h.close()
-	if err := h.waitRunning(ctx, "bad", "sibling"); err != nil {
-		return Cell{}, err
-	}
-	facts := &Facts{SupervisorPid: os.Getpid()}
-	if facts.WorkerPid, err = pidOf(ctx, h, "bad"); err != nil {
-		return Cell{}, err
-	}
 	// Counted from here, so that a run ended earlier (a heartbeat missed on a
 	// very loaded machine) is not taken for the deadlock's end.
 	ends, runs := h.count("bad", supervise.StateBackoff), h.count("bad", supervise.StateRunning)
@@ -398,4 +370,24 @@ func hostPid(ctx context.Context, h *harness, prog string) (int, error) {
 func alive(pid int) bool {
 	st, err := supervise.ReadProcStat(pid)
 	return err == nil && st.State != 'Z'
+}
+
+// badAndSibling serves bad beside a well-behaved sibling of the same kind in
+// this process's supervisor, waits until both run, and returns the facts begun
+// with this supervisor's pid and bad's. The caller closes h.
+func badAndSibling(ctx context.Context, c *comparer, bad supervise.Spec, kind supervise.SpawnerKind) (*harness, *Facts, error) {
+	h, err := serve(c.log, c.r, bad, troubleSpec("sibling", kind))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := h.waitRunning(ctx, "bad", "sibling"); err != nil {
+		h.close()
+		return nil, nil, err
+	}
+	facts := &Facts{SupervisorPid: os.Getpid()}
+	if facts.WorkerPid, err = pidOf(ctx, h, "bad"); err != nil {
+		h.close()
+		return nil, nil, err
+	}
+	return h, facts, nil
 }

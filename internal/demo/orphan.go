@@ -50,34 +50,11 @@ func (d *demo) noSubreaperCase() error {
 		return nil
 	}
 	defer restore()
-	cmdR, cmdW, err := d.pipe()
+	o, err := d.startOrphan("off")
 	if err != nil {
 		return err
 	}
-	holdR, holdW, err := d.pipe()
-	if err != nil {
-		return err
-	}
-	host, err := d.start([]*os.File{cmdR, holdR}, "host", "--subreaper", "off")
-	if err != nil {
-		return err
-	}
-	d.roles[host.pid] = "host, subreaper off"
-	if _, err := host.out.next(fmt.Sprintf("host %d subreaper ", host.pid)); err != nil {
-		return err
-	}
-	child, err := host.out.nextPid("child ")
-	if err != nil {
-		return err
-	}
-	grand, err := host.out.nextPid("grandchild ")
-	if err != nil {
-		return err
-	}
-	status, err := host.out.next(fmt.Sprintf("reaped %d ", child))
-	if err != nil {
-		return err
-	}
+	host, child, grand, status, cmdW, holdW := o.host, o.child, o.grand, o.status, o.cmdW, o.holdW
 	if err := restore(); err != nil {
 		return err
 	}
@@ -126,44 +103,60 @@ func (d *demo) noSubreaperCase() error {
 	return d.endStep()
 }
 
+// orphanRun is a host process whose child forked a grandchild and exited.
+type orphanRun struct {
+	host         *helper
+	bit          string   // the host's subreaper bit as it read it back
+	child, grand int      // the child (reaped by the host) and the orphan
+	status       string   // the child's exit status, as the host reaped it
+	cmdW, holdW  *os.File // closing cmdW ends the host, holdW the grandchild
+}
+
+// startOrphan starts a host with its subreaper bit set to mode ("on"/"off")
+// and waits until its child has forked the grandchild and been reaped; by then
+// the kernel has re-parented the grandchild (it does so before the child
+// becomes a zombie).
+func (d *demo) startOrphan(mode string) (*orphanRun, error) {
+	cmdR, cmdW, err := d.pipe() // host's fd 3; EOF ends it
+	if err != nil {
+		return nil, err
+	}
+	holdR, holdW, err := d.pipe() // host's fd 4, the grandchild's stdin; EOF ends the grandchild
+	if err != nil {
+		return nil, err
+	}
+	o := &orphanRun{cmdW: cmdW, holdW: holdW}
+	if o.host, err = d.start([]*os.File{cmdR, holdR}, "host", "--subreaper", mode); err != nil {
+		return nil, err
+	}
+	d.roles[o.host.pid] = "host, subreaper " + mode
+	if o.bit, err = o.host.out.next(fmt.Sprintf("host %d subreaper ", o.host.pid)); err != nil {
+		return nil, err
+	}
+	if o.child, err = o.host.out.nextPid("child "); err != nil {
+		return nil, err
+	}
+	if o.grand, err = o.host.out.nextPid("grandchild "); err != nil {
+		return nil, err
+	}
+	d.roles[o.grand] = "grandchild"
+	if o.status, err = o.host.out.next(fmt.Sprintf("reaped %d ", o.child)); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
 func (d *demo) orphanCase(hostSubreaper bool) error {
 	mode := "off"
 	if hostSubreaper {
 		mode = "on"
 	}
 	d.beginStep(fmt.Sprintf("host with the subreaper bit %s: a child forks a grandchild and exits", mode))
-	cmdR, cmdW, err := d.pipe() // host's fd 3; EOF ends it
+	o, err := d.startOrphan(mode)
 	if err != nil {
 		return err
 	}
-	holdR, holdW, err := d.pipe() // host's fd 4, the grandchild's stdin; EOF ends the grandchild
-	if err != nil {
-		return err
-	}
-	host, err := d.start([]*os.File{cmdR, holdR}, "host", "--subreaper", mode)
-	if err != nil {
-		return err
-	}
-	d.roles[host.pid] = "host, subreaper " + mode
-	bit, err := host.out.next(fmt.Sprintf("host %d subreaper ", host.pid))
-	if err != nil {
-		return err
-	}
-	child, err := host.out.nextPid("child ")
-	if err != nil {
-		return err
-	}
-	grand, err := host.out.nextPid("grandchild ")
-	if err != nil {
-		return err
-	}
-	d.roles[grand] = "grandchild"
-	// The host reaps the child; by then the grandchild has been re-parented (the
-	// kernel does it before the child becomes a zombie).
-	status, err := host.out.next(fmt.Sprintf("reaped %d ", child))
-	if err != nil {
-		return err
-	}
+	host, bit, child, grand, status, cmdW, holdW := o.host, o.bit, o.child, o.grand, o.status, o.cmdW, o.holdW
 	d.say("  The host (pid %d) read back its subreaper bit: %s. Its child (pid %d) forked pid %d", host.pid, bit, child, grand)
 	d.say("  and exited; the host reaped it:")
 	d.say("  fact pid=%d reaped-by=%d status=%q", child, host.pid, status)
@@ -190,8 +183,8 @@ func (d *demo) orphanCase(hostSubreaper bool) error {
 		d.say("  The host is no subreaper, so the orphan skipped it and went to the nearest one: the supervisor.")
 		d.say("  (Had the supervisor not been a subreaper either, PID 1 would have adopted it: step 5.)")
 		listed := false
-		for _, o := range d.r.Adopted() {
-			if o.Pid == grand && o.StartTicks == n.StartTicks {
+		for _, a := range d.r.Adopted() {
+			if a.Pid == grand && a.StartTicks == n.StartTicks {
 				listed = true
 			}
 		}
@@ -221,8 +214,8 @@ func (d *demo) orphanCase(hostSubreaper bool) error {
 			return err
 		}
 		d.say("  fact pid=%d reaped-by=%d status=%q", grand, d.self, e.String())
-		for _, o := range d.r.Adopted() {
-			if o.Pid == grand {
+		for _, a := range d.r.Adopted() {
+			if a.Pid == grand {
 				return d.fail("the reaper still lists orphan %d after reaping it", grand)
 			}
 		}
