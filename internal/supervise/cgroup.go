@@ -260,7 +260,8 @@ func (c *cgroup) kill() error {
 // populated reports whether any live process is in the cgroup (cgroup.events).
 // Zombies do not count. An unreadable file counts as empty.
 func (c *cgroup) populated() bool {
-	b, err := os.ReadFile(filepath.Join(c.path, "cgroup.events"))
+	var buf [128]byte
+	b, err := readSmall(c.path+"/cgroup.events", buf[:], true)
 	if err != nil {
 		return false
 	}
@@ -269,7 +270,8 @@ func (c *cgroup) populated() bool {
 
 // pids lists the processes in the cgroup now.
 func (c *cgroup) pids() []int {
-	b, err := os.ReadFile(filepath.Join(c.path, "cgroup.procs"))
+	var buf [256]byte
+	b, err := readSmall(c.path+"/cgroup.procs", buf[:], false)
 	if err != nil {
 		return nil
 	}

@@ -225,7 +225,8 @@ func (r *Reaper) registered(pids []int) map[int]bool {
 // startTime reads field 22 of /proc/PID/stat: when the process started, in clock
 // ticks since boot.
 func startTime(pid int) (uint64, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	var buf [512]byte
+	b, err := readSmall("/proc/"+strconv.Itoa(pid)+"/stat", buf[:], true)
 	if err != nil {
 		return 0, false
 	}

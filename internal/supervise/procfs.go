@@ -5,7 +5,42 @@ import (
 	"errors"
 	"os"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
+
+// readSmall reads a /proc or cgroupfs file with open, read and close, growing
+// buf while reads fill it: three syscalls where os.ReadFile makes six (two
+// fstats, and a read that returns EOF). With oneRecord it stops at the first
+// read that does not fill the buffer, which is right only for a file the kernel
+// produces in one piece (seq_file with a single record: /proc/PID/stat,
+// cgroup.events); for a list (cgroup.procs) a read returns at most a page of
+// records, so it reads on until EOF. The supervisor reads such files on its
+// restart and stop paths.
+func readSmall(path string, buf []byte, oneRecord bool) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	n := 0
+	for {
+		if n == len(buf) {
+			buf = append(buf, make([]byte, max(len(buf), 512))...)
+		}
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		n += m
+		if m == 0 || (oneRecord && n < len(buf)) {
+			return buf[:n], nil
+		}
+	}
+}
 
 // ProcStat is the part of /proc/PID/stat the supervisor reads.
 type ProcStat struct {
@@ -19,7 +54,8 @@ type ProcStat struct {
 
 // ReadProcStat parses /proc/PID/stat.
 func ReadProcStat(pid int) (ProcStat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	var buf [512]byte
+	b, err := readSmall("/proc/"+strconv.Itoa(pid)+"/stat", buf[:], true)
 	if err != nil {
 		return ProcStat{}, err
 	}
