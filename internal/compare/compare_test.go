@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/supervisor/supervisor/internal/compare"
 	"github.com/supervisor/supervisor/internal/supervise"
@@ -179,7 +178,7 @@ func TestFatalAndExitRows(t *testing.T) {
 		code   int
 		output string
 	}{
-		{"fatal", 2, "fatal error: concurrent map writes"},
+		{"fatal", 2, "concurrent map writes"},
 		{"exit", 7, "calling os.Exit(7)"},
 	} {
 		r := row(t, rep, tc.name)
@@ -326,19 +325,16 @@ func TestFormats(t *testing.T) {
 	if err := rep.WriteText(&txt); err != nil {
 		t.Fatal(err)
 	}
-	tl := strings.Split(txt.String(), "\n")
-	if !strings.HasPrefix(tl[0], "row") || !strings.Contains(tl[0], "process (kind reexec)") || !strings.Contains(txt.String(), rep.Rows[0].Process.Text) {
-		t.Errorf("text table:\n%s", txt.String())
-	}
-	// Aligned: the process column starts at the same column (in characters) on
-	// every table line.
-	at := func(l, sub string) int { return utf8.RuneCountInString(l[:strings.Index(l, sub)]) }
-	col := at(tl[0], "process (kind reexec)")
+	// A block per row: the title, then the goroutine and the process cells on
+	// lines of their own, the cells aligned.
+	text := txt.String()
 	for _, r := range rep.Rows {
-		for _, l := range tl[2:4] {
-			if strings.HasPrefix(l, r.Title) && at(l, r.Process.Text) != col {
-				t.Errorf("text row %q: the process column is not at offset %d", l, col)
-			}
+		block := r.Title + "\n  goroutine  " + r.Goroutine.Text + "\n  process    " + r.Process.Text + "\n"
+		if !strings.Contains(text, block) {
+			t.Errorf("no block for row %q in:\n%s", r.Title, text)
 		}
+	}
+	if !strings.Contains(text, "process (kind reexec)") || !strings.Contains(text, "Measured in this run") {
+		t.Errorf("text report without its heading or footer:\n%s", text)
 	}
 }

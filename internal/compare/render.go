@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 )
 
 // Column headings of the table.
@@ -15,20 +14,20 @@ const (
 	headProcess   = "process (kind reexec)"
 )
 
-// WriteText writes the report as aligned columns, one row a line, with the
-// machine and the sizes under it.
+// WriteText writes the report for a terminal: a block per row, its title and
+// then one line per kind, the kinds' cells aligned (side by side, the cells
+// made lines of over 200 columns), with the machine and the sizes under it.
 func (r Report) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s\t%s\t%s\n", headRow, headGoroutine, headProcess)
-	fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.Repeat("-", len(headRow)), strings.Repeat("-", len(headGoroutine)), strings.Repeat("-", len(headProcess)))
+	var b strings.Builder
+	fmt.Fprintf(&b, "The same worker run as a goroutine in the supervisor (kind goroutine) and as a process (kind reexec):\n")
 	for _, row := range r.Rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", row.Title, row.Goroutine.Text, row.Process.Text)
+		fmt.Fprintf(&b, "\n%s\n  %-10s %s\n  %-10s %s\n", row.Title, "goroutine", row.Goroutine.Text, "process", row.Process.Text)
 	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write table: %w", err)
+	fmt.Fprintf(&b, "\n%s\n", r.footer())
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write report: %w", err)
 	}
-	_, err := fmt.Fprintf(w, "\n%s\n", r.footer())
-	return err
+	return nil
 }
 
 // WriteMarkdown writes the report as a GitHub-flavoured Markdown table, with the
