@@ -128,15 +128,31 @@ func unescapeMountinfo(s string) string {
 // cgroupSeq numbers the cgroup trees of the Supervisors of this process.
 var cgroupSeq atomic.Int64
 
-// cgroupPrefix is the name every supervisor cgroup of this process starts with.
-func cgroupPrefix() string { return "supervisor-" + strconv.Itoa(os.Getpid()) + "-" }
+// cgroupPrefix is the name every supervisor cgroup of this process starts with:
+// supervisor-<pid namespace>-<pid>-. The pid alone does not name a process: a
+// supervisor in another PID namespace (a container's, or one run under unshare
+// as PID 1) shares the cgroup tree but not the pids, and would take ours for a
+// dead supervisor's and sweep them, cgroups of live programs between two runs
+// included (seen: a restart's clone3 into a removed cgroup failed with ENOENT).
+func cgroupPrefix() string {
+	return "supervisor-" + strconv.FormatUint(pidNamespace(), 10) + "-" + strconv.Itoa(os.Getpid()) + "-"
+}
+
+// pidNamespace is the inode of this process's PID namespace (0 if unknown).
+var pidNamespace = sync.OnceValue(func() uint64 {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
+		return 0
+	}
+	return st.Ino
+})
 
 // cgroupTree is one Supervisor's cgroups: a parent directory, created at Serve
 // start under our own cgroup, and one child per program. It is used only by the
 // state goroutine.
 type cgroupTree struct {
 	base cgroupBase
-	dir  string // <base.self>/supervisor-<pid>-<n>
+	dir  string // <base.self>/supervisor-<pidns>-<pid>-<n>
 }
 
 // newCgroupTree creates this Supervisor's parent cgroup. The parent holds no
@@ -163,20 +179,22 @@ func newCgroupTree() (*cgroupTree, error) {
 }
 
 // sweepStale removes the cgroups a supervisor killed by SIGKILL left behind
-// under dir (supervisor-PID-N whose PID is gone), as far as they are empty. A
-// cgroup with processes in it is left alone: they are that supervisor's
-// leftovers, and ending them is an operator's call (cgroup.kill).
+// under dir (supervisor-NS-PID-N of our PID namespace whose PID is gone), as far
+// as they are empty. A cgroup with processes in it is left alone: they are that
+// supervisor's leftovers, and ending them is an operator's call (cgroup.kill).
+// Another namespace's are never touched: its pids cannot be checked from here.
 func sweepStale(dir string) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
+		var ns uint64
 		var pid, n int
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), "supervisor-") {
 			continue
 		}
-		if _, err := fmt.Sscanf(e.Name(), "supervisor-%d-%d", &pid, &n); err != nil || pid == os.Getpid() {
+		if _, err := fmt.Sscanf(e.Name(), "supervisor-%d-%d-%d", &ns, &pid, &n); err != nil || ns != pidNamespace() || ns == 0 || pid == os.Getpid() {
 			continue
 		}
 		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {

@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,15 +31,25 @@ func TestCgroupRemovalIsRecursive(t *testing.T) {
 		t.Errorf("%s still there: %v", c.path, err)
 	}
 
-	// A stale supervisor's tree (pid 2^22+1 cannot exist: above pid_max's
-	// ceiling), nested two levels deep, is swept.
-	stale := filepath.Join(filepath.Dir(tree.dir), "supervisor-4194305-1")
-	if err := os.MkdirAll(filepath.Join(stale, "prog-host-1", "supervisor-4194306-1"), 0o755); err != nil {
+	// A stale supervisor's tree of our PID namespace (pid 2^22+1 cannot exist:
+	// above pid_max's ceiling), nested two levels deep, is swept; another
+	// namespace's is not (its pids mean nothing here: it may be alive).
+	parent := filepath.Dir(tree.dir)
+	stale := filepath.Join(parent, fmt.Sprintf("supervisor-%d-4194305-1", pidNamespace()))
+	if err := os.MkdirAll(filepath.Join(stale, "prog-host-1", "supervisor-1-4194306-1"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sweepStale(filepath.Dir(tree.dir))
+	other := filepath.Join(parent, fmt.Sprintf("supervisor-%d-4194305-1", pidNamespace()+1))
+	if err := os.MkdirAll(filepath.Join(other, "prog-w-1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer rmdirTree(other)
+	sweepStale(parent)
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("stale tree %s not swept: %v", stale, err)
 		rmdirTree(stale)
+	}
+	if _, err := os.Stat(filepath.Join(other, "prog-w-1")); err != nil {
+		t.Errorf("another PID namespace's cgroup was swept: %v", err)
 	}
 }

@@ -112,7 +112,8 @@
 // logs the mode and, for a fallback, why. KillCgroup (auto's choice where the
 // host allows it: a cgroup2 mount, our own cgroup visible in it, permission to
 // create a child cgroup with cgroup.kill, Linux 5.14+): Serve creates
-// <our cgroup>/supervisor-<pid>-<n>, holding no process and enabling no
+// <our cgroup>/supervisor-<pidns>-<pid>-<n> (pidns: the inode of our PID
+// namespace), holding no process and enabling no
 // controller, and each run of a program gets its own child cgroup
 // prog-<name>-<run>, entered at clone time (CLONE_INTO_CGROUP) by all three
 // spawners, so no descendant is ever outside it. (The run number in the name is
@@ -137,10 +138,13 @@
 // is empty and the program starts again or ends for good; when Serve returns,
 // every cgroup left is killed, awaited (poll on cgroup.events, 2s each) and
 // removed, then the parent. A SIGKILLed supervisor leaves its cgroups behind;
-// the next supervisor to create its own under the same parent removes those
-// whose supervisor pid is gone and that are empty, and leaves populated ones
-// (their processes are for an operator to end). KillGroup: process groups only,
-// as above.
+// the next supervisor of the same PID namespace to create its own under the
+// same parent removes those whose supervisor pid is gone and that are empty, and
+// leaves populated ones (their processes are for an operator to end). Another
+// namespace's are never touched: a supervisor run as PID 1 under unshare shares
+// the cgroup tree but cannot see our pids (it once took a live supervisor's
+// empty cgroups for stale ones and removed them between two runs). KillGroup:
+// process groups only, as above.
 //
 // After each stop sequence (a shutdown, a group restart) one /proc scan reports
 // every live process not accounted for (escape.go): descendants recorded before
