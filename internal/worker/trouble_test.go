@@ -2,15 +2,20 @@ package worker_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/supervisor/supervisor/internal/worker"
 )
+
+// troubleTestRun numbers the runs of TestTroubleRequests in this process.
+var troubleTestRun atomic.Int64
 
 // The trouble worker's harmless requests, against a fake Host. The fatal ones
 // (fatal, exit) end the process, and are exercised through real processes by
@@ -29,13 +34,17 @@ func TestTroubleRequests(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx, h, []string{"--heartbeat", "2ms"}) }()
 	<-h.ready
+	// The table is the package's, for the life of the process: keys of their
+	// own per run (go test -count=N runs this again in the same process).
+	n := troubleTestRun.Add(1)
+	key, other := fmt.Sprintf("trouble-test-key-%d", n), fmt.Sprintf("trouble-test-other-%d", n)
 	for _, tc := range []struct{ method, body, want string }{
 		{"echo", "hi", "hi"},
 		{"pid", "", strconv.Itoa(os.Getpid())},
-		{"read", "trouble-test-key", "pristine"},
-		{"scribble", "trouble-test-key", "scribbled"},
-		{"read", "trouble-test-key", "scribbled by fake"},
-		{"read", "trouble-test-other", "pristine"},
+		{"read", key, "pristine"},
+		{"scribble", key, "scribbled"},
+		{"read", key, "scribbled by fake"},
+		{"read", other, "pristine"},
 	} {
 		if b, err := h.call(t, tc.method, []byte(tc.body)); err != nil || string(b) != tc.want {
 			t.Errorf("%s %q: %q, %v; want %q", tc.method, tc.body, b, err, tc.want)
