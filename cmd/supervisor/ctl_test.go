@@ -21,7 +21,13 @@ import (
 // and exit code.
 func ctl(t *testing.T, sock string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(bin("supervisor"), append([]string{"ctl", "--socket", sock}, args...)...)
+	return runBinary(t, exec.Command(bin("supervisor"), append([]string{"ctl", "--socket", sock}, args...)...))
+}
+
+// runBinary runs cmd to its end and returns its stdout, stderr and exit code;
+// a failure to run it at all fails the test.
+func runBinary(t *testing.T, cmd *exec.Cmd) (string, string, int) {
+	t.Helper()
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

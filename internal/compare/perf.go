@@ -93,14 +93,11 @@ func measureMemory(ctx context.Context, c *comparer, kind supervise.SpawnerKind)
 // measureRoundTrip sends c.requests echo requests to one worker, one at a time,
 // after a warm-up, and reports the median.
 func measureRoundTrip(ctx context.Context, c *comparer, kind supervise.SpawnerKind) (Cell, error) {
-	h, err := serve(c.log, c.r, troubleSpec("w", kind))
+	h, err := serveOneWorker(ctx, c, kind)
 	if err != nil {
 		return Cell{}, err
 	}
 	defer h.close()
-	if err := h.waitRunning(ctx, "w"); err != nil {
-		return Cell{}, err
-	}
 	for range min(100, c.requests) {
 		if _, err := h.request(ctx, "w", "echo", "warm-up"); err != nil {
 			return Cell{}, err
@@ -125,14 +122,11 @@ const throughputClients = 4
 // measureThroughput sends c.requests echo requests to one worker from
 // throughputClients goroutines at once and divides by the wall time.
 func measureThroughput(ctx context.Context, c *comparer, kind supervise.SpawnerKind) (Cell, error) {
-	h, err := serve(c.log, c.r, troubleSpec("w", kind))
+	h, err := serveOneWorker(ctx, c, kind)
 	if err != nil {
 		return Cell{}, err
 	}
 	defer h.close()
-	if err := h.waitRunning(ctx, "w"); err != nil {
-		return Cell{}, err
-	}
 	per := max(c.requests/throughputClients, 1)
 	errs := make(chan error, throughputClients)
 	var wg sync.WaitGroup
@@ -253,4 +247,18 @@ func rateText(r float64) string {
 		return fmt.Sprintf("%.1fk", r/1e3)
 	}
 	return fmt.Sprintf("%.0f", r)
+}
+
+// serveOneWorker serves one trouble worker "w" of kind and returns once it
+// runs; the caller closes h.
+func serveOneWorker(ctx context.Context, c *comparer, kind supervise.SpawnerKind) (*harness, error) {
+	h, err := serve(c.log, c.r, troubleSpec("w", kind))
+	if err != nil {
+		return nil, err
+	}
+	if err := h.waitRunning(ctx, "w"); err != nil {
+		h.close()
+		return nil, err
+	}
+	return h, nil
 }
