@@ -8,7 +8,7 @@
 //	supervisor init -- PROGRAM ARGS...  a container init (like tini): run PROGRAM,
 //	                                  reap every zombie, forward signals, exit
 //	                                  with PROGRAM's status
-//	supervisor demo zombie|orphan     narrated demonstrations (internal/demo)
+//	supervisor demo zombie|orphan|semaphore  narrated demonstrations (internal/demo)
 //	supervisor compare                the same workers as goroutines and as
 //	                                  processes, measured side by side
 //
@@ -55,7 +55,7 @@ const usage = `usage:
   supervisor tree [--pid N] [--json]        the running supervisor's process tree (or N's)
   supervisor top                            the tree, live; q or Ctrl-C quits
   supervisor init [flags] -- PROGRAM [ARG...] run PROGRAM as a container init
-  supervisor demo zombie|orphan [flags]     narrated demonstrations of zombies and orphans
+  supervisor demo zombie|orphan|semaphore [flags]  narrated demos: zombies, orphans, leases
   supervisor compare [--json|--markdown] [-n N]  goroutine and process workers, measured side by side
   supervisor version
 
