@@ -46,6 +46,19 @@ func TestProtocolRunningOnlyAfterReady(t *testing.T) {
 	}
 }
 
+// A program that never says Hello (it does not speak the protocol at all) is
+// told apart from one that greets and then never gets ready.
+func TestProtocolNoHandshake(t *testing.T) {
+	t.Parallel()
+	s := pspec("mute", supervise.SpawnExec)
+	s.Command = []string{"/bin/sleep", "30"}
+	s.StartTimeout = 200 * time.Millisecond
+	s.StartRetries = 0
+	rn := serve(t, group(supervise.OneForOne, s))
+	rn.wait(t)
+	rn.rec.waitLine(t, "no handshake (Hello on fd 3) within start_timeout 200ms", "protocol = true")
+}
+
 func TestProtocolStartTimeout(t *testing.T) {
 	t.Parallel()
 	s := pspec("silent", supervise.SpawnExec, "--never-ready")

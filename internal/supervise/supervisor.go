@@ -180,6 +180,7 @@ type program struct {
 	groupPoll      time.Duration // next poll interval
 	cg             *cgroup       // the cgroup of the current or last run (KillCgroup), or nil
 	stopPids       []int         // cg's processes as beforeStop read them, for beginStop's signal only
+	greeted        bool          // this run's Hello arrived (protocol programs)
 	oldCgs         []*cgroup     // cgroups of earlier runs, removed once empty
 }
 
@@ -491,7 +492,7 @@ func (s *Supervisor) setState(p *program, to State, reason string, ev Event) {
 func (s *Supervisor) start(p *program) {
 	p.cancelTimer()
 	p.pendingRestart = false
-	p.failure, p.killing, p.ready = "", false, false
+	p.failure, p.killing, p.ready, p.greeted = "", false, false, false
 	p.run++
 	run := p.run
 	if p.spec.Spawner == SpawnGoroutine {
@@ -669,7 +670,11 @@ func (s *Supervisor) timerFired(p *program, kind timerKind) {
 		s.pollGroup(p)
 	case timerStartTimeout:
 		if p.state == StateStarting && p.alive() && !p.ready {
-			s.endRun(p, fmt.Sprintf("no ready within start_timeout %s", p.spec.StartTimeout), syscall.SIGKILL)
+			why := fmt.Sprintf("no ready within start_timeout %s", p.spec.StartTimeout)
+			if !p.greeted && p.gor == nil {
+				why = fmt.Sprintf("no handshake (Hello on fd 3) within start_timeout %s: does the program speak the protocol (protocol = true)?", p.spec.StartTimeout)
+			}
+			s.endRun(p, why, syscall.SIGKILL)
 		}
 	case timerHeartbeat:
 		if p.state == StateRunning && p.alive() {
@@ -1094,6 +1099,7 @@ func (s *Supervisor) protocol(p *program, m ipc.Message, err error) {
 	}
 	switch m := m.(type) {
 	case ipc.Hello:
+		p.greeted = true
 		p.log.Debug("handshake", "pid", p.pid(), "child_pid", m.Pid, "name", m.Name)
 	case ipc.Ready:
 		if p.state != StateStarting || p.ready || p.failure != "" {
