@@ -629,7 +629,11 @@ func (s *Supervisor) spawnFailed(p *program, run uint64, err error) {
 
 func (s *Supervisor) becameRunning(p *program) {
 	p.failedStarts = 0
-	s.setState(p, StateRunning, "up for min_uptime", Event{Pid: p.pid()})
+	reason := "up for min_uptime"
+	if p.ready {
+		reason = "said Ready"
+	}
+	s.setState(p, StateRunning, reason, Event{Pid: p.pid()})
 }
 
 // alive reports whether p has a current run to act on: a process, or a goroutine.
