@@ -142,6 +142,26 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		return exitUsage
 	}
 	if *check {
+		if *file != "" {
+			// Parsed; now whether each external command can run here.
+			src, err := os.ReadFile(*file)
+			if err != nil {
+				fmt.Fprintf(stderr, "supervisor: %v\n", err)
+				return exitUsage
+			}
+			problems, err := config.CheckCommands(*file, src)
+			if err != nil {
+				fmt.Fprintf(stderr, "supervisor: %v\n", err)
+				return exitUsage
+			}
+			for _, p := range problems {
+				fmt.Fprintf(stderr, "supervisor: %v\n", p)
+			}
+			if len(problems) > 0 {
+				fmt.Fprintf(stdout, "%s: parses, but %d program(s) cannot be started here\n", source, len(problems))
+				return 1
+			}
+		}
 		fmt.Fprintf(stdout, "%s: ok, %d programs, strategy %s\n", source, len(group.Programs), group.Strategy)
 		return 0
 	}

@@ -292,6 +292,19 @@ func TestCheckConfig(t *testing.T) {
 			t.Errorf("error %q does not name %q", out, want)
 		}
 	}
+	// It parses, but a command cannot run here: exit 1, each one named with
+	// its line.
+	missing := writeConf(t, "[program:a]\ncommand = CHILD\n[program:b]\ncommand = /nonexistent/prog\n[program:c]\ncommand = nosuch-cmd-xyz\n")
+	out, err = exec.Command(bin("supervisor"), "run", "--check", "-c", missing).CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("--check with missing commands: %v, want exit code 1\n%s", err, out)
+	}
+	for _, want := range []string{missing + ":4: [program:b] command: \"/nonexistent/prog\" does not exist",
+		missing + ":6: [program:c] command: \"nosuch-cmd-xyz\" is not found in PATH", "2 program(s) cannot be started"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("--check output does not say %q:\n%s", want, out)
+		}
+	}
 }
 
 // An ad hoc goroutine worker: no process, runs until SIGINT, exits 0.

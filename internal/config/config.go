@@ -70,18 +70,21 @@ func Load(path string) (supervise.Group, error) {
 // Parse parses src; name is used in error messages (the file name). On failure it
 // returns the zero Group and an *Error describing the first problem in the file.
 func Parse(name string, src []byte) (supervise.Group, error) {
-	p := &parser{
+	g, err := newParser(name).parse(src)
+	if err != nil {
+		return supervise.Group{}, err
+	}
+	return g, nil
+}
+
+func newParser(name string) *parser {
+	return &parser{
 		file:     name,
 		base:     supervise.DefaultSpec(),
 		baseKeys: map[string]int{},
 		names:    map[string]int{},
 		group:    supervise.Group{Strategy: supervise.OneForOne},
 	}
-	g, err := p.parse(src)
-	if err != nil {
-		return supervise.Group{}, err
-	}
-	return g, nil
 }
 
 type sectionKind int
