@@ -106,14 +106,11 @@ func crash(ctx context.Context, c *comparer, kind supervise.SpawnerKind, f fault
 // the program "host" (kind reexec, never restarted). The cell's value is the
 // time from the request to the reaping of the sacrificial supervisor.
 func sacrifice(ctx context.Context, c *comparer, f fault) (Cell, error) {
-	h, err := serve(c.log, c.r, hostSpec("host"))
+	h, err := serveRunning(ctx, c, hostSpec("host"))
 	if err != nil {
 		return Cell{}, err
 	}
 	defer h.close()
-	if err := h.waitRunning(ctx, "host"); err != nil {
-		return Cell{}, err
-	}
 	facts := &Facts{}
 	if facts.SupervisorPid, err = pidOf(ctx, h, "host"); err != nil {
 		return Cell{}, err
@@ -381,12 +378,8 @@ func alive(pid int) bool {
 // this process's supervisor, waits until both run, and returns the facts begun
 // with this supervisor's pid and bad's. The caller closes h.
 func badAndSibling(ctx context.Context, c *comparer, bad supervise.Spec, kind supervise.SpawnerKind) (*harness, *Facts, error) {
-	h, err := serve(c.log, c.r, bad, troubleSpec("sibling", kind))
+	h, err := serveRunning(ctx, c, bad, troubleSpec("sibling", kind))
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := h.waitRunning(ctx, "bad", "sibling"); err != nil {
-		h.close()
 		return nil, nil, err
 	}
 	facts := &Facts{SupervisorPid: os.Getpid()}

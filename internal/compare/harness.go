@@ -189,3 +189,21 @@ func troubleSpec(name string, kind supervise.SpawnerKind, args ...string) superv
 	s.StopGrace = 2 * time.Second
 	return s
 }
+
+// serveRunning serves specs under one supervisor and returns once every one of
+// them runs; the caller closes h.
+func serveRunning(ctx context.Context, c *comparer, specs ...supervise.Spec) (*harness, error) {
+	h, err := serve(c.log, c.r, specs...)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	if err := h.waitRunning(ctx, names...); err != nil {
+		h.close()
+		return nil, err
+	}
+	return h, nil
+}

@@ -21,14 +21,11 @@ import (
 // on its own, timing Supervisor.Start until the worker's Ready (state running).
 func measureStartup(ctx context.Context, c *comparer, kind supervise.SpawnerKind) (Cell, error) {
 	specs, names := workerSpecs(c.workers, kind)
-	h, err := serve(c.log, c.r, specs...)
+	h, err := serveRunning(ctx, c, specs...)
 	if err != nil {
 		return Cell{}, err
 	}
 	defer h.close()
-	if err := h.waitRunning(ctx, names...); err != nil {
-		return Cell{}, err
-	}
 	lat := make([]time.Duration, 0, len(names))
 	for _, name := range names {
 		if err := h.sup.Stop(ctx, name); err != nil {
@@ -56,14 +53,11 @@ func measureStartup(ctx context.Context, c *comparer, kind supervise.SpawnerKind
 func measureMemory(ctx context.Context, c *comparer, kind supervise.SpawnerKind) (Cell, error) {
 	specs, names := workerSpecs(c.workers, kind)
 	before := liveBytes()
-	h, err := serve(c.log, c.r, specs...)
+	h, err := serveRunning(ctx, c, specs...)
 	if err != nil {
 		return Cell{}, err
 	}
 	defer h.close()
-	if err := h.waitRunning(ctx, names...); err != nil {
-		return Cell{}, err
-	}
 	inSup := max(liveBytes()-before, 0) / int64(len(names))
 	if kind == supervise.SpawnGoroutine {
 		return Cell{Text: fmt.Sprintf("%s (heap + stack, in the supervisor)", bytesText(inSup)), Value: float64(inSup), Unit: "B"}, nil
@@ -252,13 +246,5 @@ func rateText(r float64) string {
 // serveOneWorker serves one trouble worker "w" of kind and returns once it
 // runs; the caller closes h.
 func serveOneWorker(ctx context.Context, c *comparer, kind supervise.SpawnerKind) (*harness, error) {
-	h, err := serve(c.log, c.r, troubleSpec("w", kind))
-	if err != nil {
-		return nil, err
-	}
-	if err := h.waitRunning(ctx, "w"); err != nil {
-		h.close()
-		return nil, err
-	}
-	return h, nil
+	return serveRunning(ctx, c, troubleSpec("w", kind))
 }
