@@ -271,11 +271,47 @@ func TestCtlSocketLiveStaleAndMode(t *testing.T) {
 		t.Errorf("status on a stale socket: exit %d, want 3", code)
 	}
 	third := start(t, "run", "-c", conf, "--socket", sock)
+	third.waitLine(t, "removed a stale control socket")
 	third.waitLine(t, "control socket ready")
 	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
 		t.Errorf("shutdown of the supervisor on the replaced socket: exit %d: %s", code, errOut)
 	}
 	third.exitCode(t)
+}
+
+// Another user (uid 65534) reaching a root supervisor's socket is told
+// "permission denied", not "no supervisor is running".
+func TestCtlOtherUserDenied(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the client as another user")
+	}
+	// Every directory on the way must let the other user through: the
+	// binaries' (0700 from MkdirTemp) and the socket's.
+	if err := os.Chmod(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "ctl-denied")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s.sock")
+	p := start(t, "run", "-c", writeConf(t, "[program:a]\ncommand = CHILD\n"), "--socket", sock)
+	p.waitLine(t, "control socket ready")
+	cmd := exec.Command(bin("supervisor"), "ctl", "--socket", sock, "status")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	_, errOut, code := runBinary(t, cmd)
+	if code != 1 || !strings.Contains(errOut, "permission denied") || strings.Contains(errOut, "no supervisor") {
+		t.Errorf("status as uid 65534: exit %d, %q; want 1 and permission denied", code, errOut)
+	}
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Errorf("shutdown: exit %d: %s", code, errOut)
+	}
+	p.exitCode(t)
 }
 
 func alive(pid int) bool {
