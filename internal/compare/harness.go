@@ -57,17 +57,21 @@ func (h *harness) close() error {
 func (h *harness) event(e supervise.Event) {
 	h.mu.Lock()
 	h.events = append(h.events, e)
-	close(h.wake)
-	h.wake = make(chan struct{})
+	h.wakeLocked()
 	h.mu.Unlock()
 }
 
 func (h *harness) output(l supervise.OutputLine) {
 	h.mu.Lock()
 	h.lines = append(h.lines, l)
+	h.wakeLocked()
+	h.mu.Unlock()
+}
+
+// wakeLocked wakes every waiter (h.mu held): they look again at what arrived.
+func (h *harness) wakeLocked() {
 	close(h.wake)
 	h.wake = make(chan struct{})
-	h.mu.Unlock()
 }
 
 // errTimeout says that what a measurement waited for did not happen in time.

@@ -91,18 +91,26 @@ func serveOn(t *testing.T, ln net.Listener, tg Target) {
 	})
 }
 
-func TestServeAndClient(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "d", "s.sock")
+// serveFake serves f on a fresh socket at sock (its directory created as
+// Listen does) and returns a client of it.
+func serveFake(t *testing.T, sock string, f *fake) *Client {
+	t.Helper()
 	ln, err := Listen(hclog.NewNullLogger(), sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fake{}
 	serveOn(t, ln, f)
 	c, err := NewClient(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+func TestServeAndClient(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "d", "s.sock")
+	f := &fake{}
+	c := serveFake(t, sock, f)
 	ctx := context.Background()
 	st, err := c.Status(ctx)
 	if err != nil || len(st) != 1 || st[0].Name != "a" || st[0].Pid != 42 || st[0].State != "running" {
@@ -133,16 +141,7 @@ func TestServeAndClient(t *testing.T) {
 }
 
 func TestRequestEndpoint(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s.sock")
-	ln, err := Listen(hclog.NewNullLogger(), sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serveOn(t, ln, &fake{})
-	c, err := NewClient(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := serveFake(t, filepath.Join(t.TempDir(), "s.sock"), &fake{})
 	ctx := context.Background()
 	bin := []byte{0, 0xff, 'x', 0x80}
 	rep, err := c.Request(ctx, "a", "echo", bin, 0)
@@ -311,18 +310,9 @@ func TestRing(t *testing.T) {
 }
 
 func TestLogsAndEventsStream(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s.sock")
-	ln, err := Listen(hclog.NewNullLogger(), sock)
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := &fake{}
 	j := f.journal()
-	serveOn(t, ln, f)
-	c, err := NewClient(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := serveFake(t, filepath.Join(t.TempDir(), "s.sock"), f)
 	j.Output(supervise.OutputLine{Program: "a", Text: "old"})
 	j.Output(supervise.OutputLine{Program: "b", Text: "other"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
