@@ -13,9 +13,12 @@ import (
 
 // A Handler answers one Request: it runs method with body and returns the Reply's
 // body, or an error whose text becomes the Reply's Err. It runs in its own
-// goroutine and must return once ctx is done (see Child.Serve). It may keep body:
-// it is the handler's own copy. A panic in a handler is not recovered: it ends
-// the worker, as any goroutine's panic does.
+// goroutine and must return once ctx is done (see Child.Serve). Like an
+// io.Writer's Write, it must not keep body, or hand it to a goroutine that
+// outlives it: once the handler returned and its Reply was written, body goes back
+// to the Decoder's pool (Recycle) and a later Request's bytes overwrite it. It may
+// return body, or a slice of it, as the Reply's body. A panic in a handler is not
+// recovered: it ends the worker, as any goroutine's panic does.
 type Handler func(ctx context.Context, method string, body []byte) ([]byte, error)
 
 // Child is a worker's side of the conversation with its supervisor: the
@@ -275,6 +278,7 @@ func (c *Child) handle(ctx context.Context, h Handler, req Request) {
 	if err := c.send(rep); errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrMalformed) {
 		_ = c.send(Reply{ID: req.ID, Err: "reply not sent: " + err.Error()})
 	}
+	Recycle(req.Body) // the Reply was copied out: nothing refers to body now
 }
 
 // ErrLeaseRefused wraps the supervisor's reason for refusing an Acquire.

@@ -39,6 +39,7 @@ var allMessages = []struct {
 	{"Reply", ipc.Reply{ID: 7, Body: []byte("hello")}},
 	{"Reply/error", ipc.Reply{ID: math.MaxUint64, Err: "no such method"}},
 	{"Reply/error and body", ipc.Reply{ID: 1, Err: "partial", Body: []byte("half")}},
+	{"Reply/larger than the read buffer", ipc.Reply{ID: 12, Err: "partial", Body: bytes.Repeat([]byte("9876543210"), 9000)}},
 	{"Stop", ipc.Stop{Deadline: 5 * time.Second}},
 	{"Stop/zero", ipc.Stop{}},
 	{"Stop/max", ipc.Stop{Deadline: math.MaxInt64}},
@@ -454,6 +455,49 @@ func TestTypeString(t *testing.T) {
 				t.Errorf("String() = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRecycledBodyIsOverwritten: a large Body goes back to the pool with Recycle
+// and the next large frame is read into pooled memory; whatever buffer it gets,
+// the message holds exactly that frame's bytes, and a body cut short is reported
+// as truncated, not returned with stale bytes.
+func TestRecycledBodyIsOverwritten(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	e := ipc.NewEncoder(&buf)
+	bodies := [][]byte{bytes.Repeat([]byte{'a'}, 70000), bytes.Repeat([]byte{'b'}, 69000), bytes.Repeat([]byte{'c'}, 5000)}
+	for i, b := range bodies {
+		if err := e.Encode(ipc.Request{ID: uint64(i), Method: "m", Body: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Encode(ipc.Reply{ID: 9, Body: bytes.Repeat([]byte{'d'}, 70000)}); err != nil {
+		t.Fatal(err)
+	}
+	stream := buf.Bytes()
+	cut := len(stream) - 30000 // inside the Reply's body
+	d := ipc.NewDecoder(bytes.NewReader(stream[:cut]), 0)
+	for i, want := range bodies {
+		m, err := d.Decode()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		got := m.(ipc.Request).Body
+		if !bytes.Equal(got, want) {
+			t.Fatalf("frame %d: Body of %d bytes starting %q, want %d bytes of %q", i, len(got), got[:1], len(want), want[:1])
+		}
+		ipc.Recycle(got)
+	}
+	m, err := d.Decode()
+	if !errors.Is(err, ipc.ErrTruncated) || m != nil {
+		t.Fatalf("Decode of a cut Reply = %v, %v; want ErrTruncated", m, err)
+	}
+	// The Reply's declared length: its type, ID, empty Err, a 3-byte Body length, the Body.
+	const n = 1 + 1 + 1 + 3 + 70000
+	want := fmt.Sprintf("ipc: truncated Reply frame: got %d of %d bytes: unexpected EOF", n-30000, n)
+	if err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
 	}
 }
 

@@ -50,10 +50,12 @@ func NewDecoder(r io.Reader, maxFrame int) *Decoder {
 //
 // Memory: the declared length is checked against the limit before anything is
 // allocated for the frame. A frame that fits in the 4 KiB read buffer is parsed in
-// place; a larger one is read into a buffer that starts at most 256 KiB and doubles
-// only as bytes arrive, never beyond the declared length. Strings are copied out;
-// a Body is copied out of the read buffer, or is a sub-slice of the large frame's
-// own buffer, so it never aliases memory the Decoder reuses. Decoding a message
+// place. A larger Request or Reply with a Body of up to 256 KiB has its Body read
+// straight into a buffer from the body pools (see Recycle), sized to the declared
+// length; any other large frame is read into a buffer that starts at most 256 KiB and doubles only as
+// bytes arrive, never beyond the declared length. Strings are copied out; a Body
+// is copied out of the read buffer, or is a buffer of its own, so it never aliases
+// memory the Decoder reuses: it is the caller's until the caller recycles it. Decoding a message
 // whose fields are all numbers allocates only to box it in the Message interface
 // (8 bytes for Heartbeat; nothing for Ready and Stopping).
 //
@@ -107,11 +109,48 @@ func (d *Decoder) decode() (Message, error) {
 	}
 
 	d.r.Discard(frameHeaderLen + 1)
+	if t == TypeRequest || t == TypeReply {
+		if m, ok, err := d.readBodied(t, int(n)-1); ok {
+			return m, err
+		}
+	}
 	p, err := d.readLarge(t, int(n)-1)
 	if err != nil {
 		return nil, err
 	}
 	return decodePayload(t, p, true)
+}
+
+// readBodied reads a large Request or Reply payload of n bytes whose fields
+// before the Body arrived in the read buffer: it parses them there, then reads the
+// Body straight into a buffer of its own from the body pools (see Recycle). ok is
+// false, with nothing consumed, for any other payload (those fields longer than
+// the buffer, a Body over 256 KiB, or malformed: readLarge then reads it, growing
+// its buffer as bytes arrive, and names what is wrong).
+func (d *Decoder) readBodied(t Type, n int) (m Message, ok bool, err error) {
+	pre, _ := d.r.Peek(min(n, d.r.Size()))
+	p := payload{b: pre, t: t}
+	id := p.uvarint("ID")
+	s := p.bytes("string", len(pre))
+	size := p.uvarint("Body")
+	head := len(pre) - len(p.b)
+	if p.err != nil || size == 0 || size > growStep || uint64(head)+size != uint64(n) {
+		return nil, false, nil
+	}
+	str := string(s)
+	d.r.Discard(head) // cannot fail: the bytes are buffered
+	body := newBody(int(size))
+	if got, err := io.ReadFull(d.r, body); err != nil {
+		Recycle(body)
+		if err == io.ErrUnexpectedEOF {
+			err = io.EOF
+		}
+		return nil, true, readError(err, t.String()+" frame", 1+head+got, uint32(n+1))
+	}
+	if t == TypeRequest {
+		return Request{ID: id, Method: str, Body: body}, true, nil
+	}
+	return Reply{ID: id, Err: str, Body: body}, true, nil
 }
 
 // readLarge reads a payload of n bytes that does not fit in the read buffer into a

@@ -51,6 +51,18 @@ func FuzzDecode(f *testing.F) {
 			if !reflect.DeepEqual(again, m) {
 				t.Fatalf("round trip: %.100v became %.100v", m, again)
 			}
+			recycle(m) // later frames may be read into its memory
+			recycle(again)
 		}
 	})
+}
+
+// recycle gives m's Body, if it has one, back to the pool.
+func recycle(m ipc.Message) {
+	switch m := m.(type) {
+	case ipc.Request:
+		ipc.Recycle(m.Body)
+	case ipc.Reply:
+		ipc.Recycle(m.Body)
+	}
 }

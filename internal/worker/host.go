@@ -30,9 +30,11 @@ type Host interface {
 	// Handle sets the handler of the supervisor's Requests. Requests that arrive
 	// before it is set are answered with an error; set it before Ready. Each
 	// Request runs in its own goroutine with a context that ends when the run
-	// ends. A panic in the handler is a crash of the whole worker, under every
-	// kind: a process dies with exit status 2 and its stack on stderr; a
-	// goroutine worker's run ends with status 2, the panic value and stack logged.
+	// ends; as ipc.Handler says, it must not keep its body once it returned (a
+	// process's bodies are recycled). A panic in the handler is a crash of the
+	// whole worker, under every kind: a process dies with exit status 2 and its
+	// stack on stderr; a goroutine worker's run ends with status 2, the panic
+	// value and stack logged.
 	Handle(h ipc.Handler)
 	// Ready says that initialisation is done: the program counts as running from
 	// now on. Only the first call sends; later calls return its result.
