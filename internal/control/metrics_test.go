@@ -88,6 +88,13 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("%s = %v (found %v), want > 0", name, v, ok)
 		}
 	}
+	// The process_* metrics are this test process's own: plausible values, not zeros.
+	if v, _ := find("process_resident_memory_bytes", nil); v < 1<<20 || v > 1<<32 {
+		t.Errorf("process_resident_memory_bytes = %v, want between 1 MiB and 4 GiB", v)
+	}
+	if v, _ := find("process_start_time_seconds", nil); v > float64(time.Now().Unix()+1) || v < float64(time.Now().Add(-time.Hour).Unix()) {
+		t.Errorf("process_start_time_seconds = %v, want within the last hour", v)
+	}
 	// CPU time is counted in clock ticks (10ms): a quick test may not have one.
 	if v, ok := find("process_cpu_seconds_total", nil); !ok || v < 0 {
 		t.Errorf("process_cpu_seconds_total = %v (found %v)", v, ok)

@@ -8,12 +8,14 @@
 //     process listed in /proc, read once per process. Nothing here forks, execs or
 //     waits: gopsutil v3's Process.Children runs pgrep and waits for it, which would
 //     race the supervisor's reaper (DESIGN.md, hard rule 1), so it is never called.
-//     gopsutil is not used at all: its per-process getters read the same /proc files
-//     one field at a time, several times per process; one read of stat and one of
-//     cmdline per process give every field a Node has. Measured on the 2-core dev
-//     VM: gopsutil v3.24.5's MemoryInfo and Times alone took 150 ms for 1,000
-//     processes, over the 100 ms budget of a whole tree; Take, with everything,
-//     takes about 50 ms (BenchmarkTree1000).
+//     Nor are gopsutil's per-process getters used here (the supervisor's own
+//     metrics do use them, in package control): each re-reads a /proc file for its
+//     field, and the parent pids the tree is built from need a read of every stat
+//     file anyway. Measured on the 2-core dev VM for 1,000 processes: gopsutil
+//     v3.24.5's Times and MemoryInfo took 61 ms with its boot-time cache on (150 ms
+//     without), on top of that read; Take, with one read of stat and one of cmdline
+//     per process for every field a Node has, takes 38-50 ms (BenchmarkTree1000),
+//     against a 100 ms budget for the whole tree.
 //   - A snapshot is not atomic: the kernel offers no consistent view of the whole
 //     table. Each Node is consistent with itself (its fields come from one read of
 //     its stat file); across nodes, a process that forked, exited or was re-parented
