@@ -50,8 +50,9 @@ commands:
                        "-" is read from stdin. NAME may be a pool pattern such as
                        'worker-*': the least busy ready program matching it answers
 
-exit codes: 0 done (status: all shown running), 1 refused or failed (status: some
-not running), 2 usage, 3 no supervisor on the socket, 4 no such program.
+exit codes: 0 done (status: all shown running), 1 refused or failed (start of a
+running program, stop of one not running, busy; status: some not running),
+2 usage, 3 no supervisor on the socket, 4 no such program.
 `
 
 func cmdCtl(args []string, stdout, stderr io.Writer) int {

@@ -119,6 +119,9 @@ func TestCtlCommands(t *testing.T) {
 	if out, _, code := ctl(t, sock, "status", "a"); code != 1 || !strings.Contains(out, "STOPPED") {
 		t.Errorf("status of a stopped program: exit %d, want 1:\n%s", code, out)
 	}
+	if _, errOut, code := ctl(t, sock, "stop", "a"); code != 1 || !strings.Contains(errOut, "not running (stopped)") {
+		t.Errorf("stop of a stopped program: exit %d, want 1: %s", code, errOut)
+	}
 	// A program stopped by request keeps the supervisor running; start brings it back.
 	if _, errOut, code := ctl(t, sock, "start", "a"); code != 0 {
 		t.Fatalf("start a: exit %d: %s", code, errOut)

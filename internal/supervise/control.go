@@ -54,7 +54,11 @@ func (s *Supervisor) Start(ctx context.Context, name string) error {
 // Stop stops a program (stop signal, grace period, SIGKILL, as at shutdown) and
 // returns once its process group is gone. A program stopped this way is not
 // restarted, and keeps Serve running until it is started again or the
-// supervisor shuts down.
+// supervisor shuts down. Stopping a program with no run to stop (stopped, exited
+// or fatal) is an error wrapping ErrNotRunning, as starting a running one is
+// ErrAlreadyStarted: supervisorctl's behaviour, so a script learns its request did
+// nothing. A program waiting to be restarted (backoff) is stopped: its restart is
+// cancelled.
 func (s *Supervisor) Stop(ctx context.Context, name string) error {
 	return s.control(ctx, ctlMsg{op: opStop, name: name})
 }
@@ -143,6 +147,13 @@ func (s *Supervisor) controlled(m ctlMsg) {
 		s.startOnRequest(p)
 		m.reply <- nil
 	case opStop, opRestart:
+		if m.op == opStop {
+			switch p.state {
+			case StateStopped, StateExited, StateFatal: // as supervisorctl: an error, like start of a running one
+				fail(fmt.Errorf("%w (%s)", ErrNotRunning, p.state))
+				return
+			}
+		}
 		if s.op != nil || len(s.seq) > 0 {
 			fail(ErrBusy)
 			return
