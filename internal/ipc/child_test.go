@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -230,6 +231,45 @@ func TestChildRequestReply(t *testing.T) {
 				t.Errorf("Serve = %v, want ErrPeerGone wrapping io.EOF", err)
 			}
 		})
+	}
+}
+
+// TestChildLargeBodiesRecycled: Serve recycles each large Request body once its
+// Reply is written, and the next Requests are read into that memory. Handlers
+// that return their body as the Reply, many at once and of mixed sizes, must
+// still each answer with exactly the bytes they were sent.
+func TestChildLargeBodiesRecycled(t *testing.T) {
+	t.Parallel()
+	const n = 64
+	p := newPair(t)
+	served := p.serve(t.Context(), func(_ context.Context, _ string, body []byte) ([]byte, error) {
+		runtime.Gosched() // let other Requests be decoded while this one runs
+		return body, nil
+	})
+	body := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 5000+(i*37117)%200000) }
+	sent := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := p.conn.Send(ipc.Request{ID: uint64(i), Method: "echo", Body: body(i)}); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	for range n {
+		r := p.recv(t).(ipc.Reply)
+		if want := body(int(r.ID)); !bytes.Equal(r.Body, want) {
+			t.Fatalf("Reply %d: %d bytes, first %v; want %d bytes of %d", r.ID, len(r.Body), r.Body[:1], len(want), want[0])
+		}
+		ipc.Recycle(r.Body)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	p.s2cW.Close()
+	if err := <-served; !errors.Is(err, ipc.ErrPeerGone) {
+		t.Errorf("Serve = %v, want ErrPeerGone", err)
 	}
 }
 

@@ -50,12 +50,14 @@ func NewDecoder(r io.Reader, maxFrame int) *Decoder {
 //
 // Memory: the declared length is checked against the limit before anything is
 // allocated for the frame. A frame that fits in the 4 KiB read buffer is parsed in
-// place. A larger Request or Reply with a Body of up to 256 KiB has its Body read
-// straight into a buffer from the body pools (see Recycle), sized to the declared
-// length; any other large frame is read into a buffer that starts at most 256 KiB and doubles only as
-// bytes arrive, never beyond the declared length. Strings are copied out; a Body
-// is copied out of the read buffer, or is a buffer of its own, so it never aliases
-// memory the Decoder reuses: it is the caller's until the caller recycles it. Decoding a message
+// place. A larger Request or Reply whose fields before the Body fit in the read
+// buffer, with a Body of up to 256 KiB, has its Body read straight into a buffer
+// of exactly the declared length, from the body pools if one there is big enough
+// (see Recycle). Any other large frame is read into a buffer that starts at most
+// 256 KiB and doubles only as bytes arrive, never beyond the declared length, and
+// its Body is a slice of that buffer. Strings are copied out, and a small frame's
+// Body is copied out of the read buffer, so a Body never aliases memory the
+// Decoder reuses: it is the caller's until the caller recycles it. Decoding a message
 // whose fields are all numbers allocates only to box it in the Message interface
 // (8 bytes for Heartbeat; nothing for Ready and Stopping).
 //
@@ -128,7 +130,10 @@ func (d *Decoder) decode() (Message, error) {
 // the buffer, a Body over 256 KiB, or malformed: readLarge then reads it, growing
 // its buffer as bytes arrive, and names what is wrong).
 func (d *Decoder) readBodied(t Type, n int) (m Message, ok bool, err error) {
-	pre, _ := d.r.Peek(min(n, d.r.Size()))
+	pre, err := d.r.Peek(min(n, d.r.Size()))
+	if err != nil { // the frame ends (or the reader fails) within its first 4 KiB
+		return nil, true, readError(err, t.String()+" frame", 1+len(pre), uint32(n+1))
+	}
 	p := payload{b: pre, t: t}
 	id := p.uvarint("ID")
 	s := p.bytes("string", len(pre))
@@ -140,12 +145,13 @@ func (d *Decoder) readBodied(t Type, n int) (m Message, ok bool, err error) {
 	str := string(s)
 	d.r.Discard(head) // cannot fail: the bytes are buffered
 	body := newBody(int(size))
-	if got, err := io.ReadFull(d.r, body); err != nil {
-		Recycle(body)
-		if err == io.ErrUnexpectedEOF {
-			err = io.EOF
+	for got := 0; got < len(body); {
+		k, err := d.r.Read(body[got:])
+		got += k
+		if err != nil && got < len(body) {
+			Recycle(body)
+			return nil, true, readError(err, t.String()+" frame", 1+head+got, uint32(n+1))
 		}
-		return nil, true, readError(err, t.String()+" frame", 1+head+got, uint32(n+1))
 	}
 	if t == TypeRequest {
 		return Request{ID: id, Method: str, Body: body}, true, nil

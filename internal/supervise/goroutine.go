@@ -283,7 +283,7 @@ func (g *goRun) request(ctx context.Context, method string, body []byte) ([]byte
 		err  error
 	}
 	ch := make(chan result, 1)
-	body = bytes.Clone(body) // the handler's own copy, as over the pipe
+	body = bytes.Clone(body) // the caller keeps its slice; the handler may not keep this one either (ipc.Handler)
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
