@@ -255,6 +255,10 @@ func ctlStream(c *control.Client, cmd string, operands []string, follow bool, li
 			return err
 		})
 	}
+	if api := (*control.APIError)(nil); errors.As(err, &api) && api.Kind == control.KindClosed {
+		fmt.Fprintln(stderr, "supervisor ctl: the supervisor stopped; the stream ends")
+		return ctlOK
+	}
 	if err != nil && ctx.Err() == nil {
 		return ctlError(stderr, asJSON, stdout, err)
 	}

@@ -221,11 +221,35 @@ func TestCtlCommands(t *testing.T) {
 	}
 	p.waitLine(t, "supervisor.a", "program exited")
 
+	// A follower of a's output sees the shutdown end its stream: exit 0, saying so.
+	follow := exec.Command(bin("supervisor"), "ctl", "--socket", sock, "logs", "-f", "-n", "1", "a")
+	followOut, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var followErr strings.Builder
+	follow.Stderr = &followErr
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer follow.Process.Kill()
+	sc := bufio.NewScanner(followOut)
+	if !sc.Scan() { // its one recent line: the stream is up
+		t.Fatalf("ctl logs -f printed nothing: %s", followErr.String())
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+
 	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
 		t.Fatalf("shutdown: exit %d: %s", code, errOut)
 	}
 	if got := p.exitCode(t); got != 0 {
 		t.Errorf("exit code %d after ctl shutdown, want 0:\n%s", got, p.log())
+	}
+	if err := follow.Wait(); err != nil || !strings.Contains(followErr.String(), "the supervisor stopped") {
+		t.Errorf("ctl logs -f at shutdown: %v, want exit 0 saying the supervisor stopped: %s", err, followErr.String())
 	}
 	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket still there after shutdown: %v", err)

@@ -136,7 +136,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		return exitUsage
 	}
 
-	group, source, err := loadGroup(*file, fs.Args(), demo, adhoc{restart: *restart, spawner: *spawner, kind: *kind, name: *progName})
+	group, source, src, err := loadGroup(*file, fs.Args(), demo, adhoc{restart: *restart, spawner: *spawner, kind: *kind, name: *progName})
 	if err != nil {
 		fmt.Fprintf(stderr, "supervisor: %v\n", err)
 		return exitUsage
@@ -144,11 +144,6 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 	if *check {
 		if *file != "" {
 			// Parsed; now whether each external command can run here.
-			src, err := os.ReadFile(*file)
-			if err != nil {
-				fmt.Fprintf(stderr, "supervisor: %v\n", err)
-				return exitUsage
-			}
 			problems, err := config.CheckCommands(*file, src)
 			if err != nil {
 				fmt.Fprintf(stderr, "supervisor: %v\n", err)
@@ -162,7 +157,14 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 				return 1
 			}
 		}
-		fmt.Fprintf(stdout, "%s: ok, %d programs, strategy %s\n", source, len(group.Programs), group.Strategy)
+		if *file == "" { // ad hoc: whether its one command can run here
+			if err := config.CheckSpec(group.Programs[0]); err != nil {
+				fmt.Fprintf(stderr, "supervisor: command line: %v\n", err)
+				fmt.Fprintf(stdout, "%s: parses, but the program cannot be started here\n", source)
+				return 1
+			}
+		}
+		fmt.Fprintf(stdout, "%s: ok, %s, strategy %s\n", source, plural(len(group.Programs), "program"), group.Strategy)
 		return 0
 	}
 
@@ -198,39 +200,58 @@ func cmdDemo(name string, args []string, stdout, stderr io.Writer) int {
 type adhoc struct{ restart, spawner, kind, name string }
 
 // loadGroup reads the group from a file, the embedded demo config, or an ad hoc
-// command line, and says where it came from.
-func loadGroup(file string, rest []string, demo bool, ah adhoc) (supervise.Group, string, error) {
+// command line, and says where it came from; src is the file's text, if any.
+func loadGroup(file string, rest []string, demo bool, ah adhoc) (g supervise.Group, source string, src []byte, err error) {
 	switch {
 	case demo:
 		if file != "" || len(rest) > 0 {
-			return supervise.Group{}, "", errors.New("demo takes no config file or program")
+			return g, "", nil, errors.New("demo takes no config file or program")
 		}
 		g, err := config.Parse("demo.conf (embedded)", demoConf)
-		return g, "demo.conf (embedded)", err
+		return g, "demo.conf (embedded)", nil, err
 	case file != "" && len(rest) > 0:
-		return supervise.Group{}, "", errors.New("give either -c FILE or -- PROGRAM ARGS, not both")
+		return g, "", nil, errors.New("give either -c FILE or -- PROGRAM ARGS, not both")
 	case file != "":
-		g, err := config.Load(file)
-		return g, file, err
+		if src, err = config.ReadFile(file); err != nil {
+			return g, file, nil, err
+		}
+		g, err = config.Parse(file, src)
+		return g, file, src, err
 	case len(rest) > 0:
 		s := supervise.DefaultSpec()
 		s.Command = rest
 		s.Name = ah.name
 		if s.Name == "" {
-			s.Name = filepath.Base(rest[0])
+			s.Name = nameFor(rest[0])
 		}
 		s.Restart = supervise.RestartPolicy(ah.restart)
 		if err := ah.setKind(&s); err != nil {
-			return supervise.Group{}, "", fmt.Errorf("command line: %w", err)
+			return g, "", nil, fmt.Errorf("command line: %w", err)
 		}
-		g := supervise.Group{Strategy: supervise.OneForOne, Programs: []supervise.Spec{s}}
+		g = supervise.Group{Strategy: supervise.OneForOne, Programs: []supervise.Spec{s}}
 		if err := g.Validate(); err != nil {
-			return g, "", fmt.Errorf("command line: %w", err)
+			return g, "", nil, fmt.Errorf("command line: %w", err)
 		}
-		return g, "command line", nil
+		return g, "command line", nil, nil
 	default:
-		return supervise.Group{}, "", errors.New("nothing to run: give -c FILE or -- PROGRAM ARGS (see supervisor run -h)")
+		return g, "", nil, errors.New("nothing to run: give -c FILE or -- PROGRAM ARGS (see supervisor run -h)")
 	}
+}
+
+// nameFor makes an ad hoc program's default name from its command: the file name,
+// with what a program name may not hold (see supervise.Spec.Validate) replaced by
+// '_', so that `run -- ./.tool` or `run -- "my prog"` need no --name.
+func nameFor(cmd string) string {
+	b := []byte(strings.TrimLeft(filepath.Base(cmd), ".-"))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "program"
+	}
+	return string(b[:min(len(b), 64)])
 }
 
 func newLogger(w io.Writer, format, level string) (hclog.Logger, error) {
@@ -304,8 +325,14 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 	} else {
 		stopSignals = append(stopSignals, syscall.SIGHUP)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
-	defer stop()
+	// The first stop signal is a graceful stop; another one while it runs kills
+	// every program at once (Supervisor.Kill), as an operator pressing Ctrl-C twice
+	// expects of docker compose or systemctl.
+	stops := make(chan os.Signal, 2)
+	signal.Notify(stops, stopSignals...)
+	defer signal.Stop(stops)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
 	// SIGUSR1 and SIGUSR2 are forwarded to every running program's process group
 	// (programs use them for "reopen logs", "dump state"...). Caught before any
 	// spawn: left to Go's default they would kill us.
@@ -358,6 +385,14 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 				_, _ = st.Reload(ctx) // logged there
 			case sig := <-fwd:
 				sup.SignalAll(sig.(syscall.Signal))
+			case sig := <-stops:
+				if ctx.Err() == nil {
+					log.Info("stop signal received; another one kills every program at once", "signal", sig)
+					cancel(fmt.Errorf("%v signal received", sig))
+					continue
+				}
+				log.Warn("second stop signal: killing every program now", "signal", sig)
+				_ = sup.Kill(context.Background()) // ErrShuttingDown once Serve is done: nothing left to kill
 			case <-served:
 				return
 			}
@@ -566,4 +601,12 @@ func cmdCompare(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// plural says "1 program" or "3 programs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

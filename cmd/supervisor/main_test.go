@@ -273,11 +273,70 @@ spawner = forkexec
 	}
 }
 
+// A second stop signal while programs are still being stopped kills them at once:
+// a program that ignores SIGTERM and has an hour of grace does not hold us up.
+func TestSecondSignalKills(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, `
+[program:stubborn]
+command = CHILD --ignore-term --ready-line
+stop_grace = 1h
+`)
+	p := start(t, "run", "-c", conf)
+	p.waitLine(t, "supervisor.stubborn", "ready")
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLine(t, "supervisor.stubborn", "stopping program")
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.exitCode(t); got != 0 {
+		t.Fatalf("exit code %d after a second SIGINT, want 0:\n%s", got, p.log())
+	}
+	for _, want := range []string{"second stop signal: killing every program now", "killing the program's tree now", `exit="signal SIGKILL"`} {
+		if !strings.Contains(p.log(), want) {
+			t.Errorf("log does not say %q:\n%s", want, p.log())
+		}
+	}
+}
+
+// A program's command relative to its directory runs from there, whatever the
+// supervisor's own working directory; a missing directory is named as such, by
+// run --check and by run.
+func TestDirectory(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, fmt.Sprintf(`
+[program:rel]
+command = ./child --ready-line
+directory = %s
+[program:nodir]
+command = CHILD
+directory = /nonexistent-dir
+restart = never
+`, binDir))
+	out, err := exec.Command(bin("supervisor"), "run", "--check", "-c", conf).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), `:7: [program:nodir] directory: "/nonexistent-dir" does not exist`) ||
+		strings.Contains(string(out), "program:rel") {
+		t.Fatalf("--check: %v, want exit 1 naming nodir's directory only:\n%s", err, out)
+	}
+	cmd := exec.Command(bin("supervisor"), "run", "-c", conf)
+	cmd.Dir = t.TempDir() // not binDir: ./child must be found from the program's directory
+	p := startCmd(t, cmd)
+	p.waitLine(t, "supervisor.rel", "ready")
+	p.waitLine(t, "supervisor.nodir", `directory \"/nonexistent-dir\": no such file or directory`)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.exitCode(t)
+}
+
 func TestCheckConfig(t *testing.T) {
 	t.Parallel()
 	good := writeConf(t, "[program:a]\ncommand = CHILD\n")
 	out, err := exec.Command(bin("supervisor"), "run", "--check", "-c", good).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "ok, 1 programs") {
+	if err != nil || !strings.Contains(string(out), "ok, 1 program,") {
 		t.Fatalf("--check on a good file: %v\n%s", err, out)
 	}
 	bad := writeConf(t, "[program:a]\ncommand = CHILD\nrestart = sometimes\n")

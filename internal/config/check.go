@@ -15,7 +15,8 @@ import (
 // CheckCommands parses src (as Parse does) and reports every program run from an
 // external binary (spawner exec or forkexec) whose command cannot be executed on
 // this machine: not found (in PATH, for a bare name; relative to the program's
-// dir, for a relative path), a directory, or not executable. Each problem is an
+// directory, for a relative path, as Spawn resolves it), a directory, or not
+// executable; or whose directory is missing or not a directory. Each problem is an
 // *Error naming the file, the line of the command key and the program. A file
 // that does not parse returns Parse's error and no problems. What `run --check`
 // adds to parsing: supervisord finds out only when it starts the program.
@@ -30,15 +31,48 @@ func CheckCommands(name string, src []byte) ([]error, error) {
 		if s.Spawner != supervise.SpawnExec && s.Spawner != supervise.SpawnForkExec {
 			continue // built-in workers: Parse checked their names
 		}
-		if err := executable(s.Command[0], s.Dir); err != nil {
-			line := pr.keys["command"]
+		key, err := "directory", directory(s.Dir)
+		if err == nil {
+			key, err = "command", executable(s.Command[0], s.Dir)
+		}
+		if err != nil {
+			line := pr.keys[key]
 			if line == 0 {
 				line = pr.line
 			}
-			problems = append(problems, &Error{File: name, Line: line, Section: "program:" + s.Name, Key: "command", Msg: err.Error(), Err: err})
+			problems = append(problems, &Error{File: name, Line: line, Section: "program:" + s.Name, Key: key, Msg: err.Error(), Err: err})
 		}
 	}
 	return problems, nil
+}
+
+// CheckSpec is CheckCommands for one program given as a Spec (an ad hoc `run --
+// PROGRAM`): why it cannot be started here, or nil.
+func CheckSpec(s supervise.Spec) error {
+	if s.Spawner != supervise.SpawnExec && s.Spawner != supervise.SpawnForkExec {
+		return nil
+	}
+	if err := directory(s.Dir); err != nil {
+		return fmt.Errorf("directory: %w", err)
+	}
+	return executable(s.Command[0], s.Dir)
+}
+
+// directory says why dir (a program's working directory; "" for none) is not one.
+func directory(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%q does not exist", dir)
+	case err != nil:
+		return fmt.Errorf("%q: %w", dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("%q is not a directory", dir)
+	}
+	return nil
 }
 
 // executable says why cmd could not be executed from dir, or nil.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -52,19 +53,64 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying cause, or nil.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Load reads and parses the file at path. A read failure is returned as an *Error
-// (Line 0) wrapping the *fs.PathError, so errors.Is(err, fs.ErrNotExist) works.
+// MaxFileSize bounds a config file: a supervisor reloading on SIGHUP must not be
+// made to read /dev/zero, or a log file named by mistake, until it runs out of
+// memory.
+const MaxFileSize = 1 << 20
+
+// ErrTooLarge is wrapped by the error for a config file over MaxFileSize.
+var ErrTooLarge = errors.New("config file too large")
+
+// Load reads and parses the file at path (a file, a pipe: anything but a
+// directory) of at most MaxFileSize bytes. A read failure is returned as an
+// *Error (Line 0) wrapping the *fs.PathError, so errors.Is(err, fs.ErrNotExist)
+// works.
 func Load(path string) (supervise.Group, error) {
-	src, err := os.ReadFile(path)
+	src, err := ReadFile(path)
+	if err != nil {
+		return supervise.Group{}, err
+	}
+	return Parse(path, src)
+}
+
+// ReadFile reads a config file as Load does, for a caller that parses it more than
+// once (Parse, then CheckCommands): a pipe can be read only once.
+func ReadFile(path string) ([]byte, error) {
+	src, err := readFile(path)
 	if err != nil {
 		msg := err.Error()
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			msg = "cannot read: " + pe.Err.Error()
 		}
-		return supervise.Group{}, &Error{File: path, Msg: msg, Err: err}
+		return nil, &Error{File: path, Msg: msg, Err: err}
 	}
-	return Parse(path, src)
+	return src, nil
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("is a directory")}
+	}
+	// Not only regular files: -c <(generate-config) is a pipe. The limit bounds
+	// what any file costs.
+	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > MaxFileSize {
+		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxFileSize)
+	}
+	return src, nil
 }
 
 // Parse parses src; name is used in error messages (the file name). On failure it
@@ -176,6 +222,9 @@ func (p *parser) header(n int, line string) error {
 		return p.errorf(n, "", "malformed section header %q: it must end with ']' (comments go on their own line)", line)
 	}
 	name := strings.TrimSpace(line[1 : len(line)-1])
+	if kind, prog, ok := strings.Cut(name, ":"); ok { // [ program : a ] is [program:a]
+		name = strings.TrimSpace(kind) + ":" + strings.TrimSpace(prog)
+	}
 	switch {
 	case name == "supervisor":
 		if p.supervisorLine != 0 {

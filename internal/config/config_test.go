@@ -133,7 +133,7 @@ strategy = rest_for_one
 		},
 		{
 			name: "CRLF, BOM, indentation, spaces around = and inside brackets",
-			src:  "\ufeff[ program:a ]\r\n\t command=x  y \r\n  ; comment\r\n\r\n  restart   =   never\r\n",
+			src:  "\ufeff[ program : a ]\r\n\t command=x  y \r\n  ; comment\r\n\r\n  restart   =   never\r\n",
 			want: supervise.Group{
 				Strategy: supervise.OneForOne,
 				Programs: []supervise.Spec{spec("a", []string{"x", "y"}, func(s *supervise.Spec) { s.Restart = supervise.RestartNever })},
@@ -449,6 +449,9 @@ func TestParseErrors(t *testing.T) {
 		{name: "validate: key from defaults", src: "[defaults]\nbackoff_max = 1s\n" + prog + "backoff_initial = 2s\n", line: 2, section: "defaults", key: "backoff_max", msg: `1s is less than backoff_initial 2s (in program "web")`, invalid: true},
 		{name: "validate: key set nowhere points at header", src: "\n" + prog + "backoff_initial = 1m\n", line: 2, section: "program:web", key: "backoff_max", msg: "30s is less than backoff_initial 1m0s", invalid: true},
 		{name: "validate: bad program name", src: prog + "[program:web server]\ncommand = x\n", line: 3, section: "program:web server", msg: `invalid program name "web server"`, invalid: true},
+		{name: "validate: program name ..", src: prog + "[program:..]\ncommand = x\n", line: 3, section: "program:..", msg: `invalid program name "..": must be 1-64 letters, digits, '-', '_' or '.', and start with a letter, digit or '_'`, invalid: true},
+		{name: "validate: program name like an option", src: prog + "[program:-n]\ncommand = x\n", line: 3, section: "program:-n", msg: `invalid program name "-n"`, invalid: true},
+		{name: "validate: stop_signal STOP", src: prog + "stop_signal = STOP\n", line: 3, section: "program:web", key: "stop_signal", msg: "SIGSTOP cannot be handled", invalid: true},
 		{name: "validate: program name too long", src: "[program:" + strings.Repeat("x", 65) + "]\ncommand = x\n", line: 1, msg: "must be 1-64 letters", invalid: true},
 		{name: "first error wins", src: prog + "restart = sometimes\nspawner = fork\n", line: 3, section: "program:web", key: "restart", msg: "sometimes"},
 	}
@@ -565,6 +568,16 @@ func TestLoad(t *testing.T) {
 				return p
 			},
 			wantErr: "bad.conf:3: [program:a] restart: ",
+		},
+		{
+			name:    "a device is read up to the limit",
+			path:    func(*testing.T) string { return "/dev/zero" },
+			wantErr: "/dev/zero: config file too large: over 1048576 bytes",
+		},
+		{
+			name:    "a directory",
+			path:    func(t *testing.T) string { return t.TempDir() },
+			wantErr: ": cannot read: is a directory",
 		},
 		{
 			name:    "missing file",

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -115,16 +116,18 @@ type apiError struct {
 
 // Server answers the control API for one Target.
 type Server struct {
-	log hclog.Logger
-	t   Target
-	j   *Journal
-	srv *http.Server
+	log     hclog.Logger
+	t       Target
+	j       *Journal
+	srv     *http.Server
+	closing chan struct{} // closed by Close: streams end with a last "closed" line
+	once    sync.Once
 }
 
 // NewServer returns a Server for t, showing output and events from j (which must
 // be t's OnEvent and OnOutput hooks).
 func NewServer(log hclog.Logger, t Target, j *Journal) *Server {
-	s := &Server{log: log, t: t, j: j}
+	s := &Server{log: log, t: t, j: j, closing: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("GET /v1/events", s.events)
@@ -156,7 +159,18 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Close stops the server and closes its listener (which removes the socket).
-func (s *Server) Close() error { return s.srv.Close() }
+// Streams (events, logs -f) end first with a last line of kind "closed", so their
+// clients see the supervisor stop rather than a cut connection; requests still
+// running get a second to finish.
+func (s *Server) Close() error {
+	s.once.Do(func() { close(s.closing) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return s.srv.Close()
+	}
+	return nil
+}
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	st, err := s.t.Status(r.Context())
@@ -329,7 +343,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	ch, cancel := s.j.FollowEvents()
 	defer cancel()
-	stream(w, r, nil, ch, nil)
+	stream(w, r, s.closing, nil, ch, nil)
 }
 
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
@@ -360,13 +374,14 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	recent, ch, cancel := s.j.Follow(name, n)
 	defer cancel()
-	stream(w, r, recent, ch, func(l LogRecord) bool { return l.Program == name })
+	stream(w, r, s.closing, recent, ch, func(l LogRecord) bool { return l.Program == name })
 }
 
 // stream writes first, then every record from ch that keep accepts (all if keep
-// is nil), one JSON object a line, flushed per record, until the client goes or
-// ch is closed (the follower fell behind: the last line says so).
-func stream[T any](w http.ResponseWriter, r *http.Request, first []T, ch <-chan T, keep func(T) bool) {
+// is nil), one JSON object a line, flushed per record, until the client goes, ch
+// is closed (the follower fell behind) or closing is (the supervisor stops); the
+// last line says which of the last two.
+func stream[T any](w http.ResponseWriter, r *http.Request, closing <-chan struct{}, first []T, ch <-chan T, keep func(T) bool) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
@@ -389,9 +404,16 @@ func stream[T any](w http.ResponseWriter, r *http.Request, first []T, ch <-chan 
 			}
 		case <-r.Context().Done():
 			return
+		case <-closing:
+			_ = enc.Encode(apiError{Error: "the supervisor stopped", Kind: KindClosed})
+			return
 		}
 	}
 }
+
+// KindClosed is the kind of the last line of a stream the supervisor ended
+// because it stops.
+const KindClosed = "closed"
 
 func writeJSON(w http.ResponseWriter, code int, body any) {
 	w.Header().Set("Content-Type", "application/json")

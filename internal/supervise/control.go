@@ -26,10 +26,11 @@ const (
 	opRestart
 	opSignal
 	opShutdown
+	opKill
 )
 
 func (o ctlOp) String() string {
-	return [...]string{"start", "stop", "restart", "signal", "shutdown"}[o]
+	return [...]string{"start", "stop", "restart", "signal", "shutdown", "kill"}[o]
 }
 
 // ctlMsg asks the state goroutine to start, stop, restart or signal a program,
@@ -79,6 +80,14 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	return s.control(ctx, ctlMsg{op: opShutdown})
 }
 
+// Kill is Shutdown without grace periods, for an operator who will not wait (a
+// second Ctrl-C): the program being stopped is killed now (SIGKILL to its tree;
+// a goroutine worker is abandoned as leaked), and every one after it is sent its
+// stop signal and SIGKILL at once. It returns once that has begun.
+func (s *Supervisor) Kill(ctx context.Context) error {
+	return s.control(ctx, ctlMsg{op: opKill})
+}
+
 func (s *Supervisor) control(ctx context.Context, m ctlMsg) error {
 	m.reply = make(chan error, 1)
 	s.inbox.push(m)
@@ -95,9 +104,21 @@ func (s *Supervisor) control(ctx context.Context, m ctlMsg) error {
 // controlled runs a control message on the state goroutine.
 func (s *Supervisor) controlled(m ctlMsg) {
 	fail := func(err error) { m.reply <- fmt.Errorf("%s %s: %w", m.op, m.name, err) }
-	if m.op == opShutdown {
+	if m.op == opShutdown || m.op == opKill {
+		if m.op == opKill && !s.killAll {
+			s.killAll = true // beginStop gives every later program no grace
+			s.log.Warn("killing every program now, without grace periods", "cause", "kill requested")
+			for _, p := range s.progs {
+				// The one being stopped, or a run being ended; not one whose
+				// process is gone and whose group is being waited for (its
+				// timer polls the group).
+				if (p.state == StateStopping || p.killing) && p.alive() {
+					p.setTimer(s, 0, timerKill)
+				}
+			}
+		}
 		if !s.shuttingDown {
-			s.log.Info("stopping all programs", "cause", "shutdown requested")
+			s.log.Info("stopping all programs", "cause", m.op.String()+" requested")
 			s.shutdown()
 		}
 		m.reply <- nil

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -367,9 +369,9 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 			cmd.Path = "/proc/self/exe"
 			cmd.Args = append([]string{worker.Arg0}, req.Argv...)
 		} else {
-			path, err := exec.LookPath(req.Argv[0])
+			path, err := lookPath(req.Argv[0], req.Dir)
 			if err != nil {
-				return nil, fmt.Errorf("look up %q: %w", req.Argv[0], err)
+				return nil, err
 			}
 			cmd.Path = path
 		}
@@ -380,9 +382,9 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		p.Pid = cmd.Process.Pid
 		p.os = cmd.Process
 	case SpawnForkExec:
-		path, err := exec.LookPath(req.Argv[0])
+		path, err := lookPath(req.Argv[0], req.Dir)
 		if err != nil {
-			return nil, fmt.Errorf("look up %q: %w", req.Argv[0], err)
+			return nil, err
 		}
 		files := []uintptr{stdin.Fd(), stdout.Fd(), stderr.Fd()}
 		for _, f := range req.ExtraFiles {
@@ -481,4 +483,33 @@ func (p *Proc) SignalGroup(sig syscall.Signal) error {
 		return err
 	}
 	return ErrLeftGroup
+}
+
+// lookPath finds the file argv0 names, as the child's exec will: a bare name in
+// PATH; a relative path from dir, the directory the child changes to before its
+// exec (as os/exec documents and supervisord does); else as given. A dir that is
+// not a directory is named as the problem, not argv0 (the kernel's chdir error
+// would read as the command's ENOENT).
+func lookPath(argv0, dir string) (string, error) {
+	if dir != "" {
+		fi, err := os.Stat(dir)
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("directory %q: %w", dir, errors.Unwrap(err))
+		case !fi.IsDir():
+			return "", fmt.Errorf("directory %q: %w", dir, syscall.ENOTDIR)
+		}
+		if strings.Contains(argv0, "/") && !filepath.IsAbs(argv0) {
+			abs, err := filepath.Abs(filepath.Join(dir, argv0))
+			if err != nil {
+				return "", fmt.Errorf("look up %q in %q: %w", argv0, dir, err)
+			}
+			argv0 = abs
+		}
+	}
+	path, err := exec.LookPath(argv0)
+	if err != nil {
+		return "", fmt.Errorf("look up %q: %w", argv0, err)
+	}
+	return path, nil
 }

@@ -149,7 +149,7 @@ func (s *Spec) Validate() error {
 	}
 	switch {
 	case !validName(s.Name):
-		return bad("name", "must be 1-64 letters, digits, '-', '_' or '.'")
+		return bad("name", "must be 1-64 letters, digits, '-', '_' or '.', and start with a letter, digit or '_'")
 	case len(s.Command) == 0 || s.Command[0] == "":
 		return bad("command", "is empty")
 	}
@@ -203,6 +203,8 @@ func (s *Spec) Validate() error {
 		return bad("restart_window", "must be positive when max_restarts is set")
 	case s.StopSignal <= 0 || s.StopSignal > 64:
 		return bad("stop_signal", "%d is not a signal", int(s.StopSignal))
+	case s.StopSignal == syscall.SIGSTOP:
+		return bad("stop_signal", "SIGSTOP cannot be handled: it would freeze the program, and every stop would wait out stop_grace")
 	case s.StopGrace < 0:
 		return bad("stop_grace", "is negative")
 	case s.Protocol && s.StartTimeout <= 0:
@@ -240,8 +242,10 @@ func (g *Group) Validate() error {
 	return nil
 }
 
+// validName: a name must fit in a URL path segment and a command line as is, so
+// '.', '..' (which paths clean away) and a leading '-' (an option) are out.
 func validName(n string) bool {
-	if n == "" || len(n) > 64 {
+	if n == "" || len(n) > 64 || n[0] == '-' || n[0] == '.' {
 		return false
 	}
 	for _, r := range n {

@@ -115,6 +115,7 @@ type Supervisor struct {
 	// Owned by the Serve goroutine.
 	served       bool
 	shuttingDown bool
+	killAll      bool       // Kill was called: stops get no grace period
 	seq          []*program // programs to stop one after another, head first
 	seqThen      func()     // what to do once seq is empty
 	op           *groupOp   // a one_for_all / rest_for_one restart in progress
@@ -667,7 +668,11 @@ func (s *Supervisor) timerFired(p *program, kind timerKind) {
 			if p.cg != nil {
 				how = "cgroup.kill"
 			}
-			p.log.Warn("grace period over; killing the program's tree", "pid", p.proc.Pid, "grace", p.spec.StopGrace, "how", how)
+			if s.killAll {
+				p.log.Warn("killing the program's tree now", "pid", p.proc.Pid, "how", how)
+			} else {
+				p.log.Warn("grace period over; killing the program's tree", "pid", p.proc.Pid, "grace", p.spec.StopGrace, "how", how)
+			}
 			s.signalGroup(p, syscall.SIGKILL)
 		}
 	case timerGroup:
@@ -942,21 +947,25 @@ func (s *Supervisor) beginStop(p *program) bool {
 	default:
 		return false
 	}
+	grace := p.spec.StopGrace
+	if s.killAll {
+		grace = 0
+	}
 	if g := p.gor; g != nil {
 		// Cancel its context (the stop); a function that has not returned by
 		// the end of the grace period is abandoned as leaked (timerKill).
-		p.log.Info("stopping goroutine worker", "grace", p.spec.StopGrace)
+		p.log.Info("stopping goroutine worker", "grace", grace)
 		s.setState(p, StateStopping, "stop requested", Event{})
 		g.stop(worker.ErrStop)
-		p.setTimer(s, p.spec.StopGrace, timerKill)
+		p.setTimer(s, grace, timerKill)
 		return true
 	}
 	pid := p.proc.Pid
-	p.log.Info("stopping program", "pid", pid, "signal", SignalName(p.spec.StopSignal), "grace", p.spec.StopGrace)
+	p.log.Info("stopping program", "pid", pid, "signal", SignalName(p.spec.StopSignal), "grace", grace)
 	s.setState(p, StateStopping, "stop requested", Event{Pid: pid})
 	s.beforeStop(p) // in cgroup mode, reads the cgroup's pids into p.stopPids
 	defer func() { p.stopPids = nil }()
-	if p.conn != nil && p.ready {
+	if p.conn != nil && p.ready && !s.killAll {
 		// Ask over the pipe first; the stop signal follows at half the grace
 		// period, SIGKILL at its end. Sent from its own goroutine: a child that
 		// does not read could leave the pipe full, and the state goroutine must
@@ -967,7 +976,7 @@ func (s *Supervisor) beginStop(p *program) bool {
 		return true
 	}
 	s.signalGroup(p, p.spec.StopSignal)
-	p.setTimer(s, p.spec.StopGrace, timerKill)
+	p.setTimer(s, grace, timerKill)
 	return true
 }
 
