@@ -301,6 +301,42 @@ stop_grace = 1h
 	}
 }
 
+// A stop's grace period is the whole tree's: when the leader exits at once on
+// SIGTERM, a grandchild still handling its own SIGTERM (for 300 ms) finishes, in
+// either kill mode, and one that ignores SIGTERM is killed when the grace ends.
+func TestStopGivesTreeItsGrace(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"group", "auto"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			flushed := filepath.Join(t.TempDir(), "flushed")
+			conf := writeConf(t, fmt.Sprintf(`
+[supervisor]
+kill_mode = %s
+[program:tree]
+command = /bin/sh -c 'sh -c "trap \"sleep 0.3; echo flushed > %s; exit 0\" TERM; while :; do sleep 0.05; done" & sh -c "trap \"\" TERM; while :; do sleep 0.05; done" & trap "exit 0" TERM; echo ready; while :; do sleep 0.05; done'
+stop_grace = 2s
+`, mode, flushed))
+			p := start(t, "run", "-c", conf)
+			p.waitLine(t, "supervisor.tree", "ready")
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if got := p.exitCode(t); got != 0 {
+				t.Fatalf("exit code %d, want 0:\n%s", got, p.log())
+			}
+			if b, err := os.ReadFile(flushed); err != nil || string(b) != "flushed\n" {
+				t.Errorf("the grandchild did not finish its SIGTERM handler: %q %v\n%s", b, err, p.log())
+			}
+			for _, want := range []string{"waiting for the rest of its tree", "grace period over; killing what is left of the program's tree"} {
+				if !strings.Contains(p.log(), want) {
+					t.Errorf("log does not say %q:\n%s", want, p.log())
+				}
+			}
+		})
+	}
+}
+
 // A program's command relative to its directory runs from there, whatever the
 // supervisor's own working directory; a missing directory is named as such, by
 // run --check and by run.

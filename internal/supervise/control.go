@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 )
 
 // Errors of the control operations (Start, Stop, Restart, Signal, Shutdown), for
@@ -114,6 +115,10 @@ func (s *Supervisor) controlled(m ctlMsg) {
 				// timer polls the group).
 				if (p.state == StateStopping || p.killing) && p.alive() {
 					p.setTimer(s, 0, timerKill)
+				}
+				if p.groupWait != 0 && !p.groupKillAt.IsZero() { // its leader gone, the rest in its grace
+					p.groupKillAt = time.Now()
+					p.setTimer(s, 0, timerGroup)
 				}
 			}
 		}

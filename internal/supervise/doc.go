@@ -97,10 +97,15 @@
 // group is signalled with kill(-pgid) only while the leader is not yet reaped, under
 // the reaper's mutex, so the group id cannot have been reused. When a leader ends,
 // the reaper sees it first without reaping it (waitid WNOWAIT) and SIGKILLs its
-// group while the zombie still holds the group id: a program's group lives and dies
-// with its leader. Stop = the program's stop signal to the group, its grace
-// period, then SIGKILL to the group; the program counts as stopped only once its
-// group is gone. Supervisor.SignalAll sends a signal to the group of every
+// group while the zombie still holds the group id: outside a stop, a program's
+// group lives and dies with its leader. Stop = the program's stop signal to the
+// group, its grace period, then SIGKILL to the group; the program counts as
+// stopped only once its group is gone. The grace period is the whole tree's: a
+// stop spares the group (Proc.SpareGroup), and if the leader ends first, what is
+// left of its group gets the rest of the grace period (and the stop signal, if
+// only the pipe's Stop went out), then SIGKILL, each sent through a pidfd to every
+// process still in the group (kill(-pgid) is no longer safe once the leader is
+// reaped). Supervisor.SignalAll sends a signal to the group of every
 // program that is starting or running (cmd/supervisor forwards SIGUSR1 and
 // SIGUSR2 that way; SIGINT, SIGTERM, SIGHUP and SIGQUIT stop everything).
 // Descendants that left the group (setsid) are out of reach here: that is what
@@ -122,7 +127,7 @@
 // process of the cgroup; the grace period; cgroup.kill; the program counts as
 // stopped once cgroup.events says populated 0 (polled with backoff under a 2s
 // deadline). When a run's leader ends, its cgroup is killed if anything is left
-// in it, as its group is. The next run reuses the cgroup if it emptied without
+// in it, as its group is (in a stop: once the grace period is over). The next run reuses the cgroup if it emptied without
 // a cgroup.kill: the first clone into a fresh cgroup costs about 1 ms (the
 // kernel builds a css_set; measured 1.2 ms against 0.3 ms on the dev VM), most
 // of a restart. A cgroup that went through cgroup.kill is never reused:

@@ -228,7 +228,7 @@ func (r *Reaper) reapAll() {
 			return
 		}
 		p := r.procs[pid]
-		if p != nil && p.killGroup {
+		if p != nil && p.killGroup.Load() {
 			_ = unix.Kill(-pid, unix.SIGKILL) // only the zombie left: a no-op
 		}
 		wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, &ru)
@@ -346,7 +346,8 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		sys.UseCgroupFD = true // clone3(CLONE_INTO_CGROUP), for all three spawners
 		sys.CgroupFD = int(req.Cgroup.Fd())
 	}
-	p := &Proc{r: r, pidfd: -1, onExit: req.OnExit, killGroup: req.KillGroupOnExit}
+	p := &Proc{r: r, pidfd: -1, onExit: req.OnExit}
+	p.killGroup.Store(req.KillGroupOnExit)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -423,9 +424,14 @@ type Proc struct {
 	os        *os.Process // exec/reexec: holds Go's pidfd
 	pidfd     int         // forkexec: our own pidfd, or -1
 	onExit    func(Exit)
-	killGroup bool
-	reaped    bool // guarded by r.mu
+	killGroup atomic.Bool // SIGKILL the group when the leader ends (SpawnRequest.KillGroupOnExit)
+	reaped    bool        // guarded by r.mu
 }
+
+// SpareGroup keeps the reaper from killing the process group when this process
+// ends, for a stop: its group got the stop signal too and keeps its grace period
+// (the caller signals what is left by other means once the leader is reaped).
+func (p *Proc) SpareGroup() { p.killGroup.Store(false) }
 
 // releaseLocked drops the pidfd once the process is reaped. r.mu must be held.
 func (p *Proc) releaseLocked() {

@@ -177,6 +177,8 @@ type program struct {
 	beatSeq        uint64
 	statusText     string
 	groupWait      int           // pgid whose remnants we wait to see gone, or 0
+	groupKillAt    time.Time     // when to SIGKILL what is left of a stopped run's tree; zero once done
+	treeSignalled  bool          // the stop signal went to the whole tree (not just the pipe's Stop)
 	groupDeadline  time.Time     // when to give up on them
 	groupPoll      time.Duration // next poll interval
 	cg             *cgroup       // the cgroup of the current or last run (KillCgroup), or nil
@@ -693,6 +695,7 @@ func (s *Supervisor) timerFired(p *program, kind timerKind) {
 		if (p.state == StateStopping || p.killing) && p.proc != nil {
 			p.log.Info("still running after the stop request; signalling", "signal", SignalName(p.spec.StopSignal))
 			s.signalGroup(p, p.spec.StopSignal)
+			p.treeSignalled = true
 			p.setTimer(s, p.spec.StopGrace-p.spec.StopGrace/2, timerKill)
 		}
 	}
@@ -706,10 +709,19 @@ func (s *Supervisor) exited(p *program, e Exit) {
 	p.lastExit = &e
 	p.killing = false
 	cgLeft := p.cg != nil && pid != 0 && p.cg.populated()
-	if cgLeft {
-		// The cgroup lives and dies with its leader, as the process group does.
-		if err := p.cg.kill(); err != nil {
-			p.log.Error("cannot kill the program's cgroup", "cgroup", p.cg.path, "error", err)
+	// A stopped run's tree keeps the rest of its grace period (beginStop spared
+	// the group); any other run's tree lives and dies with its leader, and the
+	// reaper has already killed its group.
+	graceLeft := p.state == StateStopping && pid != 0 && !s.killAll && time.Now().Before(p.groupKillAt)
+	if !graceLeft {
+		p.groupKillAt = time.Time{}
+		switch {
+		case cgLeft:
+			if err := p.cg.kill(); err != nil {
+				p.log.Error("cannot kill the program's cgroup", "cgroup", p.cg.path, "error", err)
+			}
+		case p.state == StateStopping && pid != 0 && p.cg == nil && groupAlive(pid):
+			s.signalRemnants(p, pid, syscall.SIGKILL) // beginStop spared the group
 		}
 	}
 	if p.spec.Protocol {
@@ -965,6 +977,10 @@ func (s *Supervisor) beginStop(p *program) bool {
 	s.setState(p, StateStopping, "stop requested", Event{Pid: pid})
 	s.beforeStop(p) // in cgroup mode, reads the cgroup's pids into p.stopPids
 	defer func() { p.stopPids = nil }()
+	// The grace period is the whole tree's: if the leader ends first, what is left
+	// of its group or cgroup gets the rest of it (exited), not a SIGKILL at once.
+	p.proc.SpareGroup()
+	p.groupKillAt, p.treeSignalled = time.Now().Add(grace), false
 	if p.conn != nil && p.ready && !s.killAll {
 		// Ask over the pipe first; the stop signal follows at half the grace
 		// period, SIGKILL at its end. Sent from its own goroutine: a child that
@@ -976,6 +992,7 @@ func (s *Supervisor) beginStop(p *program) bool {
 		return true
 	}
 	s.signalGroup(p, p.spec.StopSignal)
+	p.treeSignalled = true
 	p.setTimer(s, grace, timerKill)
 	return true
 }
@@ -991,6 +1008,18 @@ func (s *Supervisor) awaitGroupGone(p *program, pgid int, cgLeft bool) {
 	p.groupWait = pgid
 	p.groupDeadline = time.Now().Add(2 * time.Second)
 	p.groupPoll = time.Millisecond
+	if !p.groupKillAt.IsZero() {
+		// The leader is gone, the rest of its tree has until groupKillAt.
+		p.groupDeadline = p.groupKillAt.Add(2 * time.Second)
+		if !p.treeSignalled {
+			// Only the pipe's Stop was sent, to the leader: now the rest hears too.
+			n := s.signalRemnants(p, pgid, p.spec.StopSignal)
+			p.log.Info("the program's leader ended; signalling the rest of its tree", "signal", SignalName(p.spec.StopSignal), "processes", n)
+			p.treeSignalled = true
+		} else {
+			p.log.Info("the program's leader ended; waiting for the rest of its tree", "until", p.groupKillAt.Format(time.RFC3339Nano))
+		}
+	}
 	p.setTimer(s, p.groupPoll, timerGroup)
 }
 
@@ -999,8 +1028,21 @@ func (s *Supervisor) pollGroup(p *program) {
 		return
 	}
 	if p.treeAlive(p.groupWait) {
-		if time.Now().Before(p.groupDeadline) {
+		now := time.Now()
+		if !p.groupKillAt.IsZero() && !now.Before(p.groupKillAt) {
+			if n := s.signalRemnants(p, p.groupWait, syscall.SIGKILL); n < 0 {
+				p.log.Warn("grace period over; killing what is left of the program's tree", "how", "cgroup.kill")
+			} else {
+				p.log.Warn("grace period over; killing what is left of the program's tree", "how", "SIGKILL through pidfds", "processes", n)
+			}
+			p.groupKillAt = time.Time{}
+			p.groupDeadline = now.Add(2 * time.Second)
+		}
+		if now.Before(p.groupDeadline) {
 			p.groupPoll = min(2*p.groupPoll, 100*time.Millisecond)
+			if !p.groupKillAt.IsZero() {
+				p.groupPoll = min(p.groupPoll, max(p.groupKillAt.Sub(now), time.Millisecond))
+			}
 			p.setTimer(s, p.groupPoll, timerGroup)
 			return
 		}
@@ -1199,6 +1241,46 @@ func (s *Supervisor) signalGroup(p *program, sig syscall.Signal) {
 	default:
 		p.log.Error("cannot signal process group", "pid", p.proc.Pid, "signal", SignalName(sig), "error", err)
 	}
+}
+
+// signalRemnants sends sig to what is left of p's last run once its leader was
+// reaped: in cgroup mode every process of the cgroup (SIGKILL: cgroup.kill);
+// else every process of the process group pgid, each through a pidfd checked
+// for membership after it was opened (kill(-pgid) is safe only while the leader
+// holds the group id). It returns how many processes were signalled (-1 for a
+// cgroup.kill, which does not say).
+func (s *Supervisor) signalRemnants(p *program, pgid int, sig syscall.Signal) int {
+	if p.cg != nil {
+		if sig == syscall.SIGKILL {
+			if err := p.cg.kill(); err != nil {
+				p.log.Error("cannot kill the program's cgroup", "cgroup", p.cg.path, "error", err)
+			}
+			return -1
+		}
+		return p.cg.signalOthers(sig, 0, nil) // 0: no group is left to skip
+	}
+	all, err := AllProcs()
+	if err != nil {
+		p.log.Error("cannot list processes to signal the program's group", "error", err)
+		return 0
+	}
+	n := 0
+	for _, st := range all {
+		if st.Pgrp != pgid || st.Pid == pgid {
+			continue
+		}
+		fd, err := unix.PidfdOpen(st.Pid, 0)
+		if err != nil {
+			continue // gone already
+		}
+		// The pidfd pins the process; still in the group, it is the one listed
+		// (the group id is held by it, so it cannot have been reused).
+		if now, err := ReadProcStat(st.Pid); err == nil && now.Pgrp == pgid && unix.PidfdSendSignal(fd, sig, nil, 0) == nil {
+			n++
+		}
+		unix.Close(fd)
+	}
+	return n
 }
 
 func groupAlive(pgid int) bool {
