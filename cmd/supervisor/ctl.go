@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -30,7 +31,8 @@ const (
 	ctlNoSuchProg = 4 // no program by that name
 )
 
-const ctlUsageText = `usage: supervisor ctl [--socket PATH] [--json] COMMAND
+const ctlUsageText = `usage: supervisor ctl [--socket PATH] [--json] [--timeout D] COMMAND [ARGS]
+(the flags may also follow the command: ctl status --json)
 
 commands:
   status [NAME...]     programs' state, pid, uptime, restarts, last exit
@@ -80,17 +82,33 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 	if cmd == "request" {
 		return ctlRequest(*socket, *asJSON, operands, os.Stdin, stdout, stderr)
 	}
+	// The global flags may also follow the command and its operands (ctl status
+	// --json, ctl logs web -n 5), as most CLIs allow.
+	sub := flag.NewFlagSet("supervisor ctl "+cmd, flag.ContinueOnError)
+	sub.SetOutput(stderr)
+	sub.StringVar(socket, "socket", *socket, "control socket `path` of the running supervisor")
+	sub.BoolVar(asJSON, "json", *asJSON, "print JSON instead of text")
+	sub.DurationVar(timeout, "timeout", *timeout, "give up after this long")
 	var follow bool
 	var lines int
 	if cmd == "logs" {
-		lfs := flag.NewFlagSet("supervisor ctl logs", flag.ContinueOnError)
-		lfs.SetOutput(stderr)
-		lfs.BoolVar(&follow, "f", false, "follow: print new lines as they come")
-		lfs.IntVar(&lines, "n", 100, "how many recent lines")
-		if err := lfs.Parse(operands); err != nil {
-			return ctlUsage
-		}
-		operands = lfs.Args()
+		sub.BoolVar(&follow, "f", false, "follow: print new lines as they come")
+		sub.IntVar(&lines, "n", 100, "how many recent lines")
+	}
+	operands, err := parseInterspersed(sub, operands)
+	if err != nil {
+		return ctlUsage
+	}
+	switch {
+	case *socket == "":
+		fmt.Fprintln(stderr, "supervisor ctl: --socket: empty path")
+		return ctlUsage
+	case *timeout <= 0:
+		fmt.Fprintf(stderr, "supervisor ctl: --timeout %s: want a positive duration\n", *timeout)
+		return ctlUsage
+	case slices.Contains(operands, ""):
+		fmt.Fprintln(stderr, "supervisor ctl: an empty argument (a program name cannot be empty)")
+		return ctlUsage
 	}
 	want := map[string]int{"start": 1, "stop": 1, "restart": 1, "signal": 2, "shutdown": 0, "logs": 1, "events": 0, "reload": 0}
 	if n, ok := want[cmd]; ok && len(operands) != n {
@@ -145,9 +163,9 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 		return ctlError(stderr, *asJSON, stdout, err)
 	}
 	if *asJSON {
-		_ = json.NewEncoder(stdout).Encode(map[string]string{"result": "ok", "command": strings.Join(rest, " ")})
+		_ = json.NewEncoder(stdout).Encode(map[string]string{"result": "ok", "command": strings.Join(append([]string{cmd}, operands...), " ")})
 	} else {
-		fmt.Fprintf(stdout, "%s: ok\n", strings.Join(rest, " "))
+		fmt.Fprintf(stdout, "%s: ok\n", strings.Join(append([]string{cmd}, operands...), " "))
 	}
 	return ctlOK
 }
@@ -290,6 +308,27 @@ func ctlError(stderr io.Writer, asJSON bool, stdout io.Writer, err error) int {
 	return code
 }
 
+// parseInterspersed parses fs's flags wherever they stand in args, before or
+// between operands, up to a "--" (everything after it is an operand), and
+// returns the operands in order.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var tail []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, tail = args[:i], args[i+1:]
+	}
+	var ops []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return append(ops, tail...), nil
+		}
+		ops, args = append(ops, args[0]), args[1:]
+	}
+}
+
 func printStatus(stdout, stderr io.Writer, all []control.ProgramStatus, names []string, asJSON bool) int {
 	st := all
 	if len(names) > 0 {
@@ -302,7 +341,11 @@ func printStatus(stdout, stderr io.Writer, all []control.ProgramStatus, names []
 				}
 			}
 			if !found {
-				fmt.Fprintf(stderr, "supervisor ctl status: no such program %q\n", n)
+				msg := fmt.Sprintf("no such program %q", n)
+				if asJSON {
+					_ = json.NewEncoder(stdout).Encode(map[string]string{"error": msg, "kind": "no_such_program"})
+				}
+				fmt.Fprintf(stderr, "supervisor ctl status: %s\n", msg)
 				return ctlNoSuchProg
 			}
 		}
@@ -353,7 +396,10 @@ func describe(p control.ProgramStatus) string {
 	if p.RequestsInFlight > 0 {
 		parts = append(parts, fmt.Sprintf("requests in flight %d", p.RequestsInFlight))
 	}
-	if !live && p.Reason != "" {
+	switch {
+	case p.RestartInSeconds != nil: // the reason says when it was scheduled; this counts down
+		parts = append(parts, fmt.Sprintf("next start in %.1fs", *p.RestartInSeconds))
+	case !live && p.Reason != "":
 		parts = append(parts, p.Reason)
 	}
 	return strings.Join(parts, ", ")

@@ -206,6 +206,9 @@ func TestCtlCommands(t *testing.T) {
 		{[]string{"signal", "BOGUS", "a"}, 2, "unknown signal"},
 		{[]string{"stop"}, 2, "want 1 argument"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"stop", ""}, 2, "a program name cannot be empty"},
+		{[]string{"--timeout", "-1s", "status"}, 2, "want a positive duration"},
+		{[]string{"status", "--timeout", "0s"}, 2, "want a positive duration"},
 	} {
 		if _, errOut, code := ctl(t, sock, c.args...); code != c.code || !strings.Contains(errOut, c.want) {
 			t.Errorf("ctl %q: exit %d, stderr %q; want %d and %q", c.args, code, errOut, c.code, c.want)
@@ -214,6 +217,18 @@ func TestCtlCommands(t *testing.T) {
 	out, _, code = ctl(t, sock, "--json", "stop", "nope")
 	if code != 4 || !strings.Contains(out, `"kind":"no_such_program"`) {
 		t.Errorf("--json stop nope: exit %d, %s", code, out)
+	}
+	// Flags may follow the command, and --json errors are JSON for status too.
+	out, _, code = ctl(t, sock, "status", "nope", "--json")
+	if code != 4 || !strings.Contains(out, `"kind":"no_such_program"`) {
+		t.Errorf("status nope --json: exit %d, %s", code, out)
+	}
+	out, _, code = ctl(t, sock, "logs", "a", "-n", "2")
+	if code != 0 || strings.Count(out, "\n") != 2 {
+		t.Errorf("logs a -n 2: exit %d, %q", code, out)
+	}
+	if _, _, code := runBinary(t, exec.Command(bin("supervisor"), "ctl", "--socket", "", "status")); code != 2 {
+		t.Errorf("ctl --socket '' status: exit %d, want 2", code)
 	}
 
 	if _, errOut, code := ctl(t, sock, "signal", "TERM", "a"); code != 0 {

@@ -267,6 +267,9 @@ func newLogger(w io.Writer, format, level string) (hclog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: want text or json", format)
 	}
+	if !json {
+		w = escapeControls{w}
+	}
 	return hclog.New(&hclog.LoggerOptions{
 		Name:       "supervisor",
 		Level:      lvl,
@@ -274,6 +277,39 @@ func newLogger(w io.Writer, format, level string) (hclog.Logger, error) {
 		JSONFormat: json,
 	}), nil
 }
+
+// escapeControls writes text log lines with control bytes other than newline and
+// tab shown as \xNN: a child's output is logged as it came, and raw ESC, CR or
+// BS bytes would let it recolour the operator's terminal or overwrite the log
+// line it is on. (JSON escapes them itself.)
+type escapeControls struct{ w io.Writer }
+
+func (e escapeControls) Write(p []byte) (int, error) {
+	clean := true
+	for _, c := range p {
+		if isControl(c) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return e.w.Write(p)
+	}
+	out := make([]byte, 0, len(p)+16)
+	for _, c := range p {
+		if isControl(c) {
+			out = fmt.Appendf(out, "\\x%02x", c)
+		} else {
+			out = append(out, c)
+		}
+	}
+	if _, err := e.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func isControl(c byte) bool { return (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f }
 
 // steer is the Supervisor as the control API sees it: Reload re-reads the
 // config file.

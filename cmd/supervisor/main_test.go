@@ -309,14 +309,17 @@ func TestStopGivesTreeItsGrace(t *testing.T) {
 	for _, mode := range []string{"group", "auto"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			flushed := filepath.Join(t.TempDir(), "flushed")
+			dir := t.TempDir()
+			flushed := filepath.Join(dir, "flushed")
+			// Each grandchild touches a file once its trap is set; the leader says
+			// ready only when both did.
 			conf := writeConf(t, fmt.Sprintf(`
 [supervisor]
 kill_mode = %s
 [program:tree]
-command = /bin/sh -c 'sh -c "trap \"sleep 0.3; echo flushed > %s; exit 0\" TERM; while :; do sleep 0.05; done" & sh -c "trap \"\" TERM; while :; do sleep 0.05; done" & trap "exit 0" TERM; echo ready; while :; do sleep 0.05; done'
+command = /bin/sh -c 'sh -c "trap \"sleep 0.3; echo flushed > %[2]s; exit 0\" TERM; touch %[3]s/g1; while :; do sleep 0.05; done" & sh -c "trap \"\" TERM; touch %[3]s/g2; while :; do sleep 0.05; done" & trap "exit 0" TERM; while [ ! -e %[3]s/g1 ] || [ ! -e %[3]s/g2 ]; do sleep 0.01; done; echo ready; while :; do sleep 0.05; done'
 stop_grace = 2s
-`, mode, flushed))
+`, mode, flushed, dir))
 			p := start(t, "run", "-c", conf)
 			p.waitLine(t, "supervisor.tree", "ready")
 			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -334,6 +337,34 @@ stop_grace = 2s
 				}
 			}
 		})
+	}
+}
+
+// A suspended program (SIGSTOP) is stopped without waiting out its grace: the
+// stop signal is followed by SIGCONT, as systemd sends it.
+func TestStopSuspendedProgram(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, `
+[program:susp]
+command = /bin/sh -c 'echo ready; kill -STOP $$; echo resumed'
+stop_grace = 1h
+`)
+	p := start(t, "run", "-c", conf)
+	line := p.waitLine(t, "supervisor.susp", "program started")
+	p.waitLine(t, "supervisor.susp", "ready")
+	var pid int
+	if _, err := fmt.Sscanf(line[strings.Index(line, "pid=")+4:], "%d", &pid); err != nil {
+		t.Fatalf("no pid in %q", line)
+	}
+	waitProcState(t, pid, 'T')
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.exitCode(t); got != 0 {
+		t.Fatalf("exit code %d, want 0:\n%s", got, p.log())
+	}
+	if strings.Contains(p.log(), "grace period over") {
+		t.Errorf("the suspended program was killed at the end of its grace:\n%s", p.log())
 	}
 }
 

@@ -106,6 +106,9 @@ type ProgramStatus struct {
 	Leaked int `json:"leaked,omitempty"`
 	// Protocol programs: requests sent and not answered yet.
 	RequestsInFlight int `json:"requests_in_flight,omitempty"`
+	// In backoff: seconds until the next start, counted down (absent when the
+	// start waits for a group restart's stops).
+	RestartInSeconds *float64 `json:"restart_in_seconds,omitempty"`
 }
 
 // apiError is the body of every error reply.
@@ -193,6 +196,10 @@ func StatusOf(st []supervise.Status, now time.Time) []ProgramStatus {
 			if p.Live() {
 				ps.UptimeSeconds = now.Sub(t).Seconds()
 			}
+		}
+		if !p.RestartAt.IsZero() {
+			in := max(p.RestartAt.Sub(now).Seconds(), 0)
+			ps.RestartInSeconds = &in
 		}
 		if p.LastExit != nil {
 			ps.LastExit = p.LastExit.String()

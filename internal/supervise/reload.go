@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"reflect"
@@ -13,6 +14,10 @@ type ReloadResult struct {
 	Removed   []string `json:"removed"`   // stopped and forgotten
 	Changed   []string `json:"changed"`   // stopped, then started with the new settings (if autostart)
 	Unchanged []string `json:"unchanged"` // not touched
+	// Settings describes changes to the [supervisor] section: "strategy
+	// one_for_one -> one_for_all" (in force from now on), or a kill_mode change,
+	// which is chosen once at start and so waits for the next start.
+	Settings []string `json:"settings,omitempty"`
 }
 
 func (r ReloadResult) String() string {
@@ -23,6 +28,9 @@ func (r ReloadResult) String() string {
 		return fmt.Sprintf("%s %s; ", what, strings.Join(names, ", "))
 	}
 	s := part("added", r.Added) + part("removed", r.Removed) + part("changed", r.Changed) + part("unchanged", r.Unchanged)
+	for _, x := range r.Settings {
+		s += x + "; "
+	}
 	return strings.TrimSuffix(s, "; ")
 }
 
@@ -78,7 +86,15 @@ func (s *Supervisor) reload(m reloadMsg) {
 	for _, p := range s.progs {
 		old[p.spec.Name] = p
 	}
-	var res ReloadResult
+	res := ReloadResult{Added: []string{}, Removed: []string{}, Changed: []string{}, Unchanged: []string{}}
+	if m.g.Strategy != s.group.Strategy {
+		res.Settings = append(res.Settings, fmt.Sprintf("strategy %s -> %s", s.group.Strategy, m.g.Strategy))
+	}
+	if norm := func(k KillMode) KillMode { return cmp.Or(k, KillAuto) }; norm(m.g.KillMode) != norm(s.group.KillMode) {
+		note := fmt.Sprintf("kill_mode %s -> %s: not applied until the supervisor restarts (chosen once, at start)", norm(s.group.KillMode), norm(m.g.KillMode))
+		res.Settings = append(res.Settings, note)
+		s.log.Warn("reload: " + note)
+	}
 	kind := map[string]string{} // name -> added, changed, unchanged
 	for _, spec := range m.g.Programs {
 		switch p, ok := old[spec.Name]; {

@@ -3,6 +3,7 @@ package supervise_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,21 @@ func TestReload(t *testing.T) {
 	}
 	if got := rn.rec.transitions("drop"); !slices.Contains(got, supervise.StateStopped) {
 		t.Errorf("the removed program was not stopped: %v", got)
+	}
+
+	// [supervisor] changes are reported: the strategy applies from now on, a
+	// kill_mode change only at the next start.
+	g := group(supervise.OneForAll, keep, changed, add)
+	g.KillMode = supervise.KillGroup
+	res, err = rn.sup.Reload(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Settings) != 2 || res.Settings[0] != "strategy one_for_one -> one_for_all" ||
+		!strings.HasPrefix(res.Settings[1], "kill_mode auto -> group: not applied until the supervisor restarts") {
+		t.Errorf("settings reported: %q", res.Settings)
+	}
+	if len(res.Unchanged) != 3 || res.Added == nil || len(res.Added) != 0 {
+		t.Errorf("a settings-only reload: %+v (empty lists must be [], not null)", res)
 	}
 }

@@ -63,6 +63,8 @@ type Status struct {
 	Leaked int
 	// Protocol programs: Requests sent to it and not answered yet.
 	InFlight int
+	// In backoff under one_for_one: when the next start is due (zero otherwise).
+	RestartAt time.Time
 }
 
 // Live reports whether the program has a current run: a process (Pid != 0), or a
@@ -179,6 +181,7 @@ type program struct {
 	groupWait      int           // pgid whose remnants we wait to see gone, or 0
 	groupKillAt    time.Time     // when to SIGKILL what is left of a stopped run's tree; zero once done
 	treeSignalled  bool          // the stop signal went to the whole tree (not just the pipe's Stop)
+	restartAt      time.Time     // in backoff under one_for_one: when the timer starts it
 	groupDeadline  time.Time     // when to give up on them
 	groupPoll      time.Duration // next poll interval
 	cg             *cgroup       // the cgroup of the current or last run (KillCgroup), or nil
@@ -411,6 +414,9 @@ func (s *Supervisor) snapshot() []Status {
 			StatusText: p.statusText, LastHeartbeat: p.lastBeat, HeartbeatSeq: p.beatSeq, InFlight: int(p.inFlight.Load())}
 		if p.proc != nil {
 			st.Pid = p.proc.Pid
+		}
+		if p.state == StateBackoff {
+			st.RestartAt = p.restartAt
 		}
 		if p.spec.Spawner == SpawnGoroutine {
 			st.Leaked = s.leakedOf(p.spec.Name)
@@ -694,7 +700,7 @@ func (s *Supervisor) timerFired(p *program, kind timerKind) {
 	case timerStopSignal:
 		if (p.state == StateStopping || p.killing) && p.proc != nil {
 			p.log.Info("still running after the stop request; signalling", "signal", SignalName(p.spec.StopSignal))
-			s.signalGroup(p, p.spec.StopSignal)
+			s.signalStop(p)
 			p.treeSignalled = true
 			p.setTimer(s, p.spec.StopGrace-p.spec.StopGrace/2, timerKill)
 		}
@@ -805,6 +811,7 @@ func (s *Supervisor) exited(p *program, e Exit) {
 		"failures_in_a_row", p.failures, "strategy", string(s.group.Strategy))
 
 	if s.group.Strategy == OneForOne || len(s.progs) == 1 {
+		p.restartAt = time.Now().Add(delay)
 		s.setState(p, StateBackoff, fmt.Sprintf("restart %d in %s", p.restarts, delay.Round(time.Millisecond)), ev)
 		if delay == 0 {
 			s.start(p)
@@ -817,6 +824,7 @@ func (s *Supervisor) exited(p *program, e Exit) {
 	if s.group.Strategy == RestForOne {
 		from = p.idx
 	}
+	p.restartAt = time.Time{} // the group's stops come first: no fixed time
 	s.setState(p, StateBackoff, fmt.Sprintf("%s restart %d in %s", s.group.Strategy, p.restarts, delay.Round(time.Millisecond)), ev)
 	s.groupRestart(p, from, delay)
 }
@@ -991,7 +999,7 @@ func (s *Supervisor) beginStop(p *program) bool {
 		p.setTimer(s, p.spec.StopGrace/2, timerStopSignal)
 		return true
 	}
-	s.signalGroup(p, p.spec.StopSignal)
+	s.signalStop(p)
 	p.treeSignalled = true
 	p.setTimer(s, grace, timerKill)
 	return true
@@ -1014,6 +1022,9 @@ func (s *Supervisor) awaitGroupGone(p *program, pgid int, cgLeft bool) {
 		if !p.treeSignalled {
 			// Only the pipe's Stop was sent, to the leader: now the rest hears too.
 			n := s.signalRemnants(p, pgid, p.spec.StopSignal)
+			if p.spec.StopSignal != syscall.SIGCONT {
+				s.signalRemnants(p, pgid, syscall.SIGCONT)
+			}
 			p.log.Info("the program's leader ended; signalling the rest of its tree", "signal", SignalName(p.spec.StopSignal), "processes", n)
 			p.treeSignalled = true
 		} else {
@@ -1095,7 +1106,11 @@ func (s *Supervisor) endRun(p *program, why string, sig syscall.Signal) {
 		return
 	}
 	p.log.Error("ending the program's run", "pid", p.proc.Pid, "why", why, "signal", SignalName(sig))
-	s.signalGroup(p, sig)
+	if sig == p.spec.StopSignal {
+		s.signalStop(p)
+	} else {
+		s.signalGroup(p, sig)
+	}
 	p.setTimer(s, p.spec.StopGrace, timerKill)
 }
 
@@ -1224,6 +1239,15 @@ func (s *Supervisor) tap(p *program, pid int, stream string) func(string, bool) 
 
 // signalGroup signals p's process group and, in cgroup mode, every process of
 // its cgroup (SIGKILL: cgroup.kill), and logs what went wrong, if anything.
+// signalStop sends p's stop signal to its tree, then SIGCONT, as systemd does: a
+// stopped (suspended) process would keep the stop signal pending until SIGKILL.
+func (s *Supervisor) signalStop(p *program) {
+	s.signalGroup(p, p.spec.StopSignal)
+	if p.spec.StopSignal != syscall.SIGCONT && p.spec.StopSignal != syscall.SIGKILL {
+		s.signalGroup(p, syscall.SIGCONT)
+	}
+}
+
 func (s *Supervisor) signalGroup(p *program, sig syscall.Signal) {
 	if p.cg != nil {
 		if sig == syscall.SIGKILL {
