@@ -239,6 +239,18 @@ func TestMissingProgram(t *testing.T) {
 		t.Fatalf("exit code %d, want 127:\n%s", got, p.log())
 	}
 	p.waitLine(t, "program could not be started", "/nonexistent/program")
+
+	// A script whose interpreter is missing: the kernel says ENOENT of the
+	// script, the log says which interpreter.
+	script := filepath.Join(t.TempDir(), "script")
+	if err := os.WriteFile(script, []byte("#!/nonexistent/interp -x\necho hi\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p = start(t, "run", "--restart", "never", "--", script)
+	if got := p.exitCode(t); got != 127 {
+		t.Fatalf("exit code %d, want 127:\n%s", got, p.log())
+	}
+	p.waitLine(t, "program could not be started", `its #! line names \"/nonexistent/interp\", which does not exist`)
 }
 
 func TestConfigRunAndSIGTERM(t *testing.T) {

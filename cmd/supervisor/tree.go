@@ -148,6 +148,12 @@ func cmdTree(args []string, stdout, stderr io.Writer, socketDefault string) int 
 		fmt.Fprintf(stderr, "supervisor tree: unexpected %q\n%s", fs.Args(), treeUsage)
 		return ctlUsage
 	}
+	pidSet := false
+	fs.Visit(func(f *flag.Flag) { pidSet = pidSet || f.Name == "pid" })
+	if pidSet && *pid <= 0 {
+		fmt.Fprintf(stderr, "supervisor tree: --pid %d: want a process id (1 or more)\n", *pid)
+		return ctlUsage
+	}
 	var c *control.Client
 	if *pid == 0 {
 		var err error

@@ -153,6 +153,9 @@ var pidNamespace = sync.OnceValue(func() uint64 {
 type cgroupTree struct {
 	base cgroupBase
 	dir  string // <base.self>/supervisor-<pidns>-<pid>-<n>
+	// stale lists the cgroups of dead supervisors that still hold processes
+	// (found by sweepStale; Serve warns about each).
+	stale []string
 }
 
 // newCgroupTree creates this Supervisor's parent cgroup. The parent holds no
@@ -165,7 +168,7 @@ func newCgroupTree() (*cgroupTree, error) {
 	if err != nil {
 		return nil, err
 	}
-	sweepStale(base.self)
+	stale := sweepStale(base.self)
 	dir := filepath.Join(base.self, cgroupPrefix()+strconv.FormatInt(cgroupSeq.Add(1), 10))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup: %w", err)
@@ -175,18 +178,19 @@ func newCgroupTree() (*cgroupTree, error) {
 		_ = unix.Rmdir(dir)
 		return nil, fmt.Errorf("no cgroup.kill (needs Linux 5.14): %w", err)
 	}
-	return &cgroupTree{base: base, dir: dir}, nil
+	return &cgroupTree{base: base, dir: dir, stale: stale}, nil
 }
 
 // sweepStale removes the cgroups a supervisor killed by SIGKILL left behind
 // under dir (supervisor-NS-PID-N of our PID namespace whose PID is gone), as far
 // as they are empty. A cgroup with processes in it is left alone: they are that
-// supervisor's leftovers, and ending them is an operator's call (cgroup.kill).
-// Another namespace's are never touched: its pids cannot be checked from here.
-func sweepStale(dir string) {
+// supervisor's leftovers, and ending them is an operator's call (cgroup.kill);
+// sweepStale returns their paths, for a warning. Another namespace's are never
+// touched: its pids cannot be checked from here.
+func sweepStale(dir string) (populated []string) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return
+		return nil
 	}
 	for _, e := range ents {
 		var ns uint64
@@ -200,8 +204,12 @@ func sweepStale(dir string) {
 		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
 			continue // its supervisor (or a process with its pid) lives
 		}
-		_ = rmdirTree(filepath.Join(dir, e.Name()))
+		path := filepath.Join(dir, e.Name())
+		if rmdirTree(path) != nil && (&cgroup{path: path}).populated() {
+			populated = append(populated, path)
+		}
 	}
+	return populated
 }
 
 // rmdirTree removes the cgroup at path and every cgroup below it, deepest
@@ -297,6 +305,18 @@ func (c *cgroup) pids() []int {
 	for f := range bytes.FieldsSeq(b) {
 		if pid, err := strconv.Atoi(string(f)); err == nil {
 			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// treePids lists the processes in the cgroup and every cgroup below it.
+func treePids(path string) []int {
+	out := (&cgroup{path: path}).pids()
+	ents, _ := os.ReadDir(path)
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, treePids(filepath.Join(path, e.Name()))...)
 		}
 	}
 	return out

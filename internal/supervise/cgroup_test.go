@@ -3,8 +3,12 @@ package supervise
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // A program's cgroup with cgroups of its own below it (what a supervisor run
@@ -51,5 +55,48 @@ func TestCgroupRemovalIsRecursive(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(other, "prog-w-1")); err != nil {
 		t.Errorf("another PID namespace's cgroup was swept: %v", err)
+	}
+}
+
+// A dead supervisor's cgroup that still holds a process is not removed but
+// reported, so that Serve can warn about the unsupervised leftovers.
+func TestSweepReportsPopulatedStale(t *testing.T) {
+	tree, err := newCgroupTree()
+	if err != nil {
+		t.Skipf("cgroup v2 is not usable here: %v", err)
+	}
+	defer tree.remove()
+	parent := filepath.Dir(tree.dir)
+	stale := filepath.Join(parent, fmt.Sprintf("supervisor-%d-4194307-1", pidNamespace()))
+	prog := filepath.Join(stale, "prog-left-1")
+	if err := os.MkdirAll(prog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer rmdirTree(stale)
+	// Started here but never waited for: the test binary's Reaper reaps every
+	// child (DESIGN rule 1); the cgroup.kill below ends it.
+	sleep := exec.Command("sleep", "60")
+	if err := sleep.Start(); err != nil {
+		t.Skipf("no sleep: %v", err)
+	}
+	defer func() {
+		(&cgroup{path: stale}).kill()
+		if !(&cgroup{path: prog}).waitEmpty(time.Now().Add(10 * time.Second)) {
+			t.Errorf("sleep %d outlived cgroup.kill", sleep.Process.Pid)
+		}
+		sleep.Process.Release()
+	}()
+	if err := os.WriteFile(filepath.Join(prog, "cgroup.procs"), []byte(strconv.Itoa(sleep.Process.Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+	got := sweepStale(parent)
+	if !slices.Contains(got, stale) {
+		t.Errorf("sweepStale = %q, want it to report %s", got, stale)
+	}
+	if pids := treePids(stale); !slices.Contains(pids, sleep.Process.Pid) {
+		t.Errorf("treePids(%s) = %v, want %d in it", stale, pids, sleep.Process.Pid)
+	}
+	if _, err := os.Stat(prog); err != nil {
+		t.Errorf("the populated stale cgroup was removed: %v", err)
 	}
 }

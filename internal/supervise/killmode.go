@@ -3,6 +3,7 @@ package supervise
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -35,6 +36,10 @@ func (s *Supervisor) chooseKillMode() error {
 	}
 	s.cgroups = tree
 	s.setKillMode(KillCgroup)
+	for _, path := range tree.stale {
+		s.log.Warn("processes of a dead supervisor's programs still run, unsupervised",
+			"cgroup", path, "pids", treePids(path), "to end them", "echo 1 > "+filepath.Join(path, "cgroup.kill"))
+	}
 	s.log.Info("kill mode chosen", "mode", string(KillCgroup), "cgroup", tree.dir)
 	return nil
 }

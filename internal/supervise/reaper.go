@@ -378,7 +378,7 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		}
 		// Start, never Wait: the reap loop owns the exit status (DESIGN rule 1).
 		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start %q: %w", cmd.Path, err)
+			return nil, fmt.Errorf("start %q: %w", cmd.Path, explainExec(cmd.Path, err))
 		}
 		p.Pid = cmd.Process.Pid
 		p.os = cmd.Process
@@ -399,7 +399,7 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		}
 		pid, err := syscall.ForkExec(path, req.Argv, &syscall.ProcAttr{Dir: req.Dir, Env: env, Files: files, Sys: sys})
 		if err != nil {
-			return nil, fmt.Errorf("fork/exec %q: %w", path, err)
+			return nil, fmt.Errorf("fork/exec %q: %w", path, explainExec(path, err))
 		}
 		p.Pid = pid
 		p.pidfd = pidfd
@@ -518,4 +518,33 @@ func lookPath(argv0, dir string) (string, error) {
 		return "", fmt.Errorf("look up %q: %w", argv0, err)
 	}
 	return path, nil
+}
+
+// explainExec adds why an exec of an existing file failed with ENOENT: a script
+// whose #! line names an interpreter that does not exist (the kernel reports the
+// interpreter's ENOENT as the script's).
+func explainExec(path string, err error) error {
+	if !errors.Is(err, syscall.ENOENT) {
+		return err
+	}
+	f, ferr := os.Open(path)
+	if ferr != nil {
+		return err
+	}
+	defer f.Close()
+	var buf [256]byte
+	n, _ := f.Read(buf[:])
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	rest, ok := strings.CutPrefix(line, "#!")
+	if !ok {
+		return err
+	}
+	interp := strings.Fields(rest)
+	if len(interp) == 0 {
+		return fmt.Errorf("%w (its #! line names no interpreter)", err)
+	}
+	if _, serr := os.Stat(interp[0]); serr != nil {
+		return fmt.Errorf("%w (its #! line names %q, which does not exist)", err, interp[0])
+	}
+	return err
 }
