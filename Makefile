@@ -8,8 +8,11 @@ PKGS  := ./...
 
 all: build
 
+# Static binaries (no cgo): a container init must run in an image without libc,
+# and not mapping libc saves the supervisor about 0.3 MiB of PSS. (The tests'
+# own binaries keep cgo: the race detector needs it.)
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
 
 # The main job: the embedded default config. Ctrl-C stops it cleanly.
 demo: build

@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 		// want one pass --socket.
 		os.Setenv("SUPERVISOR_SOCKET", "none")
 		build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/supervisor", "../../cmd/child")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build ships them: static
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build binaries:", err)

@@ -19,6 +19,11 @@
 //	POST /v1/reload                       re-read the config: supervise.ReloadResult
 //	POST /v1/shutdown                     Supervisor.Shutdown
 //
+// Streams (events, logs with follow) are one JSON object a line. Their last line
+// may be an error object: kind "lagged" (the follower fell behind and records were
+// dropped) or "closed" (the supervisor stops; Server.Close ends every stream so,
+// then waits up to a second for requests still running).
+//
 // Errors are JSON {"error": text, "kind": word} with an HTTP status: 404 and kind
 // "no_such_program", 409 and "conflict" (already started, not running, busy,
 // shutting down), 400 "bad_request", 422 "reload_refused" (the config did not
