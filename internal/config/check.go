@@ -63,16 +63,26 @@ func directory(dir string) error {
 	if dir == "" {
 		return nil
 	}
-	fi, err := os.Stat(dir)
+	fi, err := stat(dir)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%q does not exist", dir)
 	case err != nil:
-		return fmt.Errorf("%q: %w", dir, err)
+		return err
 	case !fi.IsDir():
 		return fmt.Errorf("%q is not a directory", dir)
 	}
 	return nil
+}
+
+// stat is os.Stat with its failure said plainly: "does not exist", or the error.
+func stat(path string) (fs.FileInfo, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%q does not exist", path)
+	case err != nil:
+		return nil, fmt.Errorf("%q: %w", path, err)
+	}
+	return fi, nil
 }
 
 // executable says why cmd could not be executed from dir, or nil.
@@ -87,12 +97,10 @@ func executable(cmd, dir string) error {
 	if !filepath.IsAbs(path) && dir != "" {
 		path = filepath.Join(dir, path)
 	}
-	fi, err := os.Stat(path)
+	fi, err := stat(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%q does not exist", path)
 	case err != nil:
-		return fmt.Errorf("%q: %w", path, err)
+		return err
 	case fi.IsDir():
 		return fmt.Errorf("%q is a directory", path)
 	case fi.Mode()&0o111 == 0:
