@@ -1237,8 +1237,6 @@ func (s *Supervisor) tap(p *program, pid int, stream string) func(string, bool) 
 	}
 }
 
-// signalGroup signals p's process group and, in cgroup mode, every process of
-// its cgroup (SIGKILL: cgroup.kill), and logs what went wrong, if anything.
 // signalStop sends p's stop signal to its tree, then SIGCONT, as systemd does: a
 // stopped (suspended) process would keep the stop signal pending until SIGKILL.
 func (s *Supervisor) signalStop(p *program) {
@@ -1248,6 +1246,8 @@ func (s *Supervisor) signalStop(p *program) {
 	}
 }
 
+// signalGroup signals p's process group and, in cgroup mode, every process of
+// its cgroup (SIGKILL: cgroup.kill), and logs what went wrong, if anything.
 func (s *Supervisor) signalGroup(p *program, sig syscall.Signal) {
 	if p.cg != nil {
 		if sig == syscall.SIGKILL {
