@@ -46,7 +46,7 @@ commands:
   reload               re-read the config file: start added programs, stop removed
                        ones, restart changed ones (a bad file changes nothing)
   shutdown             stop every program and the supervisor
-  request [--timeout D] [--json] NAME METHOD [PAYLOAD]
+  request [--timeout D] [--json] NAME METHOD [--] [PAYLOAD]
                        send a request to a protocol program and print its reply
                        (raw; --json: {"program","body" base64,"text"}). PAYLOAD
                        "-" is read from stdin. NAME may be a pool pattern such as
@@ -176,10 +176,13 @@ func ctlRequest(socket string, asJSON bool, args []string, stdin io.Reader, stdo
 	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", control.DefaultRequestTimeout, "give up on the reply after this long")
 	fs.BoolVar(&asJSON, "json", asJSON, `print {"program","body","text"} instead of the raw reply`)
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&socket, "socket", socket, "control socket `path` of the running supervisor")
+	// Flags anywhere, as for the other commands; after "--", a payload that
+	// starts with '-' is a payload.
+	args, err := parseInterspersed(fs, args)
+	if err != nil {
 		return ctlUsage
 	}
-	args = fs.Args()
 	if len(args) < 2 || len(args) > 3 {
 		fmt.Fprintf(stderr, "supervisor ctl request: want NAME METHOD [PAYLOAD], got %d argument(s)\n%s", len(args), ctlUsageText)
 		return ctlUsage
@@ -199,6 +202,10 @@ func ctlRequest(socket string, asJSON bool, args []string, stdin io.Reader, stdo
 				return ctlFailed
 			}
 		}
+	}
+	if socket == "" {
+		fmt.Fprintln(stderr, "supervisor ctl: --socket: empty path")
+		return ctlUsage
 	}
 	c, err := control.NewClient(socket)
 	if err != nil {
@@ -269,7 +276,8 @@ func ctlStream(c *control.Client, cmd string, operands []string, follow bool, li
 			if asJSON {
 				return enc.Encode(l)
 			}
-			_, err := fmt.Fprintf(stdout, "%s %s[%d] %s: %s\n", l.Time.Format(time.RFC3339Nano), l.Program, l.Pid, l.Stream, l.Text)
+			text, _ := escapeText([]byte(l.Text)) // a child's bytes must not drive our terminal
+			_, err := fmt.Fprintf(stdout, "%s %s[%d] %s: %s\n", l.Time.Format(time.RFC3339Nano), l.Program, l.Pid, l.Stream, text)
 			return err
 		})
 	}

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -278,30 +279,16 @@ func newLogger(w io.Writer, format, level string) (hclog.Logger, error) {
 	}), nil
 }
 
-// escapeControls writes text log lines with control bytes other than newline and
-// tab shown as \xNN: a child's output is logged as it came, and raw ESC, CR or
-// BS bytes would let it recolour the operator's terminal or overwrite the log
-// line it is on. (JSON escapes them itself.)
+// escapeControls writes text log lines with what could drive a terminal shown
+// escaped (see escapeText): a child's output is logged as it came, and raw ESC,
+// CR or BS bytes would let it recolour the operator's terminal, set its title or
+// overwrite the log line it is on. (JSON escapes them itself.)
 type escapeControls struct{ w io.Writer }
 
 func (e escapeControls) Write(p []byte) (int, error) {
-	clean := true
-	for _, c := range p {
-		if isControl(c) {
-			clean = false
-			break
-		}
-	}
-	if clean {
+	out, changed := escapeText(p)
+	if !changed {
 		return e.w.Write(p)
-	}
-	out := make([]byte, 0, len(p)+16)
-	for _, c := range p {
-		if isControl(c) {
-			out = fmt.Appendf(out, "\\x%02x", c)
-		} else {
-			out = append(out, c)
-		}
 	}
 	if _, err := e.w.Write(out); err != nil {
 		return 0, err
@@ -309,7 +296,37 @@ func (e escapeControls) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func isControl(c byte) bool { return (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f }
+// escapeText returns b with every byte or rune that a terminal could act on
+// escaped, and whether it changed anything: C0 controls but tab and newline, and
+// DEL, as \xNN; C1 controls (U+0080-U+009F, CSI among them) and the
+// bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069), which
+// reorder what the line shows, as \uNNNN; bytes that are not UTF-8 as \xNN.
+func escapeText(b []byte) ([]byte, bool) {
+	i := 0
+	for i < len(b) && b[i] >= 0x20 && b[i] < 0x7f || i < len(b) && (b[i] == '\t' || b[i] == '\n') {
+		i++
+	}
+	if i == len(b) {
+		return b, false // plain ASCII: the common case
+	}
+	out := append(make([]byte, 0, len(b)+16), b[:i]...)
+	changed := false
+	for i < len(b) {
+		r, n := utf8.DecodeRune(b[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			out, changed = fmt.Appendf(out, "\\x%02x", b[i]), true
+		case r < 0x20 && r != '\t' && r != '\n', r == 0x7f:
+			out, changed = fmt.Appendf(out, "\\x%02x", r), true
+		case r >= 0x80 && r <= 0x9f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+			out, changed = fmt.Appendf(out, "\\u%04x", r), true
+		default:
+			out = append(out, b[i:i+n]...)
+		}
+		i += n
+	}
+	return out, changed
+}
 
 // steer is the Supervisor as the control API sees it: Reload re-reads the
 // config file.
@@ -417,12 +434,14 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 		for {
 			select {
 			case <-hups:
+				// In its own goroutine: a reload waits for removed programs to
+				// stop, and stop signals must be heard meanwhile.
 				log.Info("SIGHUP: reloading the config", "file", file)
-				_, _ = st.Reload(ctx) // logged there
+				go func() { _, _ = st.Reload(ctx) }() // logged there; a second one meanwhile is refused as busy
 			case sig := <-fwd:
 				sup.SignalAll(sig.(syscall.Signal))
 			case sig := <-stops:
-				if ctx.Err() == nil {
+				if ctx.Err() == nil && !sup.ShuttingDown() {
 					log.Info("stop signal received; another one kills every program at once", "signal", sig)
 					cancel(fmt.Errorf("%v signal received", sig))
 					continue

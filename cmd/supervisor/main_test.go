@@ -314,6 +314,64 @@ stop_grace = 1h
 	}
 }
 
+// In a shutdown that no signal began (an essential program ended), the first
+// SIGINT is already the second request: it kills at once.
+func TestSignalDuringOtherShutdownKills(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, `
+[program:stubborn]
+command = CHILD --ignore-term --ready-line
+stop_grace = 1h
+[program:last]
+command = /bin/sh -c 'read x; exit 7'
+essential = true
+restart = never
+`)
+	p := start(t, "run", "-c", conf)
+	p.waitLine(t, "supervisor.stubborn", "ready")
+	// last reads its stdin, /dev/null: it exits 7 at once, and its end stops all.
+	p.waitLine(t, "supervisor.stubborn", "stopping program")
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.exitCode(t); got != 7 {
+		t.Fatalf("exit code %d, want 7 (the essential program's):\n%s", got, p.log())
+	}
+	if !strings.Contains(p.log(), "killing the program's tree now") {
+		t.Errorf("stubborn was not killed at once:\n%s", p.log())
+	}
+}
+
+// A reload on SIGHUP that waits for a stubborn program to stop does not keep
+// stop signals from being heard.
+func TestSignalsDuringHUPReload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "r.conf")
+	write := func(body string) {
+		if err := os.WriteFile(conf, []byte(strings.ReplaceAll(body, "CHILD", bin("child"))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("[program:stubborn]\ncommand = CHILD --ignore-term --ready-line\nstop_grace = 1h\n[program:b]\ncommand = CHILD\n")
+	p := start(t, "run", "-c", conf)
+	p.waitLine(t, "supervisor.stubborn", "ready")
+	write("[program:b]\ncommand = CHILD\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLine(t, "supervisor.stubborn", "stopping program")
+	for _, want := range []string{"stop signal received", "second stop signal"} {
+		if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		p.waitLine(t, "supervisor", want)
+	}
+	if got := p.exitCode(t); got != 0 {
+		t.Fatalf("exit code %d, want 0:\n%s", got, p.log())
+	}
+}
+
 // A stop's grace period is the whole tree's: when the leader exits at once on
 // SIGTERM, a grandchild still handling its own SIGTERM (for 300 ms) finishes, in
 // either kill mode, and one that ignores SIGTERM is killed when the grace ends.

@@ -85,6 +85,15 @@ func TestCtlRequest(t *testing.T) {
 		t.Errorf("request --json w-3 echo: exit %d, %+v (%v): %s%s", code, rep, err, out, errOut)
 	}
 
+	// Flags may follow the operands; after --, a payload may start with '-'.
+	out, errOut, code = ctlIn(t, sock, nil, "request", "w-3", "echo", "late flag", "--json")
+	if err := json.Unmarshal(out, &rep); code != 0 || err != nil || rep.Text != "late flag" {
+		t.Errorf("request w-3 echo 'late flag' --json: exit %d, %s%s", code, out, errOut)
+	}
+	if out, errOut, code := ctlIn(t, sock, nil, "request", "w-1", "echo", "--", "-n"); code != 0 || string(out) != "-n" {
+		t.Errorf("request w-1 echo -- -n: exit %d, stdout %q: %s", code, out, errOut)
+	}
+
 	for _, tc := range []struct {
 		doc  string
 		args []string

@@ -88,8 +88,12 @@ func stat(path string) (fs.FileInfo, error) {
 // executable says why cmd could not be executed from dir, or nil.
 func executable(cmd, dir string) error {
 	if !strings.Contains(cmd, "/") {
-		if _, err := exec.LookPath(cmd); err != nil {
+		path, err := exec.LookPath(cmd)
+		if err != nil {
 			return fmt.Errorf("%q is not found in PATH (%s)", cmd, os.Getenv("PATH"))
+		}
+		if why := supervise.InterpreterProblem(path); why != nil {
+			return fmt.Errorf("%q (%s): %w", cmd, path, why)
 		}
 		return nil
 	}
@@ -105,6 +109,9 @@ func executable(cmd, dir string) error {
 		return fmt.Errorf("%q is a directory", path)
 	case fi.Mode()&0o111 == 0:
 		return fmt.Errorf("%q is not executable (mode %v)", path, fi.Mode().Perm())
+	}
+	if why := supervise.InterpreterProblem(path); why != nil {
+		return fmt.Errorf("%q: %w", path, why)
 	}
 	return nil
 }

@@ -527,9 +527,21 @@ func explainExec(path string, err error) error {
 	if !errors.Is(err, syscall.ENOENT) {
 		return err
 	}
-	f, ferr := os.Open(path)
-	if ferr != nil {
-		return err
+	if why := InterpreterProblem(path); why != nil {
+		return fmt.Errorf("%w (%w)", err, why)
+	}
+	return err
+}
+
+// InterpreterProblem says why the script at path cannot be run for its #! line:
+// no interpreter named, an interpreter that does not exist, or a line that ends
+// in a carriage return (DOS line endings: the kernel looks for "/bin/sh\r"). It
+// is nil for a script whose interpreter exists and for any file that is not a
+// script. run --check asks it too.
+func InterpreterProblem(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
 	}
 	defer f.Close()
 	var buf [256]byte
@@ -537,14 +549,17 @@ func explainExec(path string, err error) error {
 	line, _, _ := strings.Cut(string(buf[:n]), "\n")
 	rest, ok := strings.CutPrefix(line, "#!")
 	if !ok {
-		return err
+		return nil
 	}
 	interp := strings.Fields(rest)
-	if len(interp) == 0 {
-		return fmt.Errorf("%w (its #! line names no interpreter)", err)
+	switch {
+	case len(interp) == 0:
+		return errors.New("its #! line names no interpreter")
+	case strings.HasSuffix(line, "\r"):
+		return fmt.Errorf("its #! line %q ends in a carriage return (DOS line endings), which the kernel takes as part of the interpreter's name or last argument", line)
 	}
-	if _, serr := os.Stat(interp[0]); serr != nil {
-		return fmt.Errorf("%w (its #! line names %q, which does not exist)", err, interp[0])
+	if _, err := os.Stat(interp[0]); err != nil {
+		return fmt.Errorf("its #! line names %q, which does not exist", interp[0])
 	}
-	return err
+	return nil
 }

@@ -90,8 +90,11 @@ func (s *Supervisor) reload(m reloadMsg) {
 	if m.g.Strategy != s.group.Strategy {
 		res.Settings = append(res.Settings, fmt.Sprintf("strategy %s -> %s", s.group.Strategy, m.g.Strategy))
 	}
-	if norm := func(k KillMode) KillMode { return cmp.Or(k, KillAuto) }; norm(m.g.KillMode) != norm(s.group.KillMode) {
-		note := fmt.Sprintf("kill_mode %s -> %s: not applied until the supervisor restarts (chosen once, at start)", norm(s.group.KillMode), norm(m.g.KillMode))
+	// The kill mode is chosen once, at start: compare the file's with the mode in
+	// use (not with the last file's), so a pending change is said at every reload.
+	want, was := cmp.Or(m.g.KillMode, KillAuto), cmp.Or(s.group.KillMode, KillAuto)
+	if (want != KillAuto && want != s.killMode) || (want == KillAuto && was != KillAuto) {
+		note := fmt.Sprintf("kill_mode %s: not applied until the supervisor restarts (chosen once, at start); %s is in use", want, s.killMode)
 		res.Settings = append(res.Settings, note)
 		s.log.Warn("reload: " + note)
 	}

@@ -67,13 +67,16 @@ func TestReload(t *testing.T) {
 	// [supervisor] changes are reported: the strategy applies from now on, a
 	// kill_mode change only at the next start.
 	g := group(supervise.OneForAll, keep, changed, add)
-	g.KillMode = supervise.KillGroup
+	g.KillMode = supervise.KillGroup // the other mode than the one in use
+	if rn.sup.KillMode() == supervise.KillGroup {
+		g.KillMode = supervise.KillCgroup
+	}
 	res, err = rn.sup.Reload(ctx, g)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Settings) != 2 || res.Settings[0] != "strategy one_for_one -> one_for_all" ||
-		!strings.HasPrefix(res.Settings[1], "kill_mode auto -> group: not applied until the supervisor restarts") {
+		!strings.HasPrefix(res.Settings[1], "kill_mode "+string(g.KillMode)+": not applied until the supervisor restarts") {
 		t.Errorf("settings reported: %q", res.Settings)
 	}
 	if len(res.Unchanged) != 3 || res.Added == nil || len(res.Added) != 0 {

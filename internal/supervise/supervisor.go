@@ -117,10 +117,11 @@ type Supervisor struct {
 	// Owned by the Serve goroutine.
 	served       bool
 	shuttingDown bool
-	killAll      bool       // Kill was called: stops get no grace period
-	seq          []*program // programs to stop one after another, head first
-	seqThen      func()     // what to do once seq is empty
-	op           *groupOp   // a one_for_all / rest_for_one restart in progress
+	killAll      bool        // Kill was called: stops get no grace period
+	stopping     atomic.Bool // shuttingDown, for other goroutines (ShuttingDown)
+	seq          []*program  // programs to stop one after another, head first
+	seqThen      func()      // what to do once seq is empty
+	op           *groupOp    // a one_for_all / rest_for_one restart in progress
 	exitCode     int
 	sems         map[string]*semaphore // leases (lease.go)
 	essential    bool                  // an essential program ended for good; exitCode is its status
@@ -406,6 +407,11 @@ func (s *Supervisor) Status(ctx context.Context) ([]Status, error) {
 		return s.snapshot(), nil // Serve has returned: the state is ours to read
 	}
 }
+
+// ShuttingDown reports whether the supervisor has begun stopping everything (a
+// cancelled Serve context, Shutdown, Kill, or an essential program's end). Safe
+// for concurrent use.
+func (s *Supervisor) ShuttingDown() bool { return s.stopping.Load() }
 
 func (s *Supervisor) snapshot() []Status {
 	out := make([]Status, len(s.progs))
@@ -918,6 +924,7 @@ func (s *Supervisor) startPendingFrom(from int) {
 // shutdown stops every program in reverse start order.
 func (s *Supervisor) shutdown() {
 	s.shuttingDown = true
+	s.stopping.Store(true)
 	if s.op != nil && s.op.timer != nil {
 		s.op.timer.Stop()
 	}
@@ -1283,6 +1290,26 @@ func (s *Supervisor) signalRemnants(p *program, pgid int, sig syscall.Signal) in
 		}
 		return p.cg.signalOthers(sig, 0, nil) // 0: no group is left to skip
 	}
+	if sig != syscall.SIGKILL {
+		return s.signalPgrp(p, pgid, sig)
+	}
+	// A process that forks between the listing and its SIGKILL leaves a child
+	// the listing missed: list and kill again until a listing finds no one
+	// (each round kills the forkers it found, so this ends).
+	total := 0
+	for range 50 {
+		n := s.signalPgrp(p, pgid, sig)
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	return total
+}
+
+// signalPgrp sends sig to every live process of process group pgid but its
+// leader, each through a pidfd checked for membership once opened.
+func (s *Supervisor) signalPgrp(p *program, pgid int, sig syscall.Signal) int {
 	all, err := AllProcs()
 	if err != nil {
 		p.log.Error("cannot list processes to signal the program's group", "error", err)
@@ -1290,7 +1317,7 @@ func (s *Supervisor) signalRemnants(p *program, pgid int, sig syscall.Signal) in
 	}
 	n := 0
 	for _, st := range all {
-		if st.Pgrp != pgid || st.Pid == pgid {
+		if st.Pgrp != pgid || st.Pid == pgid || st.State == 'Z' {
 			continue
 		}
 		fd, err := unix.PidfdOpen(st.Pid, 0)
