@@ -345,9 +345,16 @@ func (s steer) Reload(ctx context.Context) (supervise.ReloadResult, error) {
 	g, err := config.Load(s.file)
 	if err == nil {
 		var res supervise.ReloadResult
-		if res, err = s.Supervisor.Reload(ctx, g); err == nil {
-			s.log.Info("reloaded", "file", s.file, "result", res.String())
+		res, err = s.Supervisor.Reload(ctx, g) // the supervisor logs what it did
+		switch {
+		case err == nil:
 			return res, nil
+		case errors.Is(err, supervise.ErrReloadDetached):
+			s.log.Info("reload goes on without its caller", "file", s.file, "why", context.Cause(ctx))
+			return res, err
+		case errors.Is(err, supervise.ErrShuttingDown):
+			s.log.Info("reload not finished: the supervisor is shutting down", "file", s.file)
+			return res, err
 		}
 	}
 	s.log.Error("reload refused; nothing changed", "file", s.file, "error", err)
@@ -446,7 +453,7 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 					cancel(fmt.Errorf("%v signal received", sig))
 					continue
 				}
-				log.Warn("second stop signal: killing every program now", "signal", sig)
+				log.Warn("stop signal during a shutdown: killing every program now", "signal", sig)
 				_ = sup.Kill(context.Background()) // ErrShuttingDown once Serve is done: nothing left to kill
 			case <-served:
 				return

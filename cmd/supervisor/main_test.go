@@ -307,7 +307,7 @@ stop_grace = 1h
 	if got := p.exitCode(t); got != 0 {
 		t.Fatalf("exit code %d after a second SIGINT, want 0:\n%s", got, p.log())
 	}
-	for _, want := range []string{"second stop signal: killing every program now", "killing the program's tree now", `exit="signal SIGKILL"`} {
+	for _, want := range []string{"stop signal during a shutdown: killing every program now", "killing the program's tree now", `exit="signal SIGKILL"`} {
 		if !strings.Contains(p.log(), want) {
 			t.Errorf("log does not say %q:\n%s", want, p.log())
 		}
@@ -361,7 +361,7 @@ func TestSignalsDuringHUPReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitLine(t, "supervisor.stubborn", "stopping program")
-	for _, want := range []string{"stop signal received", "second stop signal"} {
+	for _, want := range []string{"stop signal received", "stop signal during a shutdown"} {
 		if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}

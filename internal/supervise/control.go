@@ -83,8 +83,8 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 
 // Kill is Shutdown without grace periods, for an operator who will not wait (a
 // second Ctrl-C): the program being stopped is killed now (SIGKILL to its tree;
-// a goroutine worker is abandoned as leaked), and every one after it is sent its
-// stop signal and SIGKILL at once. It returns once that has begun.
+// a goroutine worker that has not returned within 100 ms is abandoned as
+// leaked), and every one after it is sent its stop signal and SIGKILL at once. It returns once that has begun.
 func (s *Supervisor) Kill(ctx context.Context) error {
 	return s.control(ctx, ctlMsg{op: opKill})
 }
@@ -113,8 +113,11 @@ func (s *Supervisor) controlled(m ctlMsg) {
 				// The one being stopped, or a run being ended; not one whose
 				// process is gone and whose group is being waited for (its
 				// timer polls the group).
-				if (p.state == StateStopping || p.killing) && p.alive() {
+				switch {
+				case (p.state == StateStopping || p.killing) && p.proc != nil:
 					p.setTimer(s, 0, timerKill)
+				case (p.state == StateStopping || p.killing) && p.gor != nil:
+					p.setTimer(s, min(p.spec.StopGrace, killAllGoroutineGrace), timerKill)
 				}
 				if p.groupWait != 0 && !p.groupKillAt.IsZero() { // its leader gone, the rest in its grace
 					p.groupKillAt = time.Now()

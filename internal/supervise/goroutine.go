@@ -339,7 +339,7 @@ func (s *Supervisor) abandon(p *program) {
 	n := len(s.leaked)
 	s.leakMu.Unlock()
 	p.log.Error("goroutine worker ignored its stop: leaked (a goroutine cannot be killed)",
-		"run", g.run, "grace", p.spec.StopGrace, "leaked_total", n)
+		"run", g.run, "grace", p.spec.StopGrace, "kill_requested", s.killAll, "leaked_total", n)
 	g.end()
 	s.exited(p, Exit{Code: -1, Leaked: true, Time: time.Now()})
 }

@@ -3,6 +3,7 @@ package supervise
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -66,11 +67,16 @@ func (s *Supervisor) Reload(ctx context.Context, g Group) (ReloadResult, error) 
 	case r := <-m.reply:
 		return r.res, r.err
 	case <-ctx.Done():
-		return ReloadResult{}, ctx.Err()
+		// Sent is sent: the state goroutine goes on with it, and logs the end.
+		return ReloadResult{}, fmt.Errorf("%w (%w)", ErrReloadDetached, ctx.Err())
 	case <-s.done:
 		return ReloadResult{}, ErrShuttingDown
 	}
 }
+
+// ErrReloadDetached is returned by Reload when its ctx ended first: the reload
+// was handed over and goes on (it is not undone); its outcome is logged.
+var ErrReloadDetached = errors.New("reload: handed over and still in progress; its outcome will be logged")
 
 // reload runs a Reload on the state goroutine.
 func (s *Supervisor) reload(m reloadMsg) {
@@ -154,6 +160,7 @@ func (s *Supervisor) reload(m reloadMsg) {
 				s.start(p)
 			}
 		}
+		s.log.Info("reloaded", "result", res.String())
 		m.reply <- reloadReply{res: res}
 	})
 }

@@ -1,6 +1,7 @@
 package supervise_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"syscall"
@@ -252,6 +253,46 @@ func TestGroupStrategies(t *testing.T) {
 				if bStart.Time.Before(aStart.Time) || cStart.Time.Before(bStart.Time) {
 					t.Errorf("restart order a=%v b=%v c=%v, want a, b, c", aStart.Time, bStart.Time, cStart.Time)
 				}
+			}
+		})
+	}
+}
+
+// A group restart that begins while another stop sequence runs (a ctl restart or
+// ctl stop of a program that takes its grace to stop) waits for it, then starts
+// its programs; it used to be left waiting for good. A program stopped on
+// request stays stopped.
+func TestGroupRestartDuringAnotherStop(t *testing.T) {
+	t.Parallel()
+	for _, op := range []string{"restart", "stop"} {
+		t.Run(op, func(t *testing.T) {
+			t.Parallel()
+			slow := spec("slow", supervise.SpawnExec, "--ignore-term", "--ready-line")
+			slow.StopGrace = 2 * time.Second
+			rn := serve(t, group(supervise.RestForOne,
+				slow, spec("x", supervise.SpawnExec, "--run", "500ms", "--exit", "1"), spec("p", supervise.SpawnExec)))
+			for _, n := range []string{"slow", "x", "p"} {
+				rn.rec.waitEvent(t, 1, is(n, supervise.StateRunning))
+			}
+			rn.rec.waitLine(t, "test.slow", "ready") // its SIGTERM handler is in place
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { // slow takes its 2s grace; x exits meanwhile
+				if op == "stop" {
+					done <- rn.sup.Stop(ctx, "slow")
+				} else {
+					done <- rn.sup.Restart(ctx, "slow")
+				}
+			}()
+			rn.rec.waitEvent(t, 1, is("x", supervise.StateBackoff))
+			if err := <-done; err != nil {
+				t.Fatalf("%s slow: %v", op, err)
+			}
+			rn.rec.waitEvent(t, 2, is("p", supervise.StateStarting))
+			rn.rec.waitEvent(t, 2, is("x", supervise.StateStarting))
+			if st := rn.status(t, "slow"); (op == "stop") != (st.State == supervise.StateStopped) {
+				t.Errorf("after %s, slow is %s", op, st.State)
 			}
 		})
 	}

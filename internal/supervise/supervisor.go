@@ -121,6 +121,7 @@ type Supervisor struct {
 	stopping     atomic.Bool // shuttingDown, for other goroutines (ShuttingDown)
 	seq          []*program  // programs to stop one after another, head first
 	seqThen      func()      // what to do once seq is empty
+	seqGroup     bool        // seqThen ends with the group restart's groupStopped
 	op           *groupOp    // a one_for_all / rest_for_one restart in progress
 	exitCode     int
 	sems         map[string]*semaphore // leases (lease.go)
@@ -463,7 +464,7 @@ func (s *Supervisor) handle(m message) {
 		s.timerFired(m.p, m.kind)
 	case opTimerMsg:
 		if s.op != nil && m.gen == s.op.gen {
-			s.startPendingFrom(s.op.from)
+			s.startPending()
 		}
 	case statusMsg:
 		m.reply <- s.snapshot()
@@ -888,23 +889,41 @@ func (s *Supervisor) groupRestart(trigger *program, from int, delay time.Duratio
 		q := s.progs[i]
 		switch q.state {
 		case StateStarting, StateRunning, StateBackoff, StateStopping:
-			q.pendingRestart = true
+			if !q.held { // one being stopped on request stays stopped
+				q.pendingRestart = true
+			}
 		}
 		if i < oldFrom && q != trigger {
 			toStop = append(toStop, q)
 		}
 	}
 	if len(s.seq) > 0 {
+		// A stop sequence is running: ours (a group restart widened), or another
+		// one's (ctl stop or restart, a reload). Ours stops join it; the group's
+		// starts follow whatever that sequence does when it ends.
 		s.seq = append(s.seq, toStop...)
+		if !s.seqGroup {
+			then := s.seqThen
+			s.seqThen = func() {
+				if then != nil {
+					then()
+				}
+				if s.op != nil {
+					s.groupStopped()
+				}
+			}
+			s.seqGroup = true
+		}
 		return
 	}
 	s.stopSequence(toStop, s.groupStopped)
+	s.seqGroup = true
 }
 
 func (s *Supervisor) groupStopped() {
 	op := s.op
 	if op.delay == 0 {
-		s.startPendingFrom(op.from)
+		s.startPending()
 		return
 	}
 	op.gen++
@@ -912,9 +931,12 @@ func (s *Supervisor) groupStopped() {
 	op.timer = time.AfterFunc(op.delay, func() { s.inbox.push(opTimerMsg{gen: gen}) })
 }
 
-func (s *Supervisor) startPendingFrom(from int) {
+// startPending ends the group restart: every program it stopped starts again,
+// in order. (All programs are looked at, not those from op.from: a reload may
+// have run meanwhile and moved the ones it kept.)
+func (s *Supervisor) startPending() {
 	s.op = nil
-	for _, p := range s.progs[from:] {
+	for _, p := range s.progs {
 		if p.pendingRestart {
 			s.start(p)
 		}
@@ -939,7 +961,7 @@ func (s *Supervisor) shutdown() {
 
 // stopSequence stops progs one after another, then calls then (if not nil).
 func (s *Supervisor) stopSequence(progs []*program, then func()) {
-	s.seq, s.seqThen = progs, then
+	s.seq, s.seqThen, s.seqGroup = progs, then, false
 	s.advance()
 }
 
@@ -952,7 +974,7 @@ func (s *Supervisor) advance() {
 	}
 	s.reportEscapes()
 	if then := s.seqThen; then != nil {
-		s.seqThen = nil
+		s.seqThen, s.seqGroup = nil, false
 		then()
 	}
 }
@@ -979,6 +1001,11 @@ func (s *Supervisor) beginStop(p *program) bool {
 		grace = 0
 	}
 	if g := p.gor; g != nil {
+		if s.killAll {
+			// A goroutine cannot be killed: it gets a moment to return before
+			// it is abandoned (and counted as leaked).
+			grace = min(p.spec.StopGrace, killAllGoroutineGrace)
+		}
 		// Cancel its context (the stop); a function that has not returned by
 		// the end of the grace period is abandoned as leaked (timerKill).
 		p.log.Info("stopping goroutine worker", "grace", grace)
@@ -1048,10 +1075,14 @@ func (s *Supervisor) pollGroup(p *program) {
 	if p.treeAlive(p.groupWait) {
 		now := time.Now()
 		if !p.groupKillAt.IsZero() && !now.Before(p.groupKillAt) {
+			why := "grace period over; killing what is left of the program's tree"
+			if s.killAll {
+				why = "killing what is left of the program's tree now"
+			}
 			if n := s.signalRemnants(p, p.groupWait, syscall.SIGKILL); n < 0 {
-				p.log.Warn("grace period over; killing what is left of the program's tree", "how", "cgroup.kill")
+				p.log.Warn(why, "how", "cgroup.kill")
 			} else {
-				p.log.Warn("grace period over; killing what is left of the program's tree", "how", "SIGKILL through pidfds", "processes", n)
+				p.log.Warn(why, "how", "SIGKILL through pidfds", "processes", n)
 			}
 			p.groupKillAt = time.Time{}
 			p.groupDeadline = now.Add(2 * time.Second)
@@ -1243,6 +1274,10 @@ func (s *Supervisor) tap(p *program, pid int, stream string) func(string, bool) 
 		on(OutputLine{Time: time.Now(), Program: name, Pid: pid, Stream: stream, Text: text, Partial: partial})
 	}
 }
+
+// killAllGoroutineGrace is what a goroutine worker gets to return once Kill was
+// called, at most its stop_grace: it cannot be killed, only abandoned.
+const killAllGoroutineGrace = 100 * time.Millisecond
 
 // signalStop sends p's stop signal to its tree, then SIGCONT, as systemd does: a
 // stopped (suspended) process would keep the stop signal pending until SIGKILL.
