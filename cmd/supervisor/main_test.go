@@ -634,6 +634,26 @@ func TestPID1SIGTERM(t *testing.T) {
 	p.waitLine(t, "supervisor stopped")
 }
 
+// ctl tree of a supervisor in another PID namespace says so (its pids mean
+// nothing here), instead of drawing this namespace's tree under a wrong root.
+func TestCtlTreeOtherNamespace(t *testing.T) {
+	t.Parallel()
+	prefix := asPID1(t)
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	conf := writeConf(t, "[program:a]\ncommand = CHILD --ready-line\n")
+	args := append(prefix, bin("supervisor"), "run", "-c", conf, "--socket", sock)
+	p := startCmd(t, exec.Command(args[0], args[1:]...))
+	p.waitLine(t, "supervisor.a", "ready")
+	p.waitLine(t, "control socket ready")
+	if _, errOut, code := ctl(t, sock, "tree"); code != 1 || !strings.Contains(errOut, "runs in another PID namespace") {
+		t.Errorf("ctl tree across PID namespaces: exit %d, %s", code, errOut)
+	}
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: exit %d: %s", code, errOut)
+	}
+	p.exitCode(t)
+}
+
 // childOf returns the pid of the only child of parent, read from /proc.
 func childOf(t *testing.T, parent int) int {
 	t.Helper()

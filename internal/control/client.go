@@ -98,8 +98,17 @@ func (c *Client) Request(ctx context.Context, name, method string, body []byte, 
 // Tree returns what drawing the supervisor's process tree needs.
 func (c *Client) Tree(ctx context.Context) (TreeInfo, error) {
 	var info TreeInfo
-	return info, c.do(ctx, http.MethodGet, "/v1/tree", &info)
+	if err := c.do(ctx, http.MethodGet, "/v1/tree", &info); err != nil {
+		return info, err
+	}
+	if ours := PidNamespace(); info.PidNS != 0 && ours != 0 && info.PidNS != ours {
+		return info, fmt.Errorf("%w: the supervisor (pid %d there) runs in another PID namespace, whose pids mean nothing here; run the command inside it (nsenter --target PID --pid --mount, with PID as this namespace knows it)", ErrOtherNamespace, info.Pid)
+	}
+	return info, nil
 }
+
+// ErrOtherNamespace is returned by Tree for a supervisor in another PID namespace.
+var ErrOtherNamespace = errors.New("cannot show the tree")
 
 // Reload asks the supervisor to re-read its config file and apply it.
 func (c *Client) Reload(ctx context.Context) (supervise.ReloadResult, error) {

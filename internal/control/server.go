@@ -73,6 +73,7 @@ const maxRequestJSON = 2 * ipc.DefaultMaxFrame
 // its own view of /proc: whose tree, which pids are programs, which orphans.
 type TreeInfo struct {
 	Pid      int             `json:"pid"`
+	PidNS    uint64          `json:"pid_ns,omitempty"` // inode of the supervisor's PID namespace: its pids mean something only there
 	Programs []ProgramStatus `json:"programs"`
 	Adopted  []AdoptedOrphan `json:"adopted"`
 }
@@ -340,7 +341,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, err, nil)
 		return
 	}
-	info := TreeInfo{Pid: os.Getpid(), Programs: StatusOf(st, time.Now()), Adopted: []AdoptedOrphan{}}
+	info := TreeInfo{Pid: os.Getpid(), PidNS: PidNamespace(), Programs: StatusOf(st, time.Now()), Adopted: []AdoptedOrphan{}}
 	for _, o := range s.t.Adopted() {
 		info.Adopted = append(info.Adopted, AdoptedOrphan{Pid: o.Pid, Comm: o.Comm, StartTicks: o.StartTicks, Seen: o.Seen})
 	}
@@ -454,4 +455,13 @@ func ParseSignal(s string) (syscall.Signal, error) {
 		return 0, errors.New("signal 0 is not a signal")
 	}
 	return syscall.Signal(n), nil
+}
+
+// PidNamespace is the inode of this process's PID namespace, or 0 if unknown.
+func PidNamespace() uint64 {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/self/ns/pid", &st); err != nil {
+		return 0
+	}
+	return st.Ino
 }
