@@ -179,6 +179,16 @@ func (p *proc) waitLine(t *testing.T, subs ...string) string {
 	}
 }
 
+// logSays fails the test for each of wants that the log (so far) does not hold.
+func (p *proc) logSays(t *testing.T, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(p.log(), want) {
+			t.Errorf("log does not say %q:\n%s", want, p.log())
+		}
+	}
+}
+
 // exitCode waits for the process and returns its exit code (128+n for a signal).
 func (p *proc) exitCode(t *testing.T) int {
 	t.Helper()
@@ -307,11 +317,7 @@ stop_grace = 1h
 	if got := p.exitCode(t); got != 0 {
 		t.Fatalf("exit code %d after a second SIGINT, want 0:\n%s", got, p.log())
 	}
-	for _, want := range []string{"stop signal during a shutdown: killing every program now", "killing the program's tree now", `exit="signal SIGKILL"`} {
-		if !strings.Contains(p.log(), want) {
-			t.Errorf("log does not say %q:\n%s", want, p.log())
-		}
-	}
+	p.logSays(t, "stop signal during a shutdown: killing every program now", "killing the program's tree now", `exit="signal SIGKILL"`)
 }
 
 // In a shutdown that no signal began (an essential program ended), the first
@@ -402,11 +408,7 @@ stop_grace = 2s
 			if b, err := os.ReadFile(flushed); err != nil || string(b) != "flushed\n" {
 				t.Errorf("the grandchild did not finish its SIGTERM handler: %q %v\n%s", b, err, p.log())
 			}
-			for _, want := range []string{"waiting for the rest of its tree", "grace period over; killing what is left of the program's tree"} {
-				if !strings.Contains(p.log(), want) {
-					t.Errorf("log does not say %q:\n%s", want, p.log())
-				}
-			}
+			p.logSays(t, "waiting for the rest of its tree", "grace period over; killing what is left of the program's tree")
 		})
 	}
 }
