@@ -338,17 +338,11 @@ func (c *cgroup) signalOthers(sig syscall.Signal, pgid int, pids []int) int {
 		if pid == pgid {
 			continue // the leader: in the group
 		}
-		fd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
-			continue // gone already
-		}
-		// The pidfd pins the process: if /proc/PID still shows our cgroup, the
-		// pidfd is the process that was listed (or another one of ours).
-		st, err := ReadProcStat(pid)
-		if err == nil && st.Pgrp != pgid && procCgroup(pid) == c.rel && unix.PidfdSendSignal(fd, sig, nil, 0) == nil {
+		// Still in our cgroup once pinned: the process that was listed (or
+		// another one of ours).
+		if signalIfStill(pid, sig, func(st ProcStat) bool { return st.Pgrp != pgid && procCgroup(pid) == c.rel }) {
 			n++
 		}
-		unix.Close(fd)
 	}
 	return n
 }

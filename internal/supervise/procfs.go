@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -115,4 +116,17 @@ func AllProcs() ([]ProcStat, error) {
 		}
 	}
 	return out, nil
+}
+
+// signalIfStill sends sig to pid through a pidfd if, once the pidfd pins the
+// process, its /proc entry still passes still: a pid reused by a stranger since
+// it was listed is never signalled. It reports whether the signal was sent.
+func signalIfStill(pid int, sig syscall.Signal, still func(ProcStat) bool) bool {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return false // gone already
+	}
+	defer unix.Close(fd)
+	st, err := ReadProcStat(pid)
+	return err == nil && still(st) && unix.PidfdSendSignal(fd, sig, nil, 0) == nil
 }

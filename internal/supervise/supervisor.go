@@ -1355,16 +1355,11 @@ func (s *Supervisor) signalPgrp(p *program, pgid int, sig syscall.Signal) int {
 		if st.Pgrp != pgid || st.Pid == pgid || st.State == 'Z' {
 			continue
 		}
-		fd, err := unix.PidfdOpen(st.Pid, 0)
-		if err != nil {
-			continue // gone already
-		}
-		// The pidfd pins the process; still in the group, it is the one listed
-		// (the group id is held by it, so it cannot have been reused).
-		if now, err := ReadProcStat(st.Pid); err == nil && now.Pgrp == pgid && unix.PidfdSendSignal(fd, sig, nil, 0) == nil {
+		// Still in the group once pinned: the one listed (the group id is held
+		// by it, so it cannot have been reused).
+		if signalIfStill(st.Pid, sig, func(now ProcStat) bool { return now.Pgrp == pgid }) {
 			n++
 		}
-		unix.Close(fd)
 	}
 	return n
 }
