@@ -102,32 +102,31 @@ func (s *Supervisor) control(ctx context.Context, m ctlMsg) error {
 	}
 }
 
+// ctlThen is the continuation of a Stop or Restart's stop sequence.
+type ctlThen struct {
+	p       *program
+	restart bool
+	reply   chan error
+}
+
 // controlled runs a control message on the state goroutine.
 func (s *Supervisor) controlled(m ctlMsg) {
 	fail := func(err error) { m.reply <- fmt.Errorf("%s %s: %w", m.op, m.name, err) }
-	if m.op == opShutdown || m.op == opKill {
-		if m.op == opKill && !s.killAll {
-			s.killAll = true // beginStop gives every later program no grace
+	now := time.Now()
+	switch m.op {
+	case opKill:
+		if !s.m.killAll {
 			s.log.Warn("killing every program now, without grace periods", "cause", "kill requested")
-			for _, p := range s.progs {
-				// The one being stopped, or a run being ended; not one whose
-				// process is gone and whose group is being waited for (its
-				// timer polls the group).
-				switch {
-				case (p.state == StateStopping || p.killing) && p.proc != nil:
-					p.setTimer(s, 0, timerKill)
-				case (p.state == StateStopping || p.killing) && p.gor != nil:
-					p.setTimer(s, min(p.spec.StopGrace, killAllGoroutineGrace), timerKill)
-				}
-				if p.groupWait != 0 && !p.groupKillAt.IsZero() { // its leader gone, the rest in its grace
-					p.groupKillAt = time.Now()
-					p.setTimer(s, 0, timerGroup)
-				}
-			}
 		}
-		if !s.shuttingDown {
+		fallthrough
+	case opShutdown:
+		if !s.m.shuttingDown {
 			s.log.Info("stopping all programs", "cause", m.op.String()+" requested")
-			s.shutdown()
+		}
+		if m.op == opKill {
+			s.do(s.m.kill(now))
+		} else if !s.m.shuttingDown {
+			s.do(s.m.shutdown(now))
 		}
 		m.reply <- nil
 		return
@@ -142,66 +141,36 @@ func (s *Supervisor) controlled(m ctlMsg) {
 	case p == nil:
 		fail(ErrNoSuchProgram)
 		return
-	case s.shuttingDown:
+	case s.m.shuttingDown:
 		fail(ErrShuttingDown)
 		return
 	}
 	switch m.op {
 	case opSignal:
-		if p.gor != nil {
-			fail(fmt.Errorf("%w: a goroutine worker has no process to signal", ErrNotRunning))
-			return
-		}
-		if p.proc == nil {
+		if !p.hasRun {
 			fail(ErrNotRunning)
 			return
 		}
-		if err := p.proc.Signal(m.sig); err != nil {
+		if err := p.cur.signal(m.sig); err != nil {
 			fail(err)
 			return
 		}
-		p.log.Info("signalled on request", "pid", p.proc.Pid, "signal", SignalName(m.sig))
+		p.log.Info("signalled on request", "pid", p.pid, "signal", SignalName(m.sig))
 		m.reply <- nil
 	case opStart:
-		switch p.state {
-		case StateStopped, StateExited, StateFatal:
-		default:
-			fail(fmt.Errorf("%w (%s)", ErrAlreadyStarted, p.state))
+		if err := s.m.ctlStart(p); err != nil {
+			fail(err)
 			return
 		}
-		if s.op != nil && p.pendingRestart {
-			fail(ErrBusy)
-			return
-		}
-		s.startOnRequest(p)
+		s.do(s.m.startOnRequest(p))
 		m.reply <- nil
 	case opStop, opRestart:
-		if m.op == opStop {
-			switch p.state {
-			case StateStopped, StateExited, StateFatal: // as supervisorctl: an error, like start of a running one
-				fail(fmt.Errorf("%w (%s)", ErrNotRunning, p.state))
-				return
-			}
-		}
-		if s.op != nil || len(s.seq) > 0 {
-			fail(ErrBusy)
+		restart := m.op == opRestart
+		acts, err := s.m.ctlStop(p, restart, ctlThen{p: p, restart: restart, reply: m.reply}, now)
+		if err != nil {
+			fail(err)
 			return
 		}
-		p.held = m.op == opStop
-		p.log.Info(m.op.String() + " requested")
-		s.stopSequence([]*program{p}, func() {
-			if m.op == opRestart {
-				s.startOnRequest(p)
-			}
-			m.reply <- nil
-		})
+		s.do(acts)
 	}
-}
-
-// startOnRequest starts p afresh, as supervisorctl start does: its failure
-// counters are reset.
-func (s *Supervisor) startOnRequest(p *program) {
-	p.held = false
-	p.failures, p.failedStarts, p.restartTimes = 0, 0, nil
-	s.start(p)
 }

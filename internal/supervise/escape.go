@@ -41,20 +41,22 @@ type escapeCheck struct {
 	reported map[procID]bool
 }
 
-// beforeStop records p's tree, before p is first signalled.
-func (s *Supervisor) beforeStop(p *program) {
+// beforeStop records the tree of r, a run about to be stopped, before it is
+// first signalled.
+func (s *Supervisor) beforeStop(r *procRun) {
+	p := r.p
 	e := &s.escapes
 	if e.known == nil {
 		e.known = map[procID]string{}
 	}
 	e.pending = true
-	if p.cg != nil {
-		p.stopPids = p.cg.pids()
-		if p.stopPids == nil {
-			p.stopPids = []int{} // read, and empty
+	if r.cg != nil {
+		r.stopPids = r.cg.pids()
+		if r.stopPids == nil {
+			r.stopPids = []int{} // read, and empty
 		}
-		for _, pid := range p.stopPids {
-			if p.proc != nil && pid == p.proc.Pid {
+		for _, pid := range r.stopPids {
+			if pid == r.proc.Pid {
 				continue // the leader, a registered child: always accounted for
 			}
 			if start, ok := startTime(pid); ok {
@@ -77,8 +79,14 @@ func (s *Supervisor) beforeStop(p *program) {
 		kids[st.PPid] = append(kids[st.PPid], st.Pid)
 	}
 	// Every program of the sequence not stopped yet, p first.
-	for _, q := range append([]*program{p}, s.seq...) {
-		if q.proc == nil || q.cg != nil {
+	runs := []*procRun{r}
+	for _, q := range s.m.seq {
+		if qr, ok := q.cur.(*procRun); ok && qr != r && !qr.over {
+			runs = append(runs, qr)
+		}
+	}
+	for _, q := range runs {
+		if q.cg != nil {
 			continue
 		}
 		queue := []int{q.proc.Pid}
@@ -87,7 +95,7 @@ func (s *Supervisor) beforeStop(p *program) {
 			queue = queue[1:]
 			for _, k := range kids[pid] {
 				if start, ok := startTime(k); ok {
-					e.known[procID{k, start}] = q.spec.Name
+					e.known[procID{k, start}] = q.p.spec.Name
 				}
 				queue = append(queue, k)
 			}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/supervisor/supervisor/internal/ipc"
@@ -27,17 +28,15 @@ import (
 // goroutine ends the run by cancelling the function's context (stop) and, if the
 // function has not returned by the end of the stop grace, abandons it (leaked).
 type goRun struct {
-	s    *Supervisor
-	p    *program
-	run  uint64
+	runBase
 	name string
 	fn   worker.Func
 	args []string
 
-	ctx  context.Context         // the function's: cancelled to stop it
-	stop context.CancelCauseFunc // cancels ctx with a cause
-	hctx context.Context         // handlers': ends when the run ends
-	hend context.CancelFunc
+	ctx    context.Context         // the function's: cancelled to stop it
+	cancel context.CancelCauseFunc // cancels ctx with a cause
+	hctx   context.Context         // handlers': ends when the run ends
+	hend   context.CancelFunc
 
 	ended    chan struct{} // closed when the run ended for the supervisor: returned or abandoned
 	endOnce  sync.Once
@@ -65,25 +64,84 @@ var _ worker.Host = (*goRun)(nil)
 // (it returned, or was abandoned as leaked).
 var errRunEnded = errors.New("supervise: the goroutine worker's run has ended")
 
-// startGoroutine starts p's run number run as a goroutine. Called by start, on the
-// state goroutine.
-func (s *Supervisor) startGoroutine(p *program, run uint64) {
+// startGoroutine starts p's run number no as a goroutine. Called on the state
+// goroutine.
+func (s *Supervisor) startGoroutine(p *program, no uint64) *goRun {
 	fn, _ := worker.Lookup(p.spec.Command[0]) // Validate checked it
-	g := &goRun{s: s, p: p, run: run, name: p.spec.Name, fn: fn, args: slices.Clone(p.spec.Command[1:]),
+	g := &goRun{runBase: runBase{s: s, p: p, no: no}, name: p.spec.Name, fn: fn, args: slices.Clone(p.spec.Command[1:]),
 		ended: make(chan struct{}), started: time.Now()}
-	g.ctx, g.stop = context.WithCancelCause(context.Background())
+	g.ctx, g.cancel = context.WithCancelCause(context.Background())
 	g.hctx, g.hend = context.WithCancel(context.Background())
 	g.ready = sync.OnceValue(func() error { return g.push(ipc.Ready{}) })
 	g.stdout = &lineWriter{split: lineSplitter{log: p.log.With("stream", "stdout"), tap: s.tap(p, 0, "stdout")}}
 	g.stderr = &lineWriter{split: lineSplitter{log: p.log.With("stream", "stderr"), tap: s.tap(p, 0, "stderr")}}
-
-	p.gor, p.live, p.started = g, true, g.started
-	p.pending = nil
 	p.log.Info("program started", "kind", string(SpawnGoroutine), "worker", p.spec.Command[0])
-	s.setState(p, StateStarting, "started as a goroutine", Event{})
 	go g.main()
-	p.setTimer(s, p.spec.StartTimeout, timerStartTimeout)
+	return g
 }
+
+// The run interface, on the state goroutine.
+
+func (g *goRun) pid() int { return 0 }
+
+func (g *goRun) linkUp() *link { return &link{local: g} }
+
+// stop cancels the function's context; a function that has not returned by the
+// end of the grace period is abandoned as leaked (runKill). After Kill it gets
+// a moment to return (killAllGoroutineGrace), not none: it cannot be killed.
+func (g *goRun) stop() {
+	p := g.p
+	g.stopping = true
+	grace := p.spec.StopGrace
+	if g.s.m.killAll {
+		grace = min(p.spec.StopGrace, killAllGoroutineGrace)
+	}
+	p.log.Info("stopping goroutine worker", "grace", grace)
+	g.cancel(worker.ErrStop)
+	g.setTimer(g, grace, runKill)
+}
+
+func (g *goRun) end(why string, _ syscall.Signal) {
+	p := g.p
+	p.log.Error("ending the program's run", "kind", string(SpawnGoroutine), "why", why)
+	g.cancel(fmt.Errorf("%w: %s", worker.ErrStop, why))
+	g.killing = true
+	g.setTimer(g, p.spec.StopGrace, runKill)
+}
+
+func (g *goRun) killNow() {
+	if (g.stopping || g.killing) && !g.over {
+		g.setTimer(g, min(g.p.spec.StopGrace, killAllGoroutineGrace), runKill)
+	}
+}
+
+func (g *goRun) fire(kind runTimerKind) {
+	if kind == runKill && (g.stopping || g.killing) && !g.over {
+		g.s.abandon(g)
+	}
+}
+
+func (g *goRun) exited(e Exit) bool {
+	g.over = true
+	g.releaseShared()
+	uptime := e.Time.Sub(g.p.started)
+	if g.stopping {
+		g.p.log.Info("program stopped", "pid", 0, "exit", e.String(), "uptime", uptime.Round(time.Millisecond))
+	} else {
+		logExit(g.p, 0, e, uptime)
+	}
+	return true // nothing outlives a goroutine's run
+}
+
+func (g *goRun) signal(syscall.Signal) error {
+	return fmt.Errorf("%w: a goroutine worker has no process to signal", ErrNotRunning)
+}
+
+func (g *goRun) signalTree(syscall.Signal) {}
+
+func (g *goRun) sendLease(l ipc.Lease) { g.deliverLease(l) }
+
+func (g *goRun) close() { g.releaseShared() }
 
 // main runs the worker function and reports the run's exit through the inbox.
 func (g *goRun) main() {
@@ -111,10 +169,10 @@ func (g *goRun) finish(err error) {
 	}
 	g.s.leakMu.Unlock()
 	if late {
-		g.p.log.Warn("leaked goroutine worker returned at last", "run", g.run, "exit", e.String())
+		g.p.log.Warn("leaked goroutine worker returned at last", "run", g.no, "exit", e.String())
 	}
-	g.end()
-	g.s.inbox.push(exitMsg{p: g.p, run: g.run, exit: e}) // stale if abandoned: the state goroutine drops it
+	g.markEnded()
+	g.s.inbox.push(exitMsg{p: g.p, run: g.no, exit: e}) // stale if abandoned: the state goroutine drops it
 }
 
 // call runs the function, turning a panic into a recorded crash. A function that
@@ -140,16 +198,16 @@ func (g *goRun) call() (err error) {
 func (g *goRun) recordPanic(v any, msg string) {
 	text := fmt.Sprint(v)
 	g.panicked.CompareAndSwap(nil, &text)
-	g.p.log.Error(msg, "run", g.run, "panic", text, "stack", string(debug.Stack()))
+	g.p.log.Error(msg, "run", g.no, "panic", text, "stack", string(debug.Stack()))
 }
 
-// end marks the run as over for everyone waiting on it: heartbeats stop, Host
-// calls fail, Requests in flight fail, handlers' contexts end.
-func (g *goRun) end() {
+// markEnded marks the run as over for everyone waiting on it: heartbeats stop,
+// Host calls fail, Requests in flight fail, handlers' contexts end.
+func (g *goRun) markEnded() {
 	g.endOnce.Do(func() {
 		close(g.ended)
 		g.hend()
-		g.stop(errRunEnded)
+		g.cancel(errRunEnded)
 	})
 }
 
@@ -160,7 +218,7 @@ func (g *goRun) push(m ipc.Message) error {
 		return errRunEnded
 	default:
 	}
-	g.s.inbox.push(protoMsg{p: g.p, run: g.run, msg: m})
+	g.s.inbox.push(protoMsg{p: g.p, run: g.no, msg: m})
 	return nil
 }
 
@@ -288,7 +346,7 @@ func (g *goRun) request(ctx context.Context, method string, body []byte) ([]byte
 		defer func() {
 			if v := recover(); v != nil {
 				g.recordPanic(v, "goroutine worker panicked in a request handler")
-				g.s.inbox.push(goPanicMsg{p: g.p, run: g.run})
+				g.s.inbox.push(goPanicMsg{p: g.p, run: g.no})
 				ch <- result{err: fmt.Errorf("program %q panicked: %v", g.name, v)}
 			}
 		}()
@@ -321,11 +379,11 @@ type goPanicMsg struct {
 
 func (goPanicMsg) isMessage() {}
 
-// abandon gives up on p's goroutine worker, which has not returned within the
+// abandon gives up on g, a goroutine worker that has not returned within the
 // stop grace: it is counted as leaked (Leaked, Status.Leaked) and the run ends
 // now, so that the supervisor can go on. Called on the state goroutine.
-func (s *Supervisor) abandon(p *program) {
-	g := p.gor
+func (s *Supervisor) abandon(g *goRun) {
+	p := g.p
 	s.leakMu.Lock()
 	if g.returned {
 		s.leakMu.Unlock()
@@ -339,8 +397,8 @@ func (s *Supervisor) abandon(p *program) {
 	n := len(s.leaked)
 	s.leakMu.Unlock()
 	p.log.Error("goroutine worker ignored its stop: leaked (a goroutine cannot be killed)",
-		"run", g.run, "grace", p.spec.StopGrace, "kill_requested", s.killAll, "leaked_total", n)
-	g.end()
+		"run", g.no, "grace", p.spec.StopGrace, "kill_requested", s.m.killAll, "leaked_total", n)
+	g.markEnded()
 	s.exited(p, Exit{Code: -1, Leaked: true, Time: time.Now()})
 }
 

@@ -71,6 +71,27 @@ func (s *Supervisor) cloneIntoCgroupRefused(err error) bool {
 	return true
 }
 
+// cgroupFor returns the cgroup for p's run number no, or nil (group mode, or
+// none could be made). The last run's cgroup is used again if it emptied
+// without a cgroup.kill (see doc.go); otherwise this run gets a fresh one, and
+// the last run's is removed once empty (tidyCgroups).
+func (s *Supervisor) cgroupFor(p *program, no uint64) *cgroup {
+	if s.cgroups == nil {
+		return nil
+	}
+	if p.cg != nil && p.cg.killed {
+		p.oldCgs = append(p.oldCgs, p.cg)
+		p.cg = nil
+	}
+	if p.cg == nil {
+		var err error
+		if p.cg, err = s.cgroups.run(p.spec.Name, no); err != nil {
+			p.log.Error("no cgroup for this run; it is stopped by its process group only", "error", err)
+		}
+	}
+	return p.cg
+}
+
 // retireCgroup moves p's current cgroup to the ones to remove, and removes
 // those that are empty (p has ended for good).
 func (s *Supervisor) retireCgroup(p *program) {
@@ -103,7 +124,7 @@ func (s *Supervisor) tidyCgroups(p *program) {
 // sequence goes on to the next program without this directory work (measured:
 // about 60ms of a 500-program stop).
 func (s *Supervisor) releaseCgroup(p *program) {
-	if s.shuttingDown {
+	if s.m.shuttingDown {
 		return
 	}
 	if p.cg != nil || len(p.oldCgs) > 0 {

@@ -37,7 +37,7 @@ func (s *Supervisor) acquire(p *program, m ipc.Acquire) {
 		sem = &semaphore{limit: int(m.Limit), holders: map[holder]bool{}}
 		s.sems[m.Name] = sem
 	}
-	h := holder{p: p, run: p.run, id: m.ID}
+	h := holder{p: p, run: p.runNo, id: m.ID}
 	if int(m.Limit) != sem.limit {
 		s.sendLease(h, fmt.Sprintf("semaphore %q has limit %d, not %d", m.Name, sem.limit, m.Limit))
 		return
@@ -54,7 +54,7 @@ func (s *Supervisor) acquire(p *program, m ipc.Acquire) {
 // release handles a Release from p's current run: the lease goes back, or the
 // waiting Acquire is withdrawn.
 func (s *Supervisor) release(p *program, m ipc.Release) {
-	h := holder{p: p, run: p.run, id: m.ID}
+	h := holder{p: p, run: p.runNo, id: m.ID}
 	for name, sem := range s.sems {
 		if sem.holders[h] {
 			delete(sem.holders, h)
@@ -108,20 +108,12 @@ func (s *Supervisor) grantWaiting(name string, sem *semaphore) {
 	}
 }
 
-// sendLease answers h's Acquire. Sent from its own goroutine: the state
-// goroutine never blocks on a child's pipe. A child gone meanwhile never reads
-// it; its run's end releases the lease.
+// sendLease answers h's Acquire through its run, which never blocks the state
+// goroutine on a child's pipe. A child gone meanwhile never reads it; its run's
+// end releases the lease.
 func (s *Supervisor) sendLease(h holder, refusal string) {
-	if h.run != h.p.run {
+	if h.run != h.p.runNo || h.p.cur == nil {
 		return
 	}
-	if g := h.p.gor; g != nil { // a goroutine worker: a channel, not a pipe
-		g.deliverLease(ipc.Lease{ID: h.id, Err: refusal})
-		return
-	}
-	conn := h.p.conn
-	if conn == nil {
-		return
-	}
-	go func() { _ = conn.Send(ipc.Lease{ID: h.id, Err: refusal}) }()
+	h.p.cur.sendLease(ipc.Lease{ID: h.id, Err: refusal})
 }

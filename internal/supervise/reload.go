@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 )
 
 // ReloadResult says what a Reload did, by program name, in config order.
@@ -38,6 +39,10 @@ func (r ReloadResult) String() string {
 type reloadMsg struct {
 	g     Group
 	reply chan reloadReply
+	// Set by reload for its continuation (reloaded).
+	res  ReloadResult
+	old  map[string]*program
+	kind map[string]string // name -> added, changed, unchanged
 }
 
 type reloadReply struct {
@@ -81,10 +86,10 @@ var ErrReloadDetached = errors.New("reload: handed over and still in progress; i
 // reload runs a Reload on the state goroutine.
 func (s *Supervisor) reload(m reloadMsg) {
 	switch {
-	case s.shuttingDown:
+	case s.m.shuttingDown:
 		m.reply <- reloadReply{err: fmt.Errorf("reload: %w", ErrShuttingDown)}
 		return
-	case s.op != nil || len(s.seq) > 0:
+	case s.m.busy():
 		m.reply <- reloadReply{err: fmt.Errorf("reload: %w", ErrBusy)}
 		return
 	}
@@ -131,36 +136,43 @@ func (s *Supervisor) reload(m reloadMsg) {
 		}
 	}
 	s.log.Info("reloading", "result", res.String())
-	s.stopSequence(toStop, func() {
-		progs := make([]*program, len(m.g.Programs))
-		for i, spec := range m.g.Programs {
-			if kind[spec.Name] == "unchanged" {
-				progs[i] = old[spec.Name]
-				progs[i].idx = i
-			} else {
-				progs[i] = s.newProgram(spec, i)
+	m.res, m.old, m.kind = res, old, kind
+	s.m.stopSequence(toStop, m, time.Now())
+	s.do(s.m.take())
+}
+
+// reloaded ends a Reload once its stops are done: the new list of programs
+// takes over, and those added or changed start.
+func (s *Supervisor) reloaded(m reloadMsg) {
+	res, old, kind := m.res, m.old, m.kind
+	progs := make([]*program, len(m.g.Programs))
+	for i, spec := range m.g.Programs {
+		if kind[spec.Name] == "unchanged" {
+			progs[i] = old[spec.Name]
+		} else {
+			progs[i] = s.newProgram(spec)
+		}
+	}
+	for _, name := range res.Removed {
+		old[name].log.Info("program removed by reload")
+	}
+	for _, name := range append(res.Removed, res.Changed...) {
+		// Its cgroups go now if empty, else when Serve returns.
+		if q := old[name]; q.cg != nil || len(q.oldCgs) > 0 {
+			s.releaseCgroup(q)
+			if len(q.oldCgs) > 0 {
+				s.retired = append(s.retired, q)
 			}
 		}
-		for _, name := range res.Removed {
-			old[name].log.Info("program removed by reload")
+	}
+	s.progs, s.group = progs, m.g
+	s.m.progs, s.m.strategy = progs, m.g.Strategy
+	s.publishNames()
+	for _, p := range progs {
+		if kind[p.spec.Name] != "unchanged" && p.spec.Autostart {
+			s.do(s.m.start(p))
 		}
-		for _, name := range append(res.Removed, res.Changed...) {
-			// Its cgroups go now if empty, else when Serve returns.
-			if q := old[name]; q.cg != nil || len(q.oldCgs) > 0 {
-				s.releaseCgroup(q)
-				if len(q.oldCgs) > 0 {
-					s.retired = append(s.retired, q)
-				}
-			}
-		}
-		s.progs, s.group = progs, m.g
-		s.publishNames()
-		for _, p := range progs {
-			if kind[p.spec.Name] != "unchanged" && p.spec.Autostart {
-				s.start(p)
-			}
-		}
-		s.log.Info("reloaded", "result", res.String())
-		m.reply <- reloadReply{res: res}
-	})
+	}
+	s.log.Info("reloaded", "result", res.String())
+	m.reply <- reloadReply{res: res}
 }

@@ -12,10 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/sys/unix"
 
 	"github.com/supervisor/supervisor/internal/ipc"
-	"github.com/supervisor/supervisor/internal/worker"
 )
 
 // State is a program's state, named as supervisord names them.
@@ -99,12 +97,15 @@ type Options struct {
 var ErrServed = errors.New("supervise: Serve called twice")
 
 // Supervisor runs one Group. All of its state is owned by the goroutine running
-// Serve; everything else talks to it through its inbox.
+// Serve; everything else talks to it through its inbox. The decisions are the
+// policy machine's (policy.go); the Supervisor feeds it what happens and carries
+// out what it decides, through each program's current run (run.go).
 type Supervisor struct {
 	log     hclog.Logger
 	r       *Reaper
 	group   Group
-	progs   []*program // owned by the Serve goroutine (replaced by Reload)
+	progs   []*program // owned by the Serve goroutine (replaced by Reload); the machine's too
+	m       *machine   // the policy; owned by the Serve goroutine
 	retired []*program // dropped by Reload with cgroups not yet empty; removeCgroups takes them
 	opts    Options
 	inbox   inbox
@@ -115,23 +116,16 @@ type Supervisor struct {
 	rr atomic.Uint64
 
 	// Owned by the Serve goroutine.
-	served       bool
-	shuttingDown bool
-	killAll      bool        // Kill was called: stops get no grace period
-	stopping     atomic.Bool // shuttingDown, for other goroutines (ShuttingDown)
-	seq          []*program  // programs to stop one after another, head first
-	seqThen      func()      // what to do once seq is empty
-	seqGroup     bool        // seqThen ends with the group restart's groupStopped
-	op           *groupOp    // a one_for_all / rest_for_one restart in progress
-	exitCode     int
-	sems         map[string]*semaphore // leases (lease.go)
-	essential    bool                  // an essential program ended for good; exitCode is its status
-	done         chan struct{}
-	killMode     KillMode     // KillCgroup or KillGroup, chosen when Serve starts
-	cgroups      *cgroupTree  // this Supervisor's cgroups, in KillCgroup mode
-	out          *outputMux   // reads every program's stdout and stderr, from Serve on
-	escapes      escapeCheck  // what a stop sequence found before it killed
-	chosenMode   atomic.Value // KillMode, for KillMode()
+	served     bool
+	stopping   atomic.Bool           // m.shuttingDown, for other goroutines (ShuttingDown)
+	opTimer    *time.Timer           // the group restart's timer (actGroupTimer)
+	sems       map[string]*semaphore // leases (lease.go)
+	done       chan struct{}
+	killMode   KillMode     // KillCgroup or KillGroup, chosen when Serve starts
+	cgroups    *cgroupTree  // this Supervisor's cgroups, in KillCgroup mode
+	out        *outputMux   // reads every program's stdout and stderr, from Serve on
+	escapes    escapeCheck  // what a stop sequence found before it killed
+	chosenMode atomic.Value // KillMode, for KillMode()
 
 	// Goroutine workers that ignored their stop and still run; written by the
 	// state goroutine (abandon) and by those goroutines when they return at last.
@@ -139,57 +133,25 @@ type Supervisor struct {
 	leaked map[*goRun]struct{}
 }
 
-type groupOp struct {
-	from  int // the programs from this index on are restarted
-	delay time.Duration
-	timer *time.Timer
-	gen   uint64
-}
-
+// program is one configured program: its spec, its policy state (pstate, which
+// only the machine writes), its current run, and what outlives runs.
 type program struct {
+	pstate
 	spec Spec
-	idx  int
 	log  hclog.Logger
 	env  []string
 
-	state          State
-	reason         string
-	proc           *Proc  // nil when the spawn failed, and for a goroutine worker
-	gor            *goRun // kind goroutine: the current run, or nil
-	run            uint64 // incremented per spawn; exits of older runs are stale
-	live           bool   // an exit for run is still to come
-	started        time.Time
-	restarts       int
-	lastExit       *Exit
-	failures       int // failed runs in a row (backoff exponent)
-	failedStarts   int // exits before MinUptime in a row
-	restartTimes   []time.Time
-	pendingRestart bool // part of the group restart in progress
-	held           bool // stopped by a Stop request: waits for Start, and keeps Serve running
-	timer          *time.Timer
-	timerGen       uint64
-	failure        string               // why the current run is being ended by us (start or heartbeat timeout, protocol error), or ""
-	killing        bool                 // a stop signal went out outside a stop sequence; timerKill follows
-	link           atomic.Pointer[link] // set while a protocol program is ready: requests go straight to it
-	inFlight       atomic.Int64         // Requests sent to this program and not yet answered (any run); read by RequestAny
-	conn           *ipc.Conn            // protocol programs: the current run's connection, or nil
-	toChild        *os.File             // the write end of fd 4 for the current run
-	fromChild      *os.File             // the read end of fd 3, read (and closed) by readChild
-	pending        *ipc.Pending         // requests in flight on the current run
-	ready          bool                 // the current run said Ready
-	lastBeat       time.Time
-	beatSeq        uint64
-	statusText     string
-	groupWait      int           // pgid whose remnants we wait to see gone, or 0
-	groupKillAt    time.Time     // when to SIGKILL what is left of a stopped run's tree; zero once done
-	treeSignalled  bool          // the stop signal went to the whole tree (not just the pipe's Stop)
-	restartAt      time.Time     // in backoff under one_for_one: when the timer starts it
-	groupDeadline  time.Time     // when to give up on them
-	groupPoll      time.Duration // next poll interval
-	cg             *cgroup       // the cgroup of the current or last run (KillCgroup), or nil
-	stopPids       []int         // cg's processes as beforeStop read them, for beginStop's signal only
-	greeted        bool          // this run's Hello arrived (protocol programs)
-	oldCgs         []*cgroup     // cgroups of earlier runs, removed once empty
+	cur      run    // the current run (until its tree is gone, after a stop), or nil
+	runNo    uint64 // incremented per start; exits and messages of older runs are stale
+	timer    *time.Timer
+	timerGen uint64
+
+	link       atomic.Pointer[link] // set while a protocol program is ready: requests go straight to it
+	inFlight   atomic.Int64         // Requests sent to this program and not yet answered (any run); read by RequestAny
+	statusText string
+
+	cg     *cgroup   // the cgroup of the current or last run (KillCgroup), or nil; runs borrow it
+	oldCgs []*cgroup // cgroups of earlier runs, removed once empty
 }
 
 // New checks g and returns a Supervisor for it. Nothing starts until Serve.
@@ -211,15 +173,17 @@ func New(log hclog.Logger, g Group, opts Options) (*Supervisor, error) {
 	}
 	s := &Supervisor{log: log, r: opts.Reaper, group: g, opts: opts, done: make(chan struct{})}
 	s.inbox.ready = make(chan struct{}, 1)
-	for i, spec := range g.Programs {
-		s.progs = append(s.progs, s.newProgram(spec, i))
+	for _, spec := range g.Programs {
+		s.progs = append(s.progs, s.newProgram(spec))
 	}
+	s.m = newMachine(g.Strategy, s.progs, opts.Rand)
 	s.publishNames()
 	return s, nil
 }
 
-func (s *Supervisor) newProgram(spec Spec, idx int) *program {
-	p := &program{spec: spec, idx: idx, log: s.log.Named(spec.Name), state: StateStopped}
+func (s *Supervisor) newProgram(spec Spec) *program {
+	p := &program{spec: spec, log: s.log.Named(spec.Name)}
+	p.state = StateStopped
 	if len(spec.Env) > 0 || spec.Protocol {
 		p.env = append(os.Environ(), spec.Env...)
 	}
@@ -247,18 +211,6 @@ type exitMsg struct {
 	run  uint64
 	exit Exit
 }
-
-type timerKind int
-
-const (
-	timerUptime       timerKind = iota // MinUptime passed: starting -> running
-	timerBackoff                       // backoff passed: start again
-	timerKill                          // grace passed: SIGKILL the group
-	timerGroup                         // poll whether a stopped program's group is gone
-	timerStartTimeout                  // a protocol program did not say Ready in time
-	timerHeartbeat                     // a protocol program's heartbeats stopped
-	timerStopSignal                    // a protocol program asked over the pipe did not stop: signal it
-)
 
 type timerMsg struct {
 	p    *program
@@ -348,16 +300,16 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	defer out.close() // also on the way out below, before the last log line
 	for _, p := range s.progs {
 		if p.spec.Autostart {
-			s.start(p)
+			s.do(s.m.start(p))
 		}
 	}
 	cancelled := ctx.Done()
-	for !s.finished() {
+	for !s.m.finished() {
 		select {
 		case <-cancelled:
 			cancelled = nil
 			s.log.Info("stopping all programs", "cause", context.Cause(ctx))
-			s.shutdown()
+			s.do(s.m.shutdown(time.Now()))
 		case <-s.inbox.ready:
 			for _, m := range s.inbox.take() {
 				s.handle(m)
@@ -367,14 +319,14 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	for _, p := range s.progs {
 		p.cancelTimer()
 	}
-	if s.op != nil && s.op.timer != nil {
-		s.op.timer.Stop()
+	if s.opTimer != nil {
+		s.opTimer.Stop()
 	}
-	if s.shuttingDown && !s.essential {
-		s.exitCode = 0
+	if s.m.shuttingDown && !s.m.essential {
+		s.m.exitCode = 0
 	}
 	s.out.close()
-	s.log.Info("supervisor stopped", "exit_code", s.exitCode)
+	s.log.Info("supervisor stopped", "exit_code", s.m.exitCode)
 	return nil
 }
 
@@ -386,7 +338,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 // Valid once Serve has returned.
 func (s *Supervisor) ExitCode() int {
 	<-s.done
-	return s.exitCode
+	return s.m.exitCode
 }
 
 // SignalAll sends sig to the process group of every program that is starting or
@@ -419,8 +371,8 @@ func (s *Supervisor) snapshot() []Status {
 	for i, p := range s.progs {
 		st := Status{Name: p.spec.Name, Kind: p.spec.Spawner, State: p.state, Started: p.started, Restarts: p.restarts, LastExit: p.lastExit, Reason: p.reason,
 			StatusText: p.statusText, LastHeartbeat: p.lastBeat, HeartbeatSeq: p.beatSeq, InFlight: int(p.inFlight.Load())}
-		if p.proc != nil {
-			st.Pid = p.proc.Pid
+		if p.hasRun {
+			st.Pid = p.pid
 		}
 		if p.state == StateBackoff {
 			st.RestartAt = p.restartAt
@@ -433,27 +385,10 @@ func (s *Supervisor) snapshot() []Status {
 	return out
 }
 
-func (s *Supervisor) finished() bool {
-	if s.op != nil || len(s.seq) > 0 {
-		return false
-	}
-	for _, p := range s.progs {
-		switch p.state {
-		case StateStopped, StateExited, StateFatal:
-			if p.held && !s.shuttingDown {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 func (s *Supervisor) handle(m message) {
 	switch m := m.(type) {
 	case exitMsg:
-		if m.run != m.p.run || !m.p.live {
+		if m.run != m.p.runNo || !m.p.live {
 			return // an earlier run; already handled
 		}
 		s.exited(m.p, m.exit)
@@ -461,11 +396,14 @@ func (s *Supervisor) handle(m message) {
 		if m.gen != m.p.timerGen {
 			return // cancelled or superseded
 		}
-		s.timerFired(m.p, m.kind)
-	case opTimerMsg:
-		if s.op != nil && m.gen == s.op.gen {
-			s.startPending()
+		s.do(s.m.timer(m.p, m.kind, time.Now()))
+	case runTimerMsg:
+		if m.gen != m.b.timerGen {
+			return // cancelled or superseded
 		}
+		m.r.fire(m.kind)
+	case opTimerMsg:
+		s.do(s.m.groupTimer(m.gen))
 	case statusMsg:
 		m.reply <- s.snapshot()
 	case ctlMsg:
@@ -474,686 +412,151 @@ func (s *Supervisor) handle(m message) {
 		s.reload(m)
 	case signalMsg:
 		for _, p := range s.progs {
-			if (p.state == StateStarting || p.state == StateRunning) && p.proc != nil {
-				s.signalGroup(p, m.sig)
+			if (p.state == StateStarting || p.state == StateRunning) && p.hasRun {
+				p.cur.signalTree(m.sig)
 			}
 		}
 	case protoMsg:
-		if m.run != m.p.run || !m.p.live {
+		if m.run != m.p.runNo || !m.p.live {
 			return
 		}
 		s.protocol(m.p, m.msg, m.err)
 	case goPanicMsg:
-		if m.run != m.p.run || !m.p.live || m.p.state == StateStopping {
+		if m.run != m.p.runNo || !m.p.live || m.p.state == StateStopping {
 			return // the run is over or being stopped already
 		}
-		s.endRun(m.p, "panic in a request handler", m.p.spec.StopSignal)
+		s.do(s.m.runFailed(m.p, "panic in a request handler", m.p.spec.StopSignal))
 	}
 }
 
-func (s *Supervisor) setState(p *program, to State, reason string, ev Event) {
-	ev.Time = time.Now()
-	ev.Program, ev.From, ev.To, ev.Reason = p.spec.Name, p.state, to, reason
-	p.state, p.reason = to, reason
-	if to == StateExited || to == StateFatal || (to == StateStopped && !p.pendingRestart) {
-		s.releaseCgroup(p) // ended for good
+// do carries out the machine's actions, in order. An action may feed the
+// machine again (a spawn's outcome, a stop sequence's continuation); what that
+// returns is carried out at once, before the next action.
+func (s *Supervisor) do(acts []action) {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case actSpawn:
+			s.spawn(a.p)
+		case actStop:
+			if r := a.p.cur; r != nil {
+				r.stop()
+			}
+		case actEnd:
+			if r := a.p.cur; r != nil {
+				r.end(a.why, a.sig)
+			}
+		case actKillNow:
+			if r := a.p.cur; r != nil {
+				r.killNow()
+			}
+		case actTimer:
+			a.p.setTimer(s, a.d, a.kind)
+		case actCancelTimer:
+			a.p.cancelTimer()
+		case actEvent:
+			s.stopping.Store(s.m.shuttingDown)
+			if a.final {
+				s.releaseCgroup(a.p) // ended for good
+			}
+			if s.opts.OnEvent != nil {
+				s.opts.OnEvent(a.ev)
+			}
+		case actLinkUp:
+			if r := a.p.cur; r != nil {
+				a.p.link.Store(r.linkUp())
+			}
+		case actGroupTimer:
+			gen := a.gen
+			s.opTimer = time.AfterFunc(a.d, func() { s.inbox.push(opTimerMsg{gen: gen}) })
+		case actEscapes:
+			s.reportEscapes()
+		case actSeqDone:
+			s.seqDone(a.then)
+		case actReply:
+			a.to <- a.err
+		}
 	}
-	if s.opts.OnEvent != nil {
-		s.opts.OnEvent(ev)
-	}
+	s.stopping.Store(s.m.shuttingDown)
 }
 
-// start spawns p. A spawn that fails is handled as an exit with status 127 or 126,
-// delivered through the inbox so that retries never recurse.
-func (s *Supervisor) start(p *program) {
-	p.cancelTimer()
-	p.pendingRestart = false
-	p.failure, p.killing, p.ready, p.greeted = "", false, false, false
-	p.run++
-	run := p.run
+// spawn starts a new run of p and tells the machine how that went. A spawn that
+// fails is handled as an exit with status 127 or 126, delivered through the
+// inbox so that retries never recurse.
+func (s *Supervisor) spawn(p *program) {
+	p.runNo++
+	no := p.runNo
 	if p.spec.Spawner == SpawnGoroutine {
-		s.startGoroutine(p, run)
+		g := s.startGoroutine(p, no)
+		p.cur = g
+		s.do(s.m.spawned(p, 0, "started as a goroutine", true, g.started))
 		return
 	}
-
-	// Pipe ends: outR/errR (fds) go to the output mux after the spawn, which
-	// reads them until EOF; outW/errW go to the child and are closed here right
-	// after the spawn.
-	outR, outW, err := s.out.pipe()
+	r, err := s.startProc(p, no)
 	if err != nil {
-		s.spawnFailed(p, run, fmt.Errorf("stdout pipe: %w", err))
+		p.cur = nil
+		p.log.Error("program could not be started", "error", err)
+		s.do(s.m.spawnFailed(p, time.Now()))
+		s.inbox.push(exitMsg{p: p, run: no, exit: spawnExit(err, time.Now())})
+		s.tidyCgroups(p)
 		return
 	}
-	errR, errW, err := s.out.pipe()
-	if err != nil {
-		unix.Close(outR)
-		outW.Close()
-		s.spawnFailed(p, run, fmt.Errorf("stderr pipe: %w", err))
-		return
-	}
-	// Protocol pipes: fd 3 carries child -> supervisor (we keep fromChild), fd 4
-	// supervisor -> child (we keep toChild). The child's ends are closed here
-	// right after the spawn.
-	var fromChild, toChildR, fromChildW, toChild *os.File
-	var extra []*os.File
-	if p.spec.Protocol {
-		if fromChild, fromChildW, err = os.Pipe(); err == nil {
-			if toChildR, toChild, err = os.Pipe(); err != nil {
-				fromChild.Close()
-				fromChildW.Close()
-			}
-		}
-		if err != nil {
-			unix.Close(outR)
-			outW.Close()
-			unix.Close(errR)
-			errW.Close()
-			s.spawnFailed(p, run, fmt.Errorf("protocol pipe: %w", err))
-			return
-		}
-		extra = []*os.File{fromChildW, toChildR}
-	}
-	req := SpawnRequest{
-		Kind:       p.spec.Spawner,
-		Argv:       p.spec.Command,
-		Dir:        p.spec.Dir,
-		Env:        p.env,
-		Stdout:     outW,
-		Stderr:     errW,
-		ExtraFiles: extra,
-		OnExit:     func(e Exit) { s.inbox.push(exitMsg{p: p, run: run, exit: e}) },
-		// The group lives and dies with its leader.
-		KillGroupOnExit: true,
-	}
-	if s.cgroups != nil {
-		// The last run's cgroup is used again if it emptied without a
-		// cgroup.kill (see doc.go); otherwise this run gets a fresh one, and
-		// the last run's is removed after this start is announced.
-		if p.cg != nil && p.cg.killed {
-			p.oldCgs = append(p.oldCgs, p.cg)
-			p.cg = nil
-		}
-		if p.cg == nil {
-			if p.cg, err = s.cgroups.run(p.spec.Name, run); err != nil {
-				p.log.Error("no cgroup for this run; it is stopped by its process group only", "error", err)
-			}
-		}
-	}
-	if p.cg != nil {
-		req.Cgroup = p.cg.dir
-	}
-	proc, err := s.r.Spawn(req)
-	if err != nil && p.cg != nil && s.cloneIntoCgroupRefused(err) {
-		req.Cgroup = nil
-		proc, err = s.r.Spawn(req)
-	}
+	p.cur = r
+	s.do(s.m.spawned(p, r.proc.Pid, "spawned", false, r.proc.Started))
 	if len(p.oldCgs) > 0 {
 		// After the start is announced: nothing in this start waits on the
 		// rmdir of earlier runs' cgroups.
-		defer s.tidyCgroups(p)
-	}
-	outW.Close()
-	errW.Close()
-	for _, f := range extra {
-		f.Close()
-	}
-	if err != nil {
-		unix.Close(outR)
-		unix.Close(errR)
-		if p.spec.Protocol {
-			fromChild.Close()
-			toChild.Close()
-		}
-		s.spawnFailed(p, run, err)
-		return
-	}
-	p.proc, p.live = proc, true
-	p.started = proc.Started
-	outLog := p.log.With("pid", proc.Pid, "stream", "stdout")
-	errLog := p.log.With("pid", proc.Pid, "stream", "stderr")
-	if err := s.out.add(outR, outLog, s.tap(p, proc.Pid, "stdout")); err != nil {
-		p.log.Error("the program's stdout is not read", "error", err)
-	}
-	if err := s.out.add(errR, errLog, s.tap(p, proc.Pid, "stderr")); err != nil {
-		p.log.Error("the program's stderr is not read", "error", err)
-	}
-
-	p.log.Info("program started", "pid", proc.Pid, "spawner", string(p.spec.Spawner))
-	s.setState(p, StateStarting, "spawned", Event{Pid: proc.Pid})
-	if p.spec.Protocol {
-		p.conn = ipc.NewConn(fromChild, toChild, 0)
-		p.toChild, p.fromChild = toChild, fromChild
-		p.pending = &ipc.Pending{}
-		go s.readChild(p, run, p.conn, fromChild)
-		p.setTimer(s, p.spec.StartTimeout, timerStartTimeout)
-		return
-	}
-	if p.spec.MinUptime == 0 {
-		s.becameRunning(p)
-		return
-	}
-	p.setTimer(s, p.spec.MinUptime, timerUptime)
-}
-
-func (s *Supervisor) spawnFailed(p *program, run uint64, err error) {
-	p.log.Error("program could not be started", "error", err)
-	p.started = time.Now()
-	p.proc, p.live = nil, true
-	s.setState(p, StateStarting, "spawn failed", Event{})
-	s.inbox.push(exitMsg{p: p, run: run, exit: spawnExit(err, time.Now())})
-}
-
-func (s *Supervisor) becameRunning(p *program) {
-	p.failedStarts = 0
-	reason := "up for min_uptime"
-	if p.ready {
-		reason = "said Ready"
-	}
-	s.setState(p, StateRunning, reason, Event{Pid: p.pid()})
-}
-
-// alive reports whether p has a current run to act on: a process, or a goroutine.
-func (p *program) alive() bool { return p.proc != nil || p.gor != nil }
-
-// pid is the current run's process id, or 0 (no process, or a goroutine worker).
-func (p *program) pid() int {
-	if p.proc != nil {
-		return p.proc.Pid
-	}
-	return 0
-}
-
-func (s *Supervisor) timerFired(p *program, kind timerKind) {
-	switch kind {
-	case timerUptime:
-		if p.state == StateStarting && p.alive() {
-			s.becameRunning(p)
-		}
-	case timerBackoff:
-		if p.state == StateBackoff && !s.shuttingDown {
-			s.start(p)
-		}
-	case timerKill:
-		if (p.state == StateStopping || p.killing) && p.gor != nil {
-			s.abandon(p)
-			return
-		}
-		if (p.state == StateStopping || p.killing) && p.proc != nil {
-			how := "SIGKILL to the process group"
-			if p.cg != nil {
-				how = "cgroup.kill"
-			}
-			if s.killAll {
-				p.log.Warn("killing the program's tree now", "pid", p.proc.Pid, "how", how)
-			} else {
-				p.log.Warn("grace period over; killing the program's tree", "pid", p.proc.Pid, "grace", p.spec.StopGrace, "how", how)
-			}
-			s.signalGroup(p, syscall.SIGKILL)
-		}
-	case timerGroup:
-		s.pollGroup(p)
-	case timerStartTimeout:
-		if p.state == StateStarting && p.alive() && !p.ready {
-			why := fmt.Sprintf("no ready within start_timeout %s", p.spec.StartTimeout)
-			if !p.greeted && p.gor == nil {
-				why = fmt.Sprintf("no handshake (Hello on fd 3) within start_timeout %s: does the program speak the protocol (protocol = true)?", p.spec.StartTimeout)
-			}
-			s.endRun(p, why, syscall.SIGKILL)
-		}
-	case timerHeartbeat:
-		if p.state == StateRunning && p.alive() {
-			s.endRun(p, fmt.Sprintf("no heartbeat for %s (last seq %d)", p.spec.HeartbeatTimeout, p.beatSeq), p.spec.StopSignal)
-		}
-	case timerStopSignal:
-		if (p.state == StateStopping || p.killing) && p.proc != nil {
-			p.log.Info("still running after the stop request; signalling", "signal", SignalName(p.spec.StopSignal))
-			s.signalStop(p)
-			p.treeSignalled = true
-			p.setTimer(s, p.spec.StopGrace-p.spec.StopGrace/2, timerKill)
-		}
+		s.tidyCgroups(p)
 	}
 }
 
-// exited handles the reaped exit of p's current process.
+// exited handles the reaped exit of p's current run.
 func (s *Supervisor) exited(p *program, e Exit) {
-	pid := p.pid()
-	p.proc, p.gor, p.live = nil, nil, false
-	p.cancelTimer()
-	p.lastExit = &e
-	p.killing = false
-	cgLeft := p.cg != nil && pid != 0 && p.cg.populated()
-	// A stopped run's tree keeps the rest of its grace period (beginStop spared
-	// the group); any other run's tree lives and dies with its leader, and the
-	// reaper has already killed its group.
-	graceLeft := p.state == StateStopping && pid != 0 && !s.killAll && time.Now().Before(p.groupKillAt)
-	if !graceLeft {
-		p.groupKillAt = time.Time{}
-		switch {
-		case cgLeft:
-			if err := p.cg.kill(); err != nil {
-				p.log.Error("cannot kill the program's cgroup", "cgroup", p.cg.path, "error", err)
-			}
-		case p.state == StateStopping && pid != 0 && p.cg == nil && groupAlive(pid):
-			s.signalRemnants(p, pid, syscall.SIGKILL) // beginStop spared the group
-		}
-	}
-	if p.spec.Protocol {
-		s.dropLink(p, fmt.Errorf("program %q ended (%s)", p.spec.Name, e.String()))
-		s.releaseLeases(p, p.run)
-	}
-	uptime := e.Time.Sub(p.started)
-	if p.state == StateStopping {
-		p.log.Info("program stopped", "pid", pid, "exit", e.String(), "uptime", uptime.Round(time.Millisecond))
-		if pid == 0 {
-			s.stoppedOne(p)
-		} else {
-			s.awaitGroupGone(p, pid, cgLeft)
-		}
-		return
-	}
-	p.log.Info("program exited", "pid", pid, "exit", e.String(), "uptime", uptime.Round(time.Millisecond),
-		"state", string(p.state), "cpu_user", e.UserTime, "cpu_sys", e.SysTime, "maxrss_kib", e.MaxRSS/1024)
-	ev := Event{Pid: pid, Exit: &e}
-
-	switch {
-	case s.shuttingDown:
-		s.setState(p, StateExited, "exited during shutdown", ev)
-		return
-	case s.op != nil && p.pendingRestart:
-		s.setState(p, StateStopped, "exited during group restart", ev)
-		return
-	}
-
-	wasStarting := p.state == StateStarting
-	success := e.SpawnErr == nil && e.Signal == 0 && p.spec.isSuccess(e.Code) && p.failure == ""
-	if p.failure != "" {
-		p.log.Warn("run ended by the supervisor counts as a failure", "why", p.failure)
-	}
-	if p.spec.Restart == RestartNever || (p.spec.Restart == RestartOnFailure && success) {
-		reason := "restart=" + string(p.spec.Restart)
-		if success {
-			reason = "exited successfully"
-		} else {
-			s.exitCode = max(e.ShellCode(), 1)
-		}
-		p.log.Info("not restarting", "reason", reason)
-		s.setState(p, StateExited, reason, ev)
-		s.essentialEnded(p, e.ShellCode())
-		return
-	}
-	if uptime >= p.spec.BackoffReset {
-		p.failures = 0
-	}
-	if wasStarting {
-		p.failedStarts++
-		if p.failedStarts > p.spec.StartRetries {
-			before := "min_uptime " + p.spec.MinUptime.String()
-			if p.spec.Protocol {
-				before = "Ready"
-			}
-			s.fatal(p, fmt.Sprintf("ended before %s in %d starts in a row", before, p.failedStarts), ev)
-			return
-		}
-	}
-	now := time.Now()
-	if p.spec.MaxRestarts > 0 {
-		kept := p.restartTimes[:0]
-		for _, t := range p.restartTimes {
-			if now.Sub(t) < p.spec.RestartWindow {
-				kept = append(kept, t)
-			}
-		}
-		p.restartTimes = kept
-		if len(kept) >= p.spec.MaxRestarts {
-			s.fatal(p, fmt.Sprintf("restarted %d times within %s (max_restarts)", len(kept), p.spec.RestartWindow), ev)
-			return
-		}
-		p.restartTimes = append(p.restartTimes, now)
-	}
-	p.failures++
-	p.restarts++
-	delay := s.backoff(p)
-	ev.Delay = delay
-	p.log.Info("restart scheduled", "delay", delay.Round(time.Millisecond), "restarts", p.restarts,
-		"failures_in_a_row", p.failures, "strategy", string(s.group.Strategy))
-
-	if s.group.Strategy == OneForOne || len(s.progs) == 1 {
-		p.restartAt = time.Now().Add(delay)
-		s.setState(p, StateBackoff, fmt.Sprintf("restart %d in %s", p.restarts, delay.Round(time.Millisecond)), ev)
-		if delay == 0 {
-			s.start(p)
-			return
-		}
-		p.setTimer(s, delay, timerBackoff)
-		return
-	}
-	from := 0
-	if s.group.Strategy == RestForOne {
-		from = p.idx
-	}
-	p.restartAt = time.Time{} // the group's stops come first: no fixed time
-	s.setState(p, StateBackoff, fmt.Sprintf("%s restart %d in %s", s.group.Strategy, p.restarts, delay.Round(time.Millisecond)), ev)
-	s.groupRestart(p, from, delay)
-}
-
-func (s *Supervisor) fatal(p *program, reason string, ev Event) {
-	p.log.Error("program fatal: giving up", "reason", reason, "last_exit", ev.Exit.String())
-	s.exitCode = max(ev.Exit.ShellCode(), 1)
-	s.setState(p, StateFatal, reason, ev)
-	s.essentialEnded(p, s.exitCode)
-}
-
-// essentialEnded stops the group, with code as the supervisor's exit status, if
-// p is essential; p has just ended for good.
-func (s *Supervisor) essentialEnded(p *program, code int) {
-	if !p.spec.Essential || s.shuttingDown {
-		return
-	}
-	s.essential, s.exitCode = true, code
-	p.log.Warn("essential program ended for good; stopping the others", "exit_code", code)
-	s.shutdown()
-}
-
-// backoff is BackoffInitial doubled per failure in a row, jittered, capped at BackoffMax.
-func (s *Supervisor) backoff(p *program) time.Duration {
-	d := p.spec.BackoffInitial
-	for i := 1; i < p.failures && d < p.spec.BackoffMax; i++ {
-		d *= 2
-	}
-	if j := p.spec.BackoffJitter; j > 0 && d > 0 {
-		d = time.Duration(float64(d) * (1 + j*(2*s.opts.Rand()-1)))
-	}
-	return min(d, p.spec.BackoffMax)
-}
-
-// groupRestart begins (or widens) a one_for_all / rest_for_one restart: the live
-// programs from index from on are stopped in reverse order, then every program
-// marked pendingRestart starts again in order after delay.
-func (s *Supervisor) groupRestart(trigger *program, from int, delay time.Duration) {
-	trigger.pendingRestart = true
-	oldFrom := len(s.progs)
-	if s.op == nil {
-		s.op = &groupOp{from: from, delay: delay}
+	stopping := p.state == StateStopping
+	r := p.cur
+	gone := true
+	if r != nil {
+		gone = r.exited(e)
+	} else if stopping { // a failed spawn
+		p.log.Info("program stopped", "pid", 0, "exit", e.String(), "uptime", e.Time.Sub(p.started).Round(time.Millisecond))
 	} else {
-		oldFrom = s.op.from
-		s.op.from = min(s.op.from, from)
-		s.op.delay = max(s.op.delay, delay)
-		if s.op.timer != nil { // already waiting to start: stop and wait again
-			s.op.timer.Stop()
-			s.op.timer = nil
-			s.op.gen++
-		}
+		logExit(p, 0, e, e.Time.Sub(p.started))
 	}
-	var toStop []*program
-	for i := len(s.progs) - 1; i >= s.op.from; i-- {
-		q := s.progs[i]
-		switch q.state {
-		case StateStarting, StateRunning, StateBackoff, StateStopping:
-			if !q.held { // one being stopped on request stays stopped
-				q.pendingRestart = true
-			}
-		}
-		if i < oldFrom && q != trigger {
-			toStop = append(toStop, q)
-		}
+	if r != nil && gone {
+		r.close()
+		p.cur = nil
 	}
-	if len(s.seq) > 0 {
-		// A stop sequence is running: ours (a group restart widened), or another
-		// one's (ctl stop or restart, a reload). Ours stops join it; the group's
-		// starts follow whatever that sequence does when it ends.
-		s.seq = append(s.seq, toStop...)
-		if !s.seqGroup {
-			then := s.seqThen
-			s.seqThen = func() {
-				if then != nil {
-					then()
-				}
-				if s.op != nil {
-					s.groupStopped()
-				}
-			}
-			s.seqGroup = true
-		}
-		return
-	}
-	s.stopSequence(toStop, s.groupStopped)
-	s.seqGroup = true
-}
-
-func (s *Supervisor) groupStopped() {
-	op := s.op
-	if op.delay == 0 {
-		s.startPending()
-		return
-	}
-	op.gen++
-	gen := op.gen
-	op.timer = time.AfterFunc(op.delay, func() { s.inbox.push(opTimerMsg{gen: gen}) })
-}
-
-// startPending ends the group restart: every program it stopped starts again,
-// in order. (All programs are looked at, not those from op.from: a reload may
-// have run meanwhile and moved the ones it kept.)
-func (s *Supervisor) startPending() {
-	s.op = nil
-	for _, p := range s.progs {
-		if p.pendingRestart {
-			s.start(p)
-		}
+	s.do(s.m.exited(p, e))
+	if stopping && gone {
+		s.do(s.m.stopped(p, time.Now()))
 	}
 }
 
-// shutdown stops every program in reverse start order.
-func (s *Supervisor) shutdown() {
-	s.shuttingDown = true
-	s.stopping.Store(true)
-	if s.op != nil && s.op.timer != nil {
-		s.op.timer.Stop()
+// treeGone: the tree of r, p's stopped run, is gone at last (procRun.pollTree).
+func (s *Supervisor) treeGone(p *program, r run) {
+	r.close()
+	if p.cur == r {
+		p.cur = nil
 	}
-	s.op = nil
-	var all []*program
-	for i := len(s.progs) - 1; i >= 0; i-- {
-		s.progs[i].pendingRestart = false
-		all = append(all, s.progs[i])
-	}
-	s.stopSequence(all, nil)
+	s.do(s.m.stopped(p, time.Now()))
 }
 
-// stopSequence stops progs one after another, then calls then (if not nil).
-func (s *Supervisor) stopSequence(progs []*program, then func()) {
-	s.seq, s.seqThen, s.seqGroup = progs, then, false
-	s.advance()
-}
-
-func (s *Supervisor) advance() {
-	for len(s.seq) > 0 {
-		if s.beginStop(s.seq[0]) {
-			return // wait for it; stoppedOne continues
+// seqDone runs the continuation of a stop sequence begun for a control request
+// or a reload.
+func (s *Supervisor) seqDone(then any) {
+	switch t := then.(type) {
+	case ctlThen:
+		if t.restart {
+			s.do(s.m.startOnRequest(t.p))
 		}
-		s.seq = s.seq[1:]
-	}
-	s.reportEscapes()
-	if then := s.seqThen; then != nil {
-		s.seqThen, s.seqGroup = nil, false
-		then()
+		t.reply <- nil
+	case reloadMsg:
+		s.reloaded(t)
 	}
 }
 
-// beginStop starts stopping p and reports whether there is a process to wait for.
-func (s *Supervisor) beginStop(p *program) bool {
-	switch p.state {
-	case StateStopping:
-		return true
-	case StateStarting, StateRunning:
-		if !p.alive() { // a failed spawn: its exit message is queued
-			s.setState(p, StateStopping, "stop requested", Event{})
-			return true
-		}
-	case StateBackoff:
-		p.cancelTimer()
-		s.setState(p, StateStopped, "stopped while in backoff", Event{})
-		return false
-	default:
-		return false
-	}
-	grace := p.spec.StopGrace
-	if s.killAll {
-		grace = 0
-	}
-	if g := p.gor; g != nil {
-		if s.killAll {
-			// A goroutine cannot be killed: it gets a moment to return before
-			// it is abandoned (and counted as leaked).
-			grace = min(p.spec.StopGrace, killAllGoroutineGrace)
-		}
-		// Cancel its context (the stop); a function that has not returned by
-		// the end of the grace period is abandoned as leaked (timerKill).
-		p.log.Info("stopping goroutine worker", "grace", grace)
-		s.setState(p, StateStopping, "stop requested", Event{})
-		g.stop(worker.ErrStop)
-		p.setTimer(s, grace, timerKill)
-		return true
-	}
-	pid := p.proc.Pid
-	p.log.Info("stopping program", "pid", pid, "signal", SignalName(p.spec.StopSignal), "grace", grace)
-	s.setState(p, StateStopping, "stop requested", Event{Pid: pid})
-	s.beforeStop(p) // in cgroup mode, reads the cgroup's pids into p.stopPids
-	defer func() { p.stopPids = nil }()
-	// The grace period is the whole tree's: if the leader ends first, what is left
-	// of its group or cgroup gets the rest of it (exited), not a SIGKILL at once.
-	p.proc.SpareGroup()
-	p.groupKillAt, p.treeSignalled = time.Now().Add(grace), false
-	if p.conn != nil && p.ready && !s.killAll {
-		// Ask over the pipe first; the stop signal follows at half the grace
-		// period, SIGKILL at its end. Sent from its own goroutine: a child that
-		// does not read could leave the pipe full, and the state goroutine must
-		// never block on a child.
-		conn, grace := p.conn, p.spec.StopGrace
-		go func() { _ = conn.Send(ipc.Stop{Deadline: grace}) }()
-		p.setTimer(s, p.spec.StopGrace/2, timerStopSignal)
-		return true
-	}
-	s.signalStop(p)
-	p.treeSignalled = true
-	p.setTimer(s, grace, timerKill)
-	return true
-}
-
-// awaitGroupGone waits, by polling only while something is left, for the processes
-// of p's group to be gone before p counts as stopped.
-// cgLeft says whether p's cgroup still held processes a moment ago.
-func (s *Supervisor) awaitGroupGone(p *program, pgid int, cgLeft bool) {
-	if !cgLeft && !groupAlive(pgid) {
-		s.stoppedOne(p)
-		return
-	}
-	p.groupWait = pgid
-	p.groupDeadline = time.Now().Add(2 * time.Second)
-	p.groupPoll = time.Millisecond
-	if !p.groupKillAt.IsZero() {
-		// The leader is gone, the rest of its tree has until groupKillAt.
-		p.groupDeadline = p.groupKillAt.Add(2 * time.Second)
-		if !p.treeSignalled {
-			// Only the pipe's Stop was sent, to the leader: now the rest hears too.
-			n := s.signalRemnants(p, pgid, p.spec.StopSignal)
-			if p.spec.StopSignal != syscall.SIGCONT {
-				s.signalRemnants(p, pgid, syscall.SIGCONT)
-			}
-			p.log.Info("the program's leader ended; signalling the rest of its tree", "signal", SignalName(p.spec.StopSignal), "processes", n)
-			p.treeSignalled = true
-		} else {
-			p.log.Info("the program's leader ended; waiting for the rest of its tree", "until", p.groupKillAt.Format(time.RFC3339Nano))
-		}
-	}
-	p.setTimer(s, p.groupPoll, timerGroup)
-}
-
-func (s *Supervisor) pollGroup(p *program) {
-	if p.groupWait == 0 {
-		return
-	}
-	if p.treeAlive(p.groupWait) {
-		now := time.Now()
-		if !p.groupKillAt.IsZero() && !now.Before(p.groupKillAt) {
-			why := "grace period over; killing what is left of the program's tree"
-			if s.killAll {
-				why = "killing what is left of the program's tree now"
-			}
-			if n := s.signalRemnants(p, p.groupWait, syscall.SIGKILL); n < 0 {
-				p.log.Warn(why, "how", "cgroup.kill")
-			} else {
-				p.log.Warn(why, "how", "SIGKILL through pidfds", "processes", n)
-			}
-			p.groupKillAt = time.Time{}
-			p.groupDeadline = now.Add(2 * time.Second)
-		}
-		if now.Before(p.groupDeadline) {
-			p.groupPoll = min(2*p.groupPoll, 100*time.Millisecond)
-			if !p.groupKillAt.IsZero() {
-				p.groupPoll = min(p.groupPoll, max(p.groupKillAt.Sub(now), time.Millisecond))
-			}
-			p.setTimer(s, p.groupPoll, timerGroup)
-			return
-		}
-		if p.cg != nil {
-			p.log.Error("processes of the program's cgroup are still alive after cgroup.kill", "cgroup", p.cg.path, "pids", p.cg.pids())
-		} else {
-			p.log.Error("processes of the program's group are still alive after SIGKILL", "pgid", p.groupWait)
-		}
-	}
-	p.groupWait = 0
-	s.stoppedOne(p)
-}
-
-func (s *Supervisor) stoppedOne(p *program) {
-	to, reason := StateStopped, "stopped"
-	if p.pendingRestart {
-		reason = "stopped for group restart"
-	}
-	s.setState(p, to, reason, Event{Exit: p.lastExit})
-	if len(s.seq) > 0 && s.seq[0] == p {
-		s.seq = s.seq[1:]
-		s.advance()
-	}
-}
-
-// endRun ends p's current run because of why (a failure of ours to count): sig to
-// the group now, SIGKILL after the grace period.
-func (s *Supervisor) endRun(p *program, why string, sig syscall.Signal) {
-	if p.failure != "" {
-		return // already being ended
-	}
-	p.failure = why
-	if g := p.gor; g != nil {
-		p.log.Error("ending the program's run", "kind", string(SpawnGoroutine), "why", why)
-		g.stop(fmt.Errorf("%w: %s", worker.ErrStop, why))
-		p.killing = true
-		p.setTimer(s, p.spec.StopGrace, timerKill)
-		return
-	}
-	p.killing = true
-	if sig == p.spec.StopSignal && p.conn != nil && p.ready {
-		// The stop sequence, as for a requested stop: over the pipe first (a
-		// worker whose main loop is stuck may still have a reader that can
-		// save its state), the stop signal at half the grace period, SIGKILL
-		// at its end.
-		p.log.Error("ending the program's run", "pid", p.proc.Pid, "why", why, "first", "stop request over the pipe")
-		conn, grace := p.conn, p.spec.StopGrace
-		go func() { _ = conn.Send(ipc.Stop{Deadline: grace}) }()
-		p.setTimer(s, p.spec.StopGrace/2, timerStopSignal)
-		return
-	}
-	p.log.Error("ending the program's run", "pid", p.proc.Pid, "why", why, "signal", SignalName(sig))
-	if sig == p.spec.StopSignal {
-		s.signalStop(p)
-	} else {
-		s.signalGroup(p, sig)
-	}
-	p.setTimer(s, p.spec.StopGrace, timerKill)
-}
-
-// readChild reads everything p's current run sends on fd 3 and passes it to the
-// state goroutine, until the pipe ends or breaks. It owns fromChild and closes it.
+// readChild reads everything p's run number run sends on fd 3 and passes it to
+// the state goroutine, until the pipe ends or breaks. It owns fromChild and
+// closes it.
 func (s *Supervisor) readChild(p *program, run uint64, conn *ipc.Conn, fromChild *os.File) {
 	defer fromChild.Close()
 	hello, err := conn.Handshake()
@@ -1182,86 +585,40 @@ func (p *program) resolve(r ipc.Reply) {
 	}
 }
 
-// protocol handles one message from a protocol program, or the error that ended
+// protocol handles one message from p's current run, or the error that ended
 // its pipe.
 func (s *Supervisor) protocol(p *program, m ipc.Message, err error) {
 	if err != nil {
-		// No reply can come any more: fail what is in flight now.
-		p.link.Store(nil)
-		if p.pending != nil {
-			p.pending.Fail(fmt.Errorf("program %q: pipe ended: %w", p.spec.Name, err))
-		}
-		if errors.Is(err, ipc.ErrPeerGone) {
-			// EOF: the peer is dead, or closed its end. If the process is still
-			// alive it is ended (the exit itself will arrive either way).
-			if st, e := ReadProcStat(p.proc.Pid); e == nil && st.State != 'Z' && p.state != StateStopping {
-				s.endRun(p, "closed its end of the protocol pipe", p.spec.StopSignal)
+		if r, ok := p.cur.(*procRun); ok {
+			if why, sig := r.pipeEnded(err); why != "" {
+				s.do(s.m.runFailed(p, why, sig))
 			}
-			return
-		}
-		p.log.Error("protocol error", "pid", p.proc.Pid, "error", err)
-		if p.state != StateStopping {
-			s.endRun(p, "protocol error: "+err.Error(), syscall.SIGKILL)
 		}
 		return
 	}
+	now := time.Now()
 	switch m := m.(type) {
 	case ipc.Hello:
-		p.greeted = true
-		p.log.Debug("handshake", "pid", p.pid(), "child_pid", m.Pid, "name", m.Name)
+		s.m.hello(p)
+		p.log.Debug("handshake", "pid", p.pid, "child_pid", m.Pid, "name", m.Name)
 	case ipc.Ready:
-		if p.state != StateStarting || p.ready || p.failure != "" {
-			return // late: the run is already being ended
-		}
-		p.ready = true
-		p.link.Store(&link{conn: p.conn, pending: p.pending, local: p.gor})
-		s.becameRunning(p)
-		p.lastBeat = time.Now()
-		if p.spec.HeartbeatTimeout > 0 {
-			p.setTimer(s, p.spec.HeartbeatTimeout, timerHeartbeat)
-		} else {
-			p.cancelTimer()
-		}
+		s.do(s.m.readied(p, now))
 	case ipc.Heartbeat:
-		p.lastBeat, p.beatSeq = time.Now(), m.Seq
-		if p.state == StateRunning && p.spec.HeartbeatTimeout > 0 && p.failure == "" {
-			p.setTimer(s, p.spec.HeartbeatTimeout, timerHeartbeat)
-		}
+		s.do(s.m.heartbeat(p, m.Seq, now))
 	case ipc.Status:
 		p.statusText = m.Text
 		age := "none yet"
 		if !p.lastBeat.IsZero() {
-			age = time.Since(p.lastBeat).Round(time.Millisecond).String()
+			age = now.Sub(p.lastBeat).Round(time.Millisecond).String()
 		}
-		p.log.Info("status", "pid", p.pid(), "text", m.Text, "heartbeat_age", age, "heartbeat_seq", p.beatSeq)
+		p.log.Info("status", "pid", p.pid, "text", m.Text, "heartbeat_age", age, "heartbeat_seq", p.beatSeq)
 	case ipc.Stopping:
-		p.log.Debug("stop acknowledged", "pid", p.pid())
+		p.log.Debug("stop acknowledged", "pid", p.pid)
 	case ipc.Acquire:
 		s.acquire(p, m)
 	case ipc.Release:
 		s.release(p, m)
 	}
-}
-
-// dropLink ends p's current protocol connection: requests in flight fail with err,
-// the child's fd 4 sees EOF.
-func (s *Supervisor) dropLink(p *program, err error) {
-	p.link.Store(nil)
-	if p.pending != nil {
-		p.pending.Fail(err)
-		p.pending = nil
-	}
-	if p.toChild != nil {
-		p.toChild.Close() // the child's fd 4 sees EOF; a blocked Send returns
-		p.toChild = nil
-	}
-	if p.fromChild != nil {
-		// End readChild even if a descendant that escaped the group still holds
-		// fd 3 open; readChild closes the file.
-		_ = p.fromChild.SetReadDeadline(time.Now())
-		p.fromChild = nil
-	}
-	p.conn, p.ready = nil, false
 }
 
 // tap returns what hands p's output lines to Options.OnOutput, or nil.
@@ -1278,101 +635,6 @@ func (s *Supervisor) tap(p *program, pid int, stream string) func(string, bool) 
 // killAllGoroutineGrace is what a goroutine worker gets to return once Kill was
 // called, at most its stop_grace: it cannot be killed, only abandoned.
 const killAllGoroutineGrace = 100 * time.Millisecond
-
-// signalStop sends p's stop signal to its tree, then SIGCONT, as systemd does: a
-// stopped (suspended) process would keep the stop signal pending until SIGKILL.
-func (s *Supervisor) signalStop(p *program) {
-	s.signalGroup(p, p.spec.StopSignal)
-	if p.spec.StopSignal != syscall.SIGCONT && p.spec.StopSignal != syscall.SIGKILL {
-		s.signalGroup(p, syscall.SIGCONT)
-	}
-}
-
-// signalGroup signals p's process group and, in cgroup mode, every process of
-// its cgroup (SIGKILL: cgroup.kill), and logs what went wrong, if anything.
-func (s *Supervisor) signalGroup(p *program, sig syscall.Signal) {
-	if p.cg != nil {
-		if sig == syscall.SIGKILL {
-			if err := p.cg.kill(); err != nil {
-				p.log.Error("cannot kill the program's cgroup", "cgroup", p.cg.path, "error", err)
-			}
-		} else {
-			p.cg.signalOthers(sig, p.proc.Pid, p.stopPids)
-		}
-	}
-	switch err := p.proc.SignalGroup(sig); {
-	case err == nil, errors.Is(err, os.ErrProcessDone):
-	case errors.Is(err, ErrLeftGroup):
-		p.log.Warn("program left its process group; signalled the process alone", "pid", p.proc.Pid, "signal", SignalName(sig))
-	default:
-		p.log.Error("cannot signal process group", "pid", p.proc.Pid, "signal", SignalName(sig), "error", err)
-	}
-}
-
-// signalRemnants sends sig to what is left of p's last run once its leader was
-// reaped: in cgroup mode every process of the cgroup (SIGKILL: cgroup.kill);
-// else every process of the process group pgid, each through a pidfd checked
-// for membership after it was opened (kill(-pgid) is safe only while the leader
-// holds the group id). It returns how many processes were signalled (-1 for a
-// cgroup.kill, which does not say).
-func (s *Supervisor) signalRemnants(p *program, pgid int, sig syscall.Signal) int {
-	if p.cg != nil {
-		if sig == syscall.SIGKILL {
-			if err := p.cg.kill(); err != nil {
-				p.log.Error("cannot kill the program's cgroup", "cgroup", p.cg.path, "error", err)
-			}
-			return -1
-		}
-		return p.cg.signalOthers(sig, 0, nil) // 0: no group is left to skip
-	}
-	if sig != syscall.SIGKILL {
-		return s.signalPgrp(p, pgid, sig)
-	}
-	// A process that forks between the listing and its SIGKILL leaves a child
-	// the listing missed: list and kill again until a listing finds no one
-	// (each round kills the forkers it found, so this ends).
-	total := 0
-	for range 50 {
-		n := s.signalPgrp(p, pgid, sig)
-		if n == 0 {
-			break
-		}
-		total += n
-	}
-	return total
-}
-
-// signalPgrp sends sig to every live process of process group pgid but its
-// leader, each through a pidfd checked for membership once opened.
-func (s *Supervisor) signalPgrp(p *program, pgid int, sig syscall.Signal) int {
-	all, err := AllProcs()
-	if err != nil {
-		p.log.Error("cannot list processes to signal the program's group", "error", err)
-		return 0
-	}
-	n := 0
-	for _, st := range all {
-		if st.Pgrp != pgid || st.Pid == pgid || st.State == 'Z' {
-			continue
-		}
-		// Still in the group once pinned: the one listed (the group id is held
-		// by it, so it cannot have been reused).
-		if signalIfStill(st.Pid, sig, func(now ProcStat) bool { return now.Pgrp == pgid }) {
-			n++
-		}
-	}
-	return n
-}
-
-func groupAlive(pgid int) bool {
-	return syscall.Kill(-pgid, 0) == nil
-}
-
-// treeAlive reports whether anything of p's last run is left: a process of its
-// cgroup, or of its process group pgid.
-func (p *program) treeAlive(pgid int) bool {
-	return (p.cg != nil && p.cg.populated()) || groupAlive(pgid)
-}
 
 func (p *program) setTimer(s *Supervisor, d time.Duration, kind timerKind) {
 	p.cancelTimer()

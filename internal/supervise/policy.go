@@ -1,0 +1,651 @@
+package supervise
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// The lifecycle policy: a pure machine. Given the policy state of a group's
+// programs, one input (a run spawned, said Ready, exited, a timer fired, a stop,
+// start or restart was asked, ...) and the time, it updates that state and returns
+// the actions to take: spawn a run, stop or end one, arm or cancel a timer, emit
+// an event, answer a caller. It makes no syscall, starts no goroutine and reads no
+// clock (now comes in with each input); the Supervisor's state goroutine feeds it
+// and carries out its actions, in order (supervisor.go). It never asks which kind
+// of worker a program is: a run's mechanics (signals, pipes, grace periods, trees)
+// are the run's (run.go, goroutine.go).
+//
+// Tests drive it from tables without forking (policy_test.go).
+
+// pstate is one program's policy state: what the machine reads and writes of a
+// program, and nothing else.
+type pstate struct {
+	state  State
+	reason string
+	pid    int // the current run's process id, for events; 0 for none or a goroutine
+
+	live    bool // a run is current and its exit is still to come (also after a failed spawn)
+	hasRun  bool // the current run was spawned and has not exited: there is something to stop
+	ready   bool // the current run said Ready
+	greeted bool // the current run said Hello (a goroutine run needs no handshake)
+	ending  bool // the current run is being ended by us outside a stop sequence
+	failure string
+
+	held           bool // stopped by a Stop request: waits for Start, and keeps Serve running
+	pendingRestart bool // part of the group restart in progress
+
+	started      time.Time
+	lastExit     *Exit
+	restarts     int
+	failures     int // failed runs in a row (backoff exponent)
+	failedStarts int // exits before MinUptime (or Ready) in a row
+	restartTimes []time.Time
+	restartAt    time.Time // in backoff under one_for_one: when the restart is due
+	lastBeat     time.Time
+	beatSeq      uint64
+}
+
+// timerKind names the policy's timers; a program has at most one armed.
+type timerKind int
+
+const (
+	timerUptime       timerKind = iota // MinUptime passed: starting -> running
+	timerBackoff                       // backoff passed: start again
+	timerStartTimeout                  // a protocol program did not say Ready in time
+	timerHeartbeat                     // a protocol program's heartbeats stopped
+)
+
+// action is what the machine asks the state goroutine to do; the set is sealed.
+type action interface{ isAction() }
+
+type (
+	// actSpawn: start a new run of p, then report spawned or spawnFailed.
+	actSpawn struct{ p *program }
+	// actStop: begin the stop sequence of p's run (stop request or signal, grace
+	// period, kill); the run reports its exit, then that its tree is gone (stopped).
+	actStop struct{ p *program }
+	// actEnd: end p's run as a failure, outside a stop (sig, or the stop
+	// sequence when sig is the stop signal); its exit follows.
+	actEnd struct {
+		p   *program
+		why string
+		sig syscall.Signal
+	}
+	// actKillNow: Kill was called: p's run, being stopped or ended, gets no more grace.
+	actKillNow struct{ p *program }
+	// actTimer arms p's policy timer (replacing the one armed); actCancelTimer disarms it.
+	actTimer struct {
+		p    *program
+		kind timerKind
+		d    time.Duration
+	}
+	actCancelTimer struct{ p *program }
+	// actEvent: p changed state. final: p has ended for good (its cgroups may go).
+	actEvent struct {
+		p     *program
+		ev    Event
+		final bool
+	}
+	// actLinkUp: p's run said Ready: requests may go to it now.
+	actLinkUp struct{ p *program }
+	// actGroupTimer: start the pending programs of the group restart after d (gen names it).
+	actGroupTimer struct {
+		d   time.Duration
+		gen uint64
+	}
+	// actSeqDone: a stop sequence begun with then ended; the caller's continuation runs.
+	actSeqDone struct{ then any }
+	// actEscapes: a stop sequence that signalled something has ended: report what escaped.
+	actEscapes struct{}
+	// actReply answers a control call.
+	actReply struct {
+		to  chan error
+		err error
+	}
+)
+
+func (actSpawn) isAction()       {}
+func (actStop) isAction()        {}
+func (actEnd) isAction()         {}
+func (actKillNow) isAction()     {}
+func (actTimer) isAction()       {}
+func (actCancelTimer) isAction() {}
+func (actEvent) isAction()       {}
+func (actLinkUp) isAction()      {}
+func (actGroupTimer) isAction()  {}
+func (actSeqDone) isAction()     {}
+func (actEscapes) isAction()     {}
+func (actReply) isAction()       {}
+
+// machine is the policy of one group. The zero value is not usable: see newMachine.
+type machine struct {
+	strategy Strategy
+	progs    []*program // in start order; the machine touches only spec, log and pstate
+	rand     func() float64
+
+	shuttingDown bool
+	killAll      bool       // Kill was called: stops get no grace period
+	seq          []*program // programs to stop one after another, head first
+	seqThen      any        // the continuation of the running stop sequence (actSeqDone), or nil
+	seqGroup     bool       // the group restart's starts follow the running stop sequence
+	op           *groupOp   // a one_for_all / rest_for_one restart in progress
+	opGen        uint64
+	exitCode     int
+	essential    bool // an essential program ended for good; exitCode is its status
+
+	acts []action // collected by the current input
+}
+
+type groupOp struct {
+	from    int // the programs from this index on are restarted
+	delay   time.Duration
+	waiting bool // the stops are done; the group timer is armed
+}
+
+func newMachine(strategy Strategy, progs []*program, rand func() float64) *machine {
+	return &machine{strategy: strategy, progs: progs, rand: rand}
+}
+
+// take returns the actions collected so far and starts a new list.
+func (m *machine) take() []action {
+	a := m.acts
+	m.acts = nil
+	return a
+}
+
+func (m *machine) emit(a action) { m.acts = append(m.acts, a) }
+
+func (m *machine) setState(p *program, to State, reason string, ev Event, now time.Time) {
+	ev.Time = now
+	ev.Program, ev.From, ev.To, ev.Reason = p.spec.Name, p.state, to, reason
+	p.state, p.reason = to, reason
+	final := to == StateExited || to == StateFatal || (to == StateStopped && !p.pendingRestart)
+	m.emit(actEvent{p: p, ev: ev, final: final})
+}
+
+func (m *machine) setTimer(p *program, kind timerKind, d time.Duration) {
+	m.emit(actTimer{p: p, kind: kind, d: d})
+}
+
+// start begins a new run of p: the spawn's outcome comes back as spawned or
+// spawnFailed.
+func (m *machine) start(p *program) []action {
+	m.emit(actCancelTimer{p: p})
+	p.pendingRestart = false
+	p.failure, p.ending, p.ready, p.greeted = "", false, false, false
+	m.emit(actSpawn{p: p})
+	return m.take()
+}
+
+// startOnRequest starts p afresh, as supervisorctl start does: its failure
+// counters are reset.
+func (m *machine) startOnRequest(p *program) []action {
+	p.held = false
+	p.failures, p.failedStarts, p.restartTimes = 0, 0, nil
+	return m.start(p)
+}
+
+// spawned: p's new run is up. reason says how ("spawned", "started as a
+// goroutine"); greeted is true for a run that needs no handshake.
+func (m *machine) spawned(p *program, pid int, reason string, greeted bool, now time.Time) []action {
+	p.pid, p.live, p.hasRun, p.started, p.greeted = pid, true, true, now, greeted
+	m.setState(p, StateStarting, reason, Event{Pid: pid}, now)
+	switch {
+	case p.spec.Protocol:
+		m.setTimer(p, timerStartTimeout, p.spec.StartTimeout)
+	case p.spec.MinUptime == 0:
+		m.becameRunning(p, now)
+	default:
+		m.setTimer(p, timerUptime, p.spec.MinUptime)
+	}
+	return m.take()
+}
+
+// spawnFailed: p's new run could not start; its exit (127 or 126) follows.
+func (m *machine) spawnFailed(p *program, now time.Time) []action {
+	p.pid, p.live, p.hasRun, p.started = 0, true, false, now
+	m.setState(p, StateStarting, "spawn failed", Event{}, now)
+	return m.take()
+}
+
+func (m *machine) becameRunning(p *program, now time.Time) {
+	p.failedStarts = 0
+	reason := "up for min_uptime"
+	if p.ready {
+		reason = "said Ready"
+	}
+	m.setState(p, StateRunning, reason, Event{Pid: p.pid}, now)
+}
+
+// hello: p's run completed the protocol handshake.
+func (m *machine) hello(p *program) { p.greeted = true }
+
+// readied: p's run said Ready.
+func (m *machine) readied(p *program, now time.Time) []action {
+	if p.state != StateStarting || p.ready || p.failure != "" {
+		return nil // late: the run is already being ended
+	}
+	p.ready = true
+	m.emit(actLinkUp{p: p})
+	m.becameRunning(p, now)
+	p.lastBeat = now
+	if p.spec.HeartbeatTimeout > 0 {
+		m.setTimer(p, timerHeartbeat, p.spec.HeartbeatTimeout)
+	} else {
+		m.emit(actCancelTimer{p: p})
+	}
+	return m.take()
+}
+
+// heartbeat: p's run sent heartbeat seq.
+func (m *machine) heartbeat(p *program, seq uint64, now time.Time) []action {
+	p.lastBeat, p.beatSeq = now, seq
+	if p.state == StateRunning && p.spec.HeartbeatTimeout > 0 && p.failure == "" {
+		m.setTimer(p, timerHeartbeat, p.spec.HeartbeatTimeout)
+	}
+	return m.take()
+}
+
+// runFailed ends p's current run because of why (a failure of ours to count):
+// sig now (the stop sequence if sig is the stop signal), SIGKILL after the grace
+// period. A second failure of the same run is ignored.
+func (m *machine) runFailed(p *program, why string, sig syscall.Signal) []action {
+	if p.failure != "" || !p.hasRun || p.state == StateStopping {
+		return nil
+	}
+	p.failure, p.ending = why, true
+	m.emit(actCancelTimer{p: p})
+	m.emit(actEnd{p: p, why: why, sig: sig})
+	return m.take()
+}
+
+// timer: p's policy timer of kind fired (stale ones are filtered by the caller).
+func (m *machine) timer(p *program, kind timerKind, now time.Time) []action {
+	switch kind {
+	case timerUptime:
+		if p.state == StateStarting && p.hasRun {
+			m.becameRunning(p, now)
+		}
+	case timerBackoff:
+		if p.state == StateBackoff && !m.shuttingDown {
+			return m.start(p)
+		}
+	case timerStartTimeout:
+		if p.state == StateStarting && p.hasRun && !p.ready {
+			why := fmt.Sprintf("no ready within start_timeout %s", p.spec.StartTimeout)
+			if !p.greeted {
+				why = fmt.Sprintf("no handshake (Hello on fd 3) within start_timeout %s: does the program speak the protocol (protocol = true)?", p.spec.StartTimeout)
+			}
+			return m.runFailed(p, why, syscall.SIGKILL)
+		}
+	case timerHeartbeat:
+		if p.state == StateRunning && p.hasRun {
+			return m.runFailed(p, fmt.Sprintf("no heartbeat for %s (last seq %d)", p.spec.HeartbeatTimeout, p.beatSeq), p.spec.StopSignal)
+		}
+	}
+	return m.take()
+}
+
+// exited handles the exit of p's current run. A run being stopped waits for its
+// tree (stopped follows); any other exit is decided here: restart (now, after a
+// backoff, or with the group), exited, or fatal.
+func (m *machine) exited(p *program, e Exit) []action {
+	p.live, p.hasRun, p.ending = false, false, false
+	m.emit(actCancelTimer{p: p})
+	p.lastExit = &e
+	if p.state == StateStopping {
+		return m.take()
+	}
+	now := e.Time
+	uptime := now.Sub(p.started)
+	ev := Event{Pid: p.pid, Exit: &e}
+	switch {
+	case m.shuttingDown:
+		m.setState(p, StateExited, "exited during shutdown", ev, now)
+		return m.take()
+	case m.op != nil && p.pendingRestart:
+		m.setState(p, StateStopped, "exited during group restart", ev, now)
+		return m.take()
+	}
+
+	wasStarting := p.state == StateStarting
+	success := e.SpawnErr == nil && e.Signal == 0 && p.spec.isSuccess(e.Code) && p.failure == ""
+	if p.failure != "" {
+		p.log.Warn("run ended by the supervisor counts as a failure", "why", p.failure)
+	}
+	if p.spec.Restart == RestartNever || (p.spec.Restart == RestartOnFailure && success) {
+		reason := "restart=" + string(p.spec.Restart)
+		if success {
+			reason = "exited successfully"
+		} else {
+			m.exitCode = max(e.ShellCode(), 1)
+		}
+		p.log.Info("not restarting", "reason", reason)
+		m.setState(p, StateExited, reason, ev, now)
+		m.essentialEnded(p, e.ShellCode(), now)
+		return m.take()
+	}
+	if uptime >= p.spec.BackoffReset {
+		p.failures = 0
+	}
+	if wasStarting {
+		p.failedStarts++
+		if p.failedStarts > p.spec.StartRetries {
+			before := "min_uptime " + p.spec.MinUptime.String()
+			if p.spec.Protocol {
+				before = "Ready"
+			}
+			m.fatal(p, fmt.Sprintf("ended before %s in %d starts in a row", before, p.failedStarts), ev, now)
+			return m.take()
+		}
+	}
+	if p.spec.MaxRestarts > 0 {
+		kept := p.restartTimes[:0]
+		for _, t := range p.restartTimes {
+			if now.Sub(t) < p.spec.RestartWindow {
+				kept = append(kept, t)
+			}
+		}
+		p.restartTimes = kept
+		if len(kept) >= p.spec.MaxRestarts {
+			m.fatal(p, fmt.Sprintf("restarted %d times within %s (max_restarts)", len(kept), p.spec.RestartWindow), ev, now)
+			return m.take()
+		}
+		p.restartTimes = append(p.restartTimes, now)
+	}
+	p.failures++
+	p.restarts++
+	delay := m.backoff(p)
+	ev.Delay = delay
+	p.log.Info("restart scheduled", "delay", delay.Round(time.Millisecond), "restarts", p.restarts,
+		"failures_in_a_row", p.failures, "strategy", string(m.strategy))
+
+	if m.strategy == OneForOne || len(m.progs) == 1 {
+		p.restartAt = now.Add(delay)
+		m.setState(p, StateBackoff, fmt.Sprintf("restart %d in %s", p.restarts, delay.Round(time.Millisecond)), ev, now)
+		if delay == 0 {
+			return append(m.take(), m.start(p)...)
+		}
+		m.setTimer(p, timerBackoff, delay)
+		return m.take()
+	}
+	from := 0
+	if m.strategy == RestForOne {
+		from = m.index(p)
+	}
+	p.restartAt = time.Time{} // the group's stops come first: no fixed time
+	m.setState(p, StateBackoff, fmt.Sprintf("%s restart %d in %s", m.strategy, p.restarts, delay.Round(time.Millisecond)), ev, now)
+	m.groupRestart(p, from, delay, now)
+	return m.take()
+}
+
+func (m *machine) index(p *program) int {
+	for i, q := range m.progs {
+		if q == p {
+			return i
+		}
+	}
+	return len(m.progs)
+}
+
+func (m *machine) fatal(p *program, reason string, ev Event, now time.Time) {
+	p.log.Error("program fatal: giving up", "reason", reason, "last_exit", ev.Exit.String())
+	m.exitCode = max(ev.Exit.ShellCode(), 1)
+	m.setState(p, StateFatal, reason, ev, now)
+	m.essentialEnded(p, m.exitCode, now)
+}
+
+// essentialEnded stops the group, with code as the supervisor's exit status, if
+// p is essential; p has just ended for good.
+func (m *machine) essentialEnded(p *program, code int, now time.Time) {
+	if !p.spec.Essential || m.shuttingDown {
+		return
+	}
+	m.essential, m.exitCode = true, code
+	p.log.Warn("essential program ended for good; stopping the others", "exit_code", code)
+	m.beginShutdown(now)
+}
+
+// backoff is BackoffInitial doubled per failure in a row, jittered, capped at BackoffMax.
+func (m *machine) backoff(p *program) time.Duration {
+	d := p.spec.BackoffInitial
+	for i := 1; i < p.failures && d < p.spec.BackoffMax; i++ {
+		d *= 2
+	}
+	if j := p.spec.BackoffJitter; j > 0 && d > 0 {
+		d = time.Duration(float64(d) * (1 + j*(2*m.rand()-1)))
+	}
+	return min(d, p.spec.BackoffMax)
+}
+
+// groupRestart begins (or widens) a one_for_all / rest_for_one restart: the live
+// programs from index from on are stopped in reverse order, then every program
+// marked pendingRestart starts again in order after delay.
+func (m *machine) groupRestart(trigger *program, from int, delay time.Duration, now time.Time) {
+	trigger.pendingRestart = true
+	oldFrom := len(m.progs)
+	if m.op == nil {
+		m.op = &groupOp{from: from, delay: delay}
+	} else {
+		oldFrom = m.op.from
+		m.op.from = min(m.op.from, from)
+		m.op.delay = max(m.op.delay, delay)
+		if m.op.waiting { // already waiting to start: stop and wait again
+			m.op.waiting = false
+			m.opGen++ // the armed group timer is stale now
+		}
+	}
+	var toStop []*program
+	for i := len(m.progs) - 1; i >= m.op.from; i-- {
+		q := m.progs[i]
+		switch q.state {
+		case StateStarting, StateRunning, StateBackoff, StateStopping:
+			if !q.held { // one being stopped on request stays stopped
+				q.pendingRestart = true
+			}
+		}
+		if i < oldFrom && q != trigger {
+			toStop = append(toStop, q)
+		}
+	}
+	if len(m.seq) > 0 {
+		// A stop sequence is running: ours (a group restart widened), or another
+		// one's (ctl stop or restart, a reload). Ours stops join it; the group's
+		// starts follow whatever that sequence does when it ends.
+		m.seq = append(m.seq, toStop...)
+		m.seqGroup = true
+		return
+	}
+	m.stopSequence(toStop, nil, now)
+	if m.op != nil && len(m.seq) > 0 {
+		m.seqGroup = true
+	}
+}
+
+// groupStopped: the group restart's stops are done; its starts follow its delay.
+func (m *machine) groupStopped() {
+	if m.op.delay == 0 {
+		m.startPending()
+		return
+	}
+	m.opGen++
+	m.op.waiting = true
+	m.emit(actGroupTimer{d: m.op.delay, gen: m.opGen})
+}
+
+// groupTimer: the group timer named gen fired.
+func (m *machine) groupTimer(gen uint64) []action {
+	if m.op != nil && m.op.waiting && gen == m.opGen {
+		m.startPending()
+	}
+	return m.take()
+}
+
+// startPending ends the group restart: every program it stopped starts again,
+// in order. (All programs are looked at, not those from op.from: a reload may
+// have run meanwhile and moved the ones it kept.)
+func (m *machine) startPending() {
+	m.op = nil
+	for _, p := range m.progs {
+		if p.pendingRestart {
+			m.acts = append(m.acts, m.start(p)...)
+		}
+	}
+}
+
+// shutdown stops every program in reverse start order.
+func (m *machine) shutdown(now time.Time) []action {
+	m.beginShutdown(now)
+	return m.take()
+}
+
+func (m *machine) beginShutdown(now time.Time) {
+	m.shuttingDown = true
+	if m.op != nil {
+		m.opGen++
+	}
+	m.op = nil
+	var all []*program
+	for i := len(m.progs) - 1; i >= 0; i-- {
+		m.progs[i].pendingRestart = false
+		all = append(all, m.progs[i])
+	}
+	m.stopSequence(all, nil, now)
+}
+
+// kill is shutdown without grace periods: runs being stopped or ended now get
+// none left, and every later stop gets none.
+func (m *machine) kill(now time.Time) []action {
+	if !m.killAll {
+		m.killAll = true
+		for _, p := range m.progs {
+			if p.state == StateStopping || p.ending {
+				m.emit(actKillNow{p: p})
+			}
+		}
+	}
+	if !m.shuttingDown {
+		m.beginShutdown(now)
+	}
+	return m.take()
+}
+
+// stopSequence stops progs one after another, then emits actSeqDone{then}
+// (unless then is nil).
+func (m *machine) stopSequence(progs []*program, then any, now time.Time) {
+	m.seq, m.seqThen, m.seqGroup = progs, then, false
+	m.advance(now)
+}
+
+func (m *machine) advance(now time.Time) {
+	for len(m.seq) > 0 {
+		if m.beginStop(m.seq[0], now) {
+			return // wait for it; stopped continues
+		}
+		m.seq = m.seq[1:]
+	}
+	m.emit(actEscapes{})
+	then, group := m.seqThen, m.seqGroup
+	m.seqThen, m.seqGroup = nil, false
+	if then != nil {
+		m.emit(actSeqDone{then: then})
+	}
+	if (group || then == nil) && m.op != nil && !m.op.waiting {
+		m.groupStopped()
+	}
+}
+
+// beginStop starts stopping p and reports whether there is a run to wait for.
+func (m *machine) beginStop(p *program, now time.Time) bool {
+	switch p.state {
+	case StateStopping:
+		return true
+	case StateStarting, StateRunning:
+		if !p.hasRun { // a failed spawn: its exit is on its way
+			m.setState(p, StateStopping, "stop requested", Event{}, now)
+			return true
+		}
+	case StateBackoff:
+		m.emit(actCancelTimer{p: p})
+		m.setState(p, StateStopped, "stopped while in backoff", Event{}, now)
+		return false
+	default:
+		return false
+	}
+	m.emit(actCancelTimer{p: p})
+	m.setState(p, StateStopping, "stop requested", Event{Pid: p.pid}, now)
+	m.emit(actStop{p: p})
+	return true
+}
+
+// stopped: p was being stopped and its run's whole tree is gone.
+func (m *machine) stopped(p *program, now time.Time) []action {
+	reason := "stopped"
+	if p.pendingRestart {
+		reason = "stopped for group restart"
+	}
+	m.setState(p, StateStopped, reason, Event{Exit: p.lastExit}, now)
+	if len(m.seq) > 0 && m.seq[0] == p {
+		m.seq = m.seq[1:]
+		m.advance(now)
+	}
+	return m.take()
+}
+
+// busy reports whether a group restart or a stop sequence is in progress.
+func (m *machine) busy() bool { return m.op != nil || len(m.seq) > 0 }
+
+// ctlStart answers a Start request for p (reply receives the outcome).
+func (m *machine) ctlStart(p *program) error {
+	switch p.state {
+	case StateStopped, StateExited, StateFatal:
+	default:
+		return fmt.Errorf("%w (%s)", ErrAlreadyStarted, p.state)
+	}
+	if m.op != nil && p.pendingRestart {
+		return ErrBusy
+	}
+	return nil
+}
+
+// ctlStop checks a Stop (restart false) or Restart request for p and, if it may
+// go ahead, begins it; then is the continuation of the stop (actSeqDone).
+func (m *machine) ctlStop(p *program, restart bool, then any, now time.Time) ([]action, error) {
+	if !restart {
+		switch p.state {
+		case StateStopped, StateExited, StateFatal: // as supervisorctl: an error, like start of a running one
+			return nil, fmt.Errorf("%w (%s)", ErrNotRunning, p.state)
+		}
+	}
+	if m.busy() {
+		return nil, ErrBusy
+	}
+	p.held = !restart
+	if restart {
+		p.log.Info("restart requested")
+	} else {
+		p.log.Info("stop requested")
+	}
+	m.stopSequence([]*program{p}, then, now)
+	return m.take(), nil
+}
+
+// finished reports whether Serve may return: nothing runs, nothing is pending,
+// and no program held by a Stop waits for a Start (unless shutting down).
+func (m *machine) finished() bool {
+	if m.busy() {
+		return false
+	}
+	for _, p := range m.progs {
+		switch p.state {
+		case StateStopped, StateExited, StateFatal:
+			if p.held && !m.shuttingDown {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,595 @@
+package supervise
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/supervisor/supervisor/internal/ipc"
+)
+
+// run is one run of a program: a process (procRun) or a goroutine (goRun). The
+// policy (policy.go) never asks which; the state goroutine hands each run the
+// machine's actions for it. A run owns what it holds (a process's output and
+// protocol pipes, its protocol connection and pending requests, a goroutine's
+// context; and for both its leases and its own timers) and releases all of it in
+// close, the only release path, called once when the run is over. Every method
+// runs on the state goroutine.
+type run interface {
+	// pid is the process id, or 0 for a goroutine.
+	pid() int
+	// stop begins the stop sequence: the stop request or signal, the grace
+	// period (none after Kill), then the kill. The exit follows.
+	stop()
+	// end ends the run as a failure outside a stop: sig (the stop sequence when
+	// sig is the stop signal), SIGKILL after the grace period.
+	end(why string, sig syscall.Signal)
+	// killNow ends the grace period of a stop or an end that is under way (Kill).
+	killNow()
+	// exited handles the run's exit: its link and leases are released, and
+	// whatever is left of its tree is killed or, in a stop, given the rest of its
+	// grace period. It reports whether the tree is gone; if not, the run calls
+	// Supervisor.treeGone once it is.
+	exited(e Exit) (gone bool)
+	// fire runs the run's own timer of kind.
+	fire(kind runTimerKind)
+	// signal sends sig to the run's process; signalTree to its whole tree.
+	signal(sig syscall.Signal) error
+	signalTree(sig syscall.Signal)
+	// linkUp marks the run ready and returns the link requests go through.
+	linkUp() *link
+	// sendLease answers an Acquire; it never blocks the state goroutine.
+	sendLease(l ipc.Lease)
+	// close releases everything the run holds. Safe to call more than once.
+	close()
+}
+
+var (
+	_ run = (*procRun)(nil)
+	_ run = (*goRun)(nil)
+)
+
+// runTimerKind names a run's own timers, those of its stop mechanics.
+type runTimerKind int
+
+const (
+	runKill       runTimerKind = iota // grace passed: SIGKILL the tree, or abandon the goroutine
+	runStopSignal                     // asked over the pipe and still running: signal it
+	runTreePoll                       // poll whether a stopped run's tree is gone
+)
+
+// runBase is what both kinds of run share: whose run it is, its stop state and
+// its one timer.
+type runBase struct {
+	s        *Supervisor
+	p        *program
+	no       uint64 // the program's run number
+	stopping bool   // stop was called
+	killing  bool   // end was called
+	over     bool   // the run's exit was handled
+	timer    *time.Timer
+	timerGen uint64
+}
+
+type runTimerMsg struct {
+	b    *runBase
+	r    run
+	gen  uint64
+	kind runTimerKind
+}
+
+func (runTimerMsg) isMessage() {}
+
+func (b *runBase) setTimer(r run, d time.Duration, kind runTimerKind) {
+	b.cancelTimer()
+	gen, s := b.timerGen, b.s
+	b.timer = time.AfterFunc(d, func() { s.inbox.push(runTimerMsg{b: b, r: r, gen: gen, kind: kind}) })
+}
+
+func (b *runBase) cancelTimer() {
+	b.timerGen++
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+}
+
+// releaseShared releases what every run holds on the supervisor's side: its
+// timer, its link (no new request reaches it) and its leases.
+func (b *runBase) releaseShared() {
+	b.cancelTimer()
+	p := b.p
+	if p.runNo == b.no {
+		p.link.Store(nil)
+	}
+	if p.spec.Protocol {
+		b.s.releaseLeases(p, b.no)
+	}
+}
+
+// procRun is one run of a program as a process.
+type procRun struct {
+	runBase
+	proc *Proc
+	cg   *cgroup // the program's cgroup for this run (borrowed: the program owns it), or nil
+
+	// Protocol programs: the connection (fd 3 from the child, fd 4 to it). The
+	// run keeps toChild (closed by close: the child's fd 4 sees EOF) and hands
+	// fromChild to readChild, which reads and closes it.
+	conn      *ipc.Conn
+	toChild   *os.File
+	fromChild *os.File
+	pending   *ipc.Pending
+	ready     bool
+
+	// Stop mechanics.
+	treeSignalled bool          // the stop signal went to the whole tree (not just the pipe's Stop)
+	treeKillAt    time.Time     // when to SIGKILL what is left of a stopped run's tree; zero once done
+	treeWait      int           // pgid whose remnants we wait to see gone, or 0
+	treeDeadline  time.Time     // when to give up on them
+	treePoll      time.Duration // next poll interval
+	stopPids      []int         // cg's processes as beforeStop read them, for stop's signal only
+}
+
+// startProc spawns run number no of p as a process. On error nothing is left
+// open and no process exists.
+func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
+	r := &procRun{runBase: runBase{s: s, p: p, no: no}}
+	// Pipe ends: outR/errR (fds) go to the output mux after the spawn, which
+	// reads them until EOF; outW/errW go to the child and are closed here right
+	// after the spawn.
+	outR, outW, err := s.out.pipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdout pipe: %w", err)
+	}
+	errR, errW, err := s.out.pipe()
+	if err != nil {
+		unix.Close(outR)
+		outW.Close()
+		return nil, fmt.Errorf("stderr pipe: %w", err)
+	}
+	// Protocol pipes: fd 3 carries child -> supervisor (we keep fromChild), fd 4
+	// supervisor -> child (we keep toChild). The child's ends are closed here
+	// right after the spawn.
+	var fromChild, toChildR, fromChildW, toChild *os.File
+	var extra []*os.File
+	if p.spec.Protocol {
+		if fromChild, fromChildW, err = os.Pipe(); err == nil {
+			if toChildR, toChild, err = os.Pipe(); err != nil {
+				fromChild.Close()
+				fromChildW.Close()
+			}
+		}
+		if err != nil {
+			unix.Close(outR)
+			outW.Close()
+			unix.Close(errR)
+			errW.Close()
+			return nil, fmt.Errorf("protocol pipe: %w", err)
+		}
+		extra = []*os.File{fromChildW, toChildR}
+	}
+	req := SpawnRequest{
+		Kind:       p.spec.Spawner,
+		Argv:       p.spec.Command,
+		Dir:        p.spec.Dir,
+		Env:        p.env,
+		Stdout:     outW,
+		Stderr:     errW,
+		ExtraFiles: extra,
+		OnExit:     func(e Exit) { s.inbox.push(exitMsg{p: p, run: no, exit: e}) },
+		// The group lives and dies with its leader.
+		KillGroupOnExit: true,
+	}
+	r.cg = s.cgroupFor(p, no)
+	if r.cg != nil {
+		req.Cgroup = r.cg.dir
+	}
+	proc, err := s.r.Spawn(req)
+	if err != nil && r.cg != nil && s.cloneIntoCgroupRefused(err) {
+		req.Cgroup, r.cg = nil, nil
+		proc, err = s.r.Spawn(req)
+	}
+	outW.Close()
+	errW.Close()
+	for _, f := range extra {
+		f.Close()
+	}
+	if err != nil {
+		unix.Close(outR)
+		unix.Close(errR)
+		if p.spec.Protocol {
+			fromChild.Close()
+			toChild.Close()
+		}
+		return nil, err
+	}
+	r.proc = proc
+	outLog := p.log.With("pid", proc.Pid, "stream", "stdout")
+	errLog := p.log.With("pid", proc.Pid, "stream", "stderr")
+	if err := s.out.add(outR, outLog, s.tap(p, proc.Pid, "stdout")); err != nil {
+		p.log.Error("the program's stdout is not read", "error", err)
+	}
+	if err := s.out.add(errR, errLog, s.tap(p, proc.Pid, "stderr")); err != nil {
+		p.log.Error("the program's stderr is not read", "error", err)
+	}
+	p.log.Info("program started", "pid", proc.Pid, "spawner", string(p.spec.Spawner))
+	if p.spec.Protocol {
+		r.conn = ipc.NewConn(fromChild, toChild, 0)
+		r.toChild, r.fromChild = toChild, fromChild
+		r.pending = &ipc.Pending{}
+		go s.readChild(p, no, r.conn, fromChild)
+	}
+	return r, nil
+}
+
+func (r *procRun) pid() int { return r.proc.Pid }
+
+func (r *procRun) linkUp() *link {
+	r.ready = true
+	return &link{conn: r.conn, pending: r.pending}
+}
+
+func (r *procRun) stop() {
+	s, p := r.s, r.p
+	r.stopping = true
+	grace := p.spec.StopGrace
+	if s.m.killAll {
+		grace = 0
+	}
+	pid := r.proc.Pid
+	p.log.Info("stopping program", "pid", pid, "signal", SignalName(p.spec.StopSignal), "grace", grace)
+	s.beforeStop(r) // in cgroup mode, reads the cgroup's pids into r.stopPids
+	defer func() { r.stopPids = nil }()
+	// The grace period is the whole tree's: if the leader ends first, what is left
+	// of its group or cgroup gets the rest of it (exited), not a SIGKILL at once.
+	r.proc.SpareGroup()
+	r.treeKillAt, r.treeSignalled = time.Now().Add(grace), false
+	if r.conn != nil && r.ready && !s.m.killAll {
+		// Ask over the pipe first; the stop signal follows at half the grace
+		// period, SIGKILL at its end.
+		r.sendStop()
+		return
+	}
+	r.signalStop()
+	r.treeSignalled = true
+	r.setTimer(r, grace, runKill)
+}
+
+// sendStop asks the child over the pipe to stop, and arms the stop signal for
+// half the grace period. Sent from its own goroutine: a child that does not
+// read could leave the pipe full, and the state goroutine must never block on
+// a child.
+func (r *procRun) sendStop() {
+	conn, grace := r.conn, r.p.spec.StopGrace
+	go func() { _ = conn.Send(ipc.Stop{Deadline: grace}) }()
+	r.setTimer(r, grace/2, runStopSignal)
+}
+
+func (r *procRun) end(why string, sig syscall.Signal) {
+	p := r.p
+	r.killing = true
+	if sig == p.spec.StopSignal && r.conn != nil && r.ready {
+		// The stop sequence, as for a requested stop: over the pipe first (a
+		// worker whose main loop is stuck may still have a reader that can
+		// save its state), the stop signal at half the grace period, SIGKILL
+		// at its end.
+		p.log.Error("ending the program's run", "pid", r.proc.Pid, "why", why, "first", "stop request over the pipe")
+		r.sendStop()
+		return
+	}
+	p.log.Error("ending the program's run", "pid", r.proc.Pid, "why", why, "signal", SignalName(sig))
+	if sig == p.spec.StopSignal {
+		r.signalStop()
+	} else {
+		r.signalTree(sig)
+	}
+	r.setTimer(r, p.spec.StopGrace, runKill)
+}
+
+func (r *procRun) killNow() {
+	switch {
+	case r.treeWait != 0 && !r.treeKillAt.IsZero(): // its leader gone, the rest in its grace
+		r.treeKillAt = time.Now()
+		r.setTimer(r, 0, runTreePoll)
+	case !r.over && (r.stopping || r.killing):
+		r.setTimer(r, 0, runKill)
+	}
+}
+
+func (r *procRun) fire(kind runTimerKind) {
+	p := r.p
+	switch kind {
+	case runKill:
+		if (r.stopping || r.killing) && !r.over {
+			how := "SIGKILL to the process group"
+			if r.cg != nil {
+				how = "cgroup.kill"
+			}
+			if r.s.m.killAll {
+				p.log.Warn("killing the program's tree now", "pid", r.proc.Pid, "how", how)
+			} else {
+				p.log.Warn("grace period over; killing the program's tree", "pid", r.proc.Pid, "grace", p.spec.StopGrace, "how", how)
+			}
+			r.signalTree(syscall.SIGKILL)
+		}
+	case runStopSignal:
+		if (r.stopping || r.killing) && !r.over {
+			p.log.Info("still running after the stop request; signalling", "signal", SignalName(p.spec.StopSignal))
+			r.signalStop()
+			r.treeSignalled = true
+			r.setTimer(r, p.spec.StopGrace-p.spec.StopGrace/2, runKill)
+		}
+	case runTreePoll:
+		r.pollTree()
+	}
+}
+
+func (r *procRun) exited(e Exit) bool {
+	s, p := r.s, r.p
+	pid := r.proc.Pid
+	r.over = true
+	r.cancelTimer()
+	cgLeft := r.cg != nil && r.cg.populated()
+	// A stopped run's tree keeps the rest of its grace period (stop spared the
+	// group); any other run's tree lives and dies with its leader, and the
+	// reaper has already killed its group.
+	graceLeft := r.stopping && !s.m.killAll && time.Now().Before(r.treeKillAt)
+	if !graceLeft {
+		r.treeKillAt = time.Time{}
+		switch {
+		case cgLeft:
+			if err := r.cg.kill(); err != nil {
+				p.log.Error("cannot kill the program's cgroup", "cgroup", r.cg.path, "error", err)
+			}
+		case r.stopping && r.cg == nil && groupAlive(pid):
+			r.signalRemnants(pid, syscall.SIGKILL) // stop spared the group
+		}
+	}
+	r.releaseLink(fmt.Errorf("program %q ended (%s)", p.spec.Name, e.String()))
+	uptime := e.Time.Sub(p.started)
+	if r.stopping {
+		p.log.Info("program stopped", "pid", pid, "exit", e.String(), "uptime", uptime.Round(time.Millisecond))
+		return r.awaitTreeGone(pid, cgLeft)
+	}
+	logExit(p, pid, e, uptime)
+	return true
+}
+
+func logExit(p *program, pid int, e Exit, uptime time.Duration) {
+	p.log.Info("program exited", "pid", pid, "exit", e.String(), "uptime", uptime.Round(time.Millisecond),
+		"state", string(p.state), "cpu_user", e.UserTime, "cpu_sys", e.SysTime, "maxrss_kib", e.MaxRSS/1024)
+}
+
+// releaseLink ends the run's protocol connection: requests in flight fail with
+// err, the child's fd 4 sees EOF, readChild ends; and its leases go.
+func (r *procRun) releaseLink(err error) {
+	r.releaseShared()
+	if r.pending != nil {
+		r.pending.Fail(err)
+		r.pending = nil
+	}
+	if r.toChild != nil {
+		r.toChild.Close() // the child's fd 4 sees EOF; a blocked Send returns
+		r.toChild = nil
+	}
+	if r.fromChild != nil {
+		// End readChild even if a descendant that escaped the group still holds
+		// fd 3 open; readChild closes the file.
+		_ = r.fromChild.SetReadDeadline(time.Now())
+		r.fromChild = nil
+	}
+	r.conn, r.ready = nil, false
+}
+
+func (r *procRun) close() {
+	r.cancelTimer()
+	r.treeWait = 0
+	if r.conn != nil || r.pending != nil {
+		r.releaseLink(fmt.Errorf("program %q: run closed", r.p.spec.Name))
+	}
+}
+
+// pipeEnded handles the end of the run's protocol pipe: requests in flight fail
+// now; it returns why the run must end (and with which signal), or "" if it
+// need not (the process is gone or being stopped anyway).
+func (r *procRun) pipeEnded(err error) (why string, sig syscall.Signal) {
+	p := r.p
+	p.link.Store(nil)
+	if r.pending != nil {
+		r.pending.Fail(fmt.Errorf("program %q: pipe ended: %w", p.spec.Name, err))
+	}
+	if errors.Is(err, ipc.ErrPeerGone) {
+		// EOF: the peer is dead, or closed its end. If the process is still
+		// alive it is ended (the exit itself will arrive either way).
+		if st, e := ReadProcStat(r.proc.Pid); e == nil && st.State != 'Z' && !r.stopping {
+			return "closed its end of the protocol pipe", p.spec.StopSignal
+		}
+		return "", 0
+	}
+	p.log.Error("protocol error", "pid", r.proc.Pid, "error", err)
+	if r.stopping {
+		return "", 0
+	}
+	return "protocol error: " + err.Error(), syscall.SIGKILL
+}
+
+func (r *procRun) signal(sig syscall.Signal) error { return r.proc.Signal(sig) }
+
+func (r *procRun) sendLease(l ipc.Lease) {
+	if conn := r.conn; conn != nil {
+		go func() { _ = conn.Send(l) }()
+	}
+}
+
+// awaitTreeGone waits, by polling only while something is left, for the
+// processes of the run's group (pgid) or cgroup to be gone; it reports whether
+// they are gone already. cgLeft says whether the cgroup still held processes a
+// moment ago.
+func (r *procRun) awaitTreeGone(pgid int, cgLeft bool) bool {
+	p := r.p
+	if !cgLeft && !groupAlive(pgid) {
+		return true
+	}
+	r.treeWait = pgid
+	r.treeDeadline = time.Now().Add(2 * time.Second)
+	r.treePoll = time.Millisecond
+	if !r.treeKillAt.IsZero() {
+		// The leader is gone, the rest of its tree has until treeKillAt.
+		r.treeDeadline = r.treeKillAt.Add(2 * time.Second)
+		if !r.treeSignalled {
+			// Only the pipe's Stop was sent, to the leader: now the rest hears too.
+			n := r.signalRemnants(pgid, p.spec.StopSignal)
+			if p.spec.StopSignal != syscall.SIGCONT {
+				r.signalRemnants(pgid, syscall.SIGCONT)
+			}
+			p.log.Info("the program's leader ended; signalling the rest of its tree", "signal", SignalName(p.spec.StopSignal), "processes", n)
+			r.treeSignalled = true
+		} else {
+			p.log.Info("the program's leader ended; waiting for the rest of its tree", "until", r.treeKillAt.Format(time.RFC3339Nano))
+		}
+	}
+	r.setTimer(r, r.treePoll, runTreePoll)
+	return false
+}
+
+func (r *procRun) pollTree() {
+	p := r.p
+	if r.treeWait == 0 {
+		return
+	}
+	if r.treeAlive(r.treeWait) {
+		now := time.Now()
+		if !r.treeKillAt.IsZero() && !now.Before(r.treeKillAt) {
+			why := "grace period over; killing what is left of the program's tree"
+			if r.s.m.killAll {
+				why = "killing what is left of the program's tree now"
+			}
+			if n := r.signalRemnants(r.treeWait, syscall.SIGKILL); n < 0 {
+				p.log.Warn(why, "how", "cgroup.kill")
+			} else {
+				p.log.Warn(why, "how", "SIGKILL through pidfds", "processes", n)
+			}
+			r.treeKillAt = time.Time{}
+			r.treeDeadline = now.Add(2 * time.Second)
+		}
+		if now.Before(r.treeDeadline) {
+			r.treePoll = min(2*r.treePoll, 100*time.Millisecond)
+			if !r.treeKillAt.IsZero() {
+				r.treePoll = min(r.treePoll, max(r.treeKillAt.Sub(now), time.Millisecond))
+			}
+			r.setTimer(r, r.treePoll, runTreePoll)
+			return
+		}
+		if r.cg != nil {
+			p.log.Error("processes of the program's cgroup are still alive after cgroup.kill", "cgroup", r.cg.path, "pids", r.cg.pids())
+		} else {
+			p.log.Error("processes of the program's group are still alive after SIGKILL", "pgid", r.treeWait)
+		}
+	}
+	r.treeWait = 0
+	r.s.treeGone(p, r)
+}
+
+// signalStop sends the stop signal to the run's tree, then SIGCONT, as systemd
+// does: a stopped (suspended) process would keep the stop signal pending until
+// SIGKILL.
+func (r *procRun) signalStop() {
+	sig := r.p.spec.StopSignal
+	r.signalTree(sig)
+	if sig != syscall.SIGCONT && sig != syscall.SIGKILL {
+		r.signalTree(syscall.SIGCONT)
+	}
+}
+
+// signalTree signals the run's process group and, in cgroup mode, every process
+// of its cgroup (SIGKILL: cgroup.kill), and logs what went wrong, if anything.
+func (r *procRun) signalTree(sig syscall.Signal) {
+	p := r.p
+	if r.cg != nil {
+		if sig == syscall.SIGKILL {
+			if err := r.cg.kill(); err != nil {
+				p.log.Error("cannot kill the program's cgroup", "cgroup", r.cg.path, "error", err)
+			}
+		} else {
+			r.cg.signalOthers(sig, r.proc.Pid, r.stopPids)
+		}
+	}
+	switch err := r.proc.SignalGroup(sig); {
+	case err == nil, errors.Is(err, os.ErrProcessDone):
+	case errors.Is(err, ErrLeftGroup):
+		p.log.Warn("program left its process group; signalled the process alone", "pid", r.proc.Pid, "signal", SignalName(sig))
+	default:
+		p.log.Error("cannot signal process group", "pid", r.proc.Pid, "signal", SignalName(sig), "error", err)
+	}
+}
+
+// signalRemnants sends sig to what is left of the run once its leader was
+// reaped: in cgroup mode every process of the cgroup (SIGKILL: cgroup.kill);
+// else every process of the process group pgid, each through a pidfd checked
+// for membership after it was opened (kill(-pgid) is safe only while the leader
+// holds the group id). It returns how many processes were signalled (-1 for a
+// cgroup.kill, which does not say).
+func (r *procRun) signalRemnants(pgid int, sig syscall.Signal) int {
+	p := r.p
+	if r.cg != nil {
+		if sig == syscall.SIGKILL {
+			if err := r.cg.kill(); err != nil {
+				p.log.Error("cannot kill the program's cgroup", "cgroup", r.cg.path, "error", err)
+			}
+			return -1
+		}
+		return r.cg.signalOthers(sig, 0, nil) // 0: no group is left to skip
+	}
+	if sig != syscall.SIGKILL {
+		return signalPgrp(p, pgid, sig)
+	}
+	// A process that forks between the listing and its SIGKILL leaves a child
+	// the listing missed: list and kill again until a listing finds no one
+	// (each round kills the forkers it found, so this ends).
+	total := 0
+	for range 50 {
+		n := signalPgrp(p, pgid, sig)
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	return total
+}
+
+// signalPgrp sends sig to every live process of process group pgid but its
+// leader, each through a pidfd checked for membership once opened.
+func signalPgrp(p *program, pgid int, sig syscall.Signal) int {
+	all, err := AllProcs()
+	if err != nil {
+		p.log.Error("cannot list processes to signal the program's group", "error", err)
+		return 0
+	}
+	n := 0
+	for _, st := range all {
+		if st.Pgrp != pgid || st.Pid == pgid || st.State == 'Z' {
+			continue
+		}
+		// Still in the group once pinned: the one listed (the group id is held
+		// by it, so it cannot have been reused).
+		if signalIfStill(st.Pid, sig, func(now ProcStat) bool { return now.Pgrp == pgid }) {
+			n++
+		}
+	}
+	return n
+}
+
+func groupAlive(pgid int) bool {
+	return syscall.Kill(-pgid, 0) == nil
+}
+
+// treeAlive reports whether anything of the run is left: a process of its
+// cgroup, or of its process group pgid.
+func (r *procRun) treeAlive(pgid int) bool {
+	return (r.cg != nil && r.cg.populated()) || groupAlive(pgid)
+}
