@@ -233,6 +233,9 @@ func loadGroup(file string, rest []string, demo bool, ah adhoc) (g supervise.Gro
 		if err := g.Validate(); err != nil {
 			return g, "", nil, fmt.Errorf("command line: %w", err)
 		}
+		if err := config.Workers().CheckGroup(&g); err != nil {
+			return g, "", nil, fmt.Errorf("command line: %w", err)
+		}
 		return g, "command line", nil, nil
 	default:
 		return g, "", nil, errors.New("nothing to run: give -c FILE or -- PROGRAM ARGS (see supervisor run -h)")
@@ -414,7 +417,7 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 			metrics.Event(e)
 		}
 	}
-	sup, err := supervise.New(log, group, supervise.Options{Reaper: reaper, OnEvent: onEvent, OnOutput: journal.Output})
+	sup, err := supervise.New(log, group, supervise.Options{Workers: config.Workers(), Reaper: reaper, OnEvent: onEvent, OnOutput: journal.Output})
 	if err != nil {
 		log.Error("invalid configuration", "source", source, "error", err)
 		return exitUsage

@@ -28,6 +28,7 @@ import (
 
 	"github.com/supervisor/supervisor/internal/procs"
 	"github.com/supervisor/supervisor/internal/supervise"
+	"github.com/supervisor/supervisor/internal/worker"
 )
 
 var (
@@ -186,7 +187,7 @@ func bareThreads(child string, n int) int {
 func newSup(specs []supervise.Spec, onEvent func(supervise.Event)) (*supervise.Reaper, *supervise.Supervisor) {
 	r, err := supervise.NewReaper(nil, supervise.ReaperOptions{})
 	check(err)
-	s, err := supervise.New(nil, supervise.Group{Strategy: supervise.OneForOne, Programs: specs, KillMode: supervise.KillMode(*killMode)}, supervise.Options{Reaper: r, OnEvent: onEvent})
+	s, err := supervise.New(nil, supervise.Group{Strategy: supervise.OneForOne, Programs: specs, KillMode: supervise.KillMode(*killMode)}, supervise.Options{Workers: supervise.Catalogue{Reexec: worker.Names(), Funcs: worker.Funcs()}, Reaper: r, OnEvent: onEvent})
 	check(err)
 	return r, s
 }

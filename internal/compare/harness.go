@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/supervisor/supervisor/internal/supervise"
+	"github.com/supervisor/supervisor/internal/worker"
 )
 
 // harness is one Supervisor served in the background for one measurement, with
@@ -33,7 +34,7 @@ type harness struct {
 func serve(log hclog.Logger, r *supervise.Reaper, specs ...supervise.Spec) (*harness, error) {
 	h := &harness{served: make(chan error, 1), wake: make(chan struct{})}
 	sup, err := supervise.New(log, supervise.Group{Strategy: supervise.OneForOne, Programs: specs},
-		supervise.Options{Reaper: r, OnEvent: h.event, OnOutput: h.output})
+		supervise.Options{Workers: supervise.Catalogue{Reexec: worker.Names(), Funcs: worker.Funcs()}, Reaper: r, OnEvent: h.event, OnOutput: h.output})
 	if err != nil {
 		return nil, fmt.Errorf("new supervisor: %w", err)
 	}

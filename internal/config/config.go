@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/supervisor/supervisor/internal/supervise"
+	"github.com/supervisor/supervisor/internal/worker"
 )
 
 // Error is the type of every error Parse and Load return.
@@ -111,6 +112,13 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxFileSize)
 	}
 	return src, nil
+}
+
+// Workers is the catalogue of the built-in workers this binary links
+// (internal/worker's registry), for supervise.Options.Workers and for the
+// checks of spawner reexec and goroutine programs here.
+func Workers() supervise.Catalogue {
+	return supervise.Catalogue{Reexec: worker.Names(), Funcs: worker.Funcs()}
 }
 
 // Parse parses src; name is used in error messages (the file name). On failure it
@@ -357,6 +365,9 @@ func (p *parser) endSection() error {
 		}
 	}
 	if err := pr.spec.Validate(); err != nil {
+		return p.validateError(err)
+	}
+	if err := Workers().Check(&pr.spec); err != nil {
 		return p.validateError(err)
 	}
 	p.group.Programs = append(p.group.Programs, pr.spec)

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/supervisor/supervisor/internal/supervise"
+	"github.com/supervisor/supervisor/internal/worker"
 )
 
 // BenchmarkCtlStatus1000: `ctl status` round trips (client, unix socket, HTTP,
@@ -38,7 +39,7 @@ func BenchmarkCtlStatus1000(b *testing.B) {
 		g.Programs = append(g.Programs, s)
 	}
 	running := make(chan struct{}, n)
-	sup, err := supervise.New(hclog.NewNullLogger(), g, supervise.Options{Reaper: reaper, OnEvent: func(e supervise.Event) {
+	sup, err := supervise.New(hclog.NewNullLogger(), g, supervise.Options{Workers: supervise.Catalogue{Reexec: worker.Names(), Funcs: worker.Funcs()}, Reaper: reaper, OnEvent: func(e supervise.Event) {
 		if e.To == supervise.StateRunning {
 			running <- struct{}{}
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/supervisor/supervisor/internal/supervise"
+	"github.com/supervisor/supervisor/internal/worker"
 )
 
 // semaphore: N worker processes append records of many lines to one file, each
@@ -41,7 +42,7 @@ func semaphore(d *demo) error {
 	}
 	running := make(chan string, len(specs))
 	sup, err := supervise.New(d.log, supervise.Group{Strategy: supervise.OneForOne, Programs: specs},
-		supervise.Options{Reaper: d.r, OnEvent: func(e supervise.Event) {
+		supervise.Options{Workers: supervise.Catalogue{Reexec: worker.Names(), Funcs: worker.Funcs()}, Reaper: d.r, OnEvent: func(e supervise.Event) {
 			if e.To == supervise.StateRunning {
 				running <- e.Program
 			}

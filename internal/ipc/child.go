@@ -33,9 +33,9 @@ type Child struct {
 	dec *Decoder // r: supervisor -> child. The handshake, then Serve's reader goroutine.
 	enc *Encoder // w: child -> supervisor. Any goroutine.
 
-	ready    func() error // sends Ready once, then returns the first result
-	progress atomic.Bool  // Progress was called since the last heartbeat
-	serving  atomic.Bool  // Serve was called
+	ready   func() error // sends Ready once, then returns the first result
+	beat    Beat         // progress-gated heartbeats
+	serving atomic.Bool  // Serve was called
 
 	closed   chan struct{} // closed by Close
 	gone     chan struct{} // closed when Serve's reader hit the end of r: the supervisor is gone
@@ -99,11 +99,7 @@ func (c *Child) SetStatus(text string) error {
 // helper goroutine: a heartbeat is sent only if Progress was called since the
 // previous one, so a deadlocked main loop stops the heartbeats even though the
 // heartbeat goroutine is alive.
-func (c *Child) Progress() {
-	if !c.progress.Load() {
-		c.progress.Store(true)
-	}
-}
+func (c *Child) Progress() { c.beat.Progress() }
 
 // StartHeartbeats starts the heartbeat goroutine: every interval, if Progress was
 // called since the last heartbeat, it sends Heartbeat with the next Seq (from 1).
@@ -126,25 +122,7 @@ func (c *Child) StartHeartbeats(interval time.Duration) {
 
 func (c *Child) heartbeats(interval time.Duration) {
 	defer c.hbDone.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var seq uint64
-	for {
-		select {
-		case <-c.closed:
-			return
-		case <-c.gone:
-			return
-		case <-t.C:
-		}
-		if !c.progress.Swap(false) {
-			continue
-		}
-		seq++
-		if err := c.send(Heartbeat{Seq: seq}); err != nil {
-			return
-		}
-	}
+	c.beat.Run(interval, c.closed, c.gone, func(h Heartbeat) error { return c.send(h) })
 }
 
 // Serve reads frames from the supervisor and runs h for each Request, each in its

@@ -278,7 +278,7 @@ func BenchmarkRestartLatency(b *testing.B) {
 		// the hook never blocks.
 		starts := make(chan supervise.Event, 16)
 		sup, err := supervise.New(nil, supervise.Group{Strategy: supervise.OneForOne, Programs: []supervise.Spec{s}},
-			supervise.Options{Reaper: testReaper, OnEvent: func(e supervise.Event) {
+			supervise.Options{Workers: testWorkers, Reaper: testReaper, OnEvent: func(e supervise.Event) {
 				if e.To == supervise.StateStarting {
 					starts <- e
 				}

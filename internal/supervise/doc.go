@@ -71,7 +71,7 @@
 // A program of kind goroutine (Spec.Spawner SpawnGoroutine) is a built-in
 // worker.Func run inside this process; nothing is spawned or reaped for it and it
 // has no pid (Status.Pid 0, Exit.Pid 0). The state goroutine starts each run
-// (startGoroutine) and owns its state as for a process; exactly one goroutine per
+// (startGoroutine) as a goRun, a run like a process's; exactly one goroutine per
 // run calls the function, recovers a panic, and pushes the run's exit into the
 // inbox, as the reaper does for a process. Its Host (Ready, Status, Heartbeat)
 // pushes the same link messages as readChild does for a pipe, so readiness,
@@ -174,7 +174,28 @@
 //
 // A Supervisor's state is owned by the goroutine running Serve. The reaper, the
 // goroutine workers' runners, timers and callers reach it through an unbounded inbox (nothing blocks on it, nothing is
-// dropped); stale timer and exit messages are recognised by generation numbers.
+// dropped); stale timer and exit messages are recognised by generation numbers
+// and run numbers.
+//
+// The decisions are a pure machine's (policy.go): given the programs' policy
+// state (pstate), one input (a run spawned or failed to, said Hello or Ready, sent
+// a heartbeat, exited, had its tree gone after a stop; a policy timer fired; a
+// start, stop, restart, shutdown or kill was asked) and the time, it updates that
+// state and returns actions (spawn, stop or end a run, kill it now, arm or cancel
+// a timer, emit an event, publish a link, answer a caller, continue after a stop
+// sequence). It makes no syscall and reads no clock; the state goroutine feeds it
+// and carries out its actions in order (Supervisor.do), and policy_test.go drives
+// it from tables without a process. It never asks which kind of worker it drives.
+//
+// A run (run.go) is one start of a program: a procRun (a process: its output
+// and protocol pipes, its ipc.Conn and pending requests, its stop mechanics:
+// the stop request over the pipe, the stop signal, the grace period, the tree
+// kill and the wait for remnants) or a goRun (goroutine.go). A run owns what it
+// holds, leases and its own timers included, and releases it in close, called
+// once when the run is over (at its exit; after a stop, once its tree is gone).
+// A program's cgroups outlive runs (a run's cgroup is reused by the next when it
+// emptied without a cgroup.kill): the program owns them and a run borrows one.
+//
 // Start, Stop, Restart, Signal and Shutdown (control.go) are inbox messages too,
 // answered on a reply channel once done; a program stopped by Stop is "held": it
 // keeps Serve running until Start or shutdown, where a program that ended on its
@@ -187,7 +208,16 @@
 // Each program counts its requests in flight (an atomic, Status.InFlight);
 // RequestAny sends to the least busy ready program matching a glob pattern,
 // round-robin among ties, and never retries on another.
+//
+// The built-in workers that programs of spawner reexec and goroutine may name are
+// injected (Options.Workers, a Catalogue; cmd/supervisor fills it from
+// internal/worker's registry): this package keeps no registry.
+//
 // There is no periodic wake-up: an idle supervisor sleeps until a signal, a timer
-// it set, or a request. The number of live workers is bounded only by the kernel;
-// each costs two goroutines (its pipe readers) and no OS thread.
+// it set, or a request. The number of live workers is bounded only by the kernel
+// and the fd limit: a process worker holds its two output pipes (read by the
+// output mux's one goroutine, not one per pipe), its pidfd and, in cgroup mode,
+// its cgroup directory; a protocol program adds its two protocol pipes and one
+// goroutine (readChild); a goroutine worker is its function's goroutine and,
+// with heartbeats, one more. None holds an OS thread.
 package supervise

@@ -43,7 +43,7 @@ type goRun struct {
 	started  time.Time
 	handler  atomic.Pointer[ipc.Handler]
 	ready    func() error
-	progress atomic.Bool
+	beat     ipc.Beat
 	hbOn     atomic.Bool
 	panicked atomic.Pointer[string] // the first panic's value, from the function or a handler
 
@@ -67,7 +67,7 @@ var errRunEnded = errors.New("supervise: the goroutine worker's run has ended")
 // startGoroutine starts p's run number no as a goroutine. Called on the state
 // goroutine.
 func (s *Supervisor) startGoroutine(p *program, no uint64) *goRun {
-	fn, _ := worker.Lookup(p.spec.Command[0]) // Validate checked it
+	fn := s.opts.Workers.Funcs[p.spec.Command[0]] // New and Reload checked it
 	g := &goRun{runBase: runBase{s: s, p: p, no: no}, name: p.spec.Name, fn: fn, args: slices.Clone(p.spec.Command[1:]),
 		ended: make(chan struct{}), started: time.Now()}
 	g.ctx, g.cancel = context.WithCancelCause(context.Background())
@@ -293,11 +293,7 @@ func (g *goRun) SetStatus(text string) error {
 	return g.push(ipc.Status{Text: text})
 }
 
-func (g *goRun) Progress() {
-	if !g.progress.Load() {
-		g.progress.Store(true)
-	}
-}
+func (g *goRun) Progress() { g.beat.Progress() }
 
 func (g *goRun) StartHeartbeats(interval time.Duration) {
 	if interval <= 0 {
@@ -311,22 +307,7 @@ func (g *goRun) StartHeartbeats(interval time.Duration) {
 // heartbeats sends a Heartbeat every interval if Progress was called since the
 // previous one, until the run ends, as ipc.Child does in a worker process.
 func (g *goRun) heartbeats(interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var seq uint64
-	for {
-		select {
-		case <-g.ended:
-			return
-		case <-t.C:
-		}
-		if g.progress.Swap(false) {
-			seq++
-			if g.push(ipc.Heartbeat{Seq: seq}) != nil {
-				return
-			}
-		}
-	}
+	g.beat.Run(interval, g.ended, nil, func(h ipc.Heartbeat) error { return g.push(h) })
 }
 
 // request runs the worker's handler for one Request in its own goroutine (as

@@ -17,7 +17,7 @@ import (
 func benchServe(b *testing.B, specs ...supervise.Spec) (*supervise.Supervisor, <-chan string) {
 	b.Helper()
 	running := make(chan string, 16)
-	sup, err := supervise.New(nil, group(supervise.OneForOne, specs...), supervise.Options{Reaper: testReaper,
+	sup, err := supervise.New(nil, group(supervise.OneForOne, specs...), supervise.Options{Workers: testWorkers, Reaper: testReaper,
 		OnEvent: func(e supervise.Event) {
 			if e.To == supervise.StateRunning {
 				select {

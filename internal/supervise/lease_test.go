@@ -127,7 +127,7 @@ func testLeaseHolderDies(t *testing.T, kind supervise.SpawnerKind) {
 func BenchmarkLeaseRoundTrip(b *testing.B) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // as cmd/supervisor runs (package procs)
 	running := make(chan struct{}, 1)
-	sup, err := supervise.New(nil, group(supervise.OneForOne, pspec("l", supervise.SpawnReexec)), supervise.Options{Reaper: testReaper,
+	sup, err := supervise.New(nil, group(supervise.OneForOne, pspec("l", supervise.SpawnReexec)), supervise.Options{Workers: testWorkers, Reaper: testReaper,
 		OnEvent: func(e supervise.Event) {
 			if e.To == supervise.StateRunning {
 				select {

@@ -29,7 +29,9 @@ import (
 //   - SUPERVISE_TEST_HELPER=name runs one of the helpers below.
 var (
 	testReaper *supervise.Reaper
-	workerPath string // symlink named supervisor-worker pointing at this test binary
+	// testWorkers is what cmd/supervisor passes as Options.Workers.
+	testWorkers = supervise.Catalogue{Reexec: worker.Names(), Funcs: worker.Funcs()}
+	workerPath  string // symlink named supervisor-worker pointing at this test binary
 )
 
 var helpers = map[string]func(args []string){
@@ -287,7 +289,7 @@ type running struct {
 func serve(t *testing.T, g supervise.Group) *running {
 	t.Helper()
 	rec := newRecorder()
-	sup, err := supervise.New(rec.logger(), g, supervise.Options{Reaper: testReaper, OnEvent: rec.hook})
+	sup, err := supervise.New(rec.logger(), g, supervise.Options{Workers: testWorkers, Reaper: testReaper, OnEvent: rec.hook})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/supervisor/supervisor/internal/worker"
 )
 
 // The policy machine, driven from tables without a process: a harness plays the
@@ -616,4 +618,33 @@ func TestPolicyProtocol(t *testing.T) {
 		h.do(h.m.runFailed(h.p("a"), "closed its end of the protocol pipe", syscall.SIGTERM))
 		h.expect("end a SIGKILL (protocol error: garbage)")
 	})
+}
+
+func TestCatalogueCheck(t *testing.T) {
+	t.Parallel()
+	cat := Catalogue{Reexec: []string{"child", "service"}, Funcs: map[string]worker.Func{"service": nil}}
+	cases := []struct {
+		doc     string
+		spawner SpawnerKind
+		command string
+		cat     Catalogue
+		want    string // "" for no error
+	}{
+		{"an external program needs no catalogue", SpawnExec, "/bin/true", Catalogue{}, ""},
+		{"reexec of a known worker", SpawnReexec, "child", cat, ""},
+		{"reexec of an unknown worker", SpawnReexec, "nosuch", cat, `command: "nosuch" is not a built-in worker (spawner reexec runs one of: child, service)`},
+		{"goroutine of a known function", SpawnGoroutine, "service", cat, ""},
+		{"goroutine of a process-only worker", SpawnGoroutine, "child", cat, `"child" is not a built-in worker that runs as a goroutine (one of: service)`},
+		{"the zero catalogue has no worker", SpawnReexec, "child", Catalogue{}, "is not a built-in worker"},
+	}
+	for _, tc := range cases {
+		sp := testSpec("w", func(sp *Spec) { sp.Spawner, sp.Command = tc.spawner, []string{tc.command} })
+		err := tc.cat.Check(&sp)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.doc, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalidSpec)):
+			t.Errorf("%s: error %v, want one wrapping ErrInvalidSpec saying %q", tc.doc, err, tc.want)
+		}
+	}
 }

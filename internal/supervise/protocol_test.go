@@ -176,7 +176,7 @@ func BenchmarkRequestRoundTrip(b *testing.B) {
 	b.Run("process", func(b *testing.B) {
 		running := make(chan struct{}, 1)
 		s := pspec("echo", supervise.SpawnReexec)
-		sup, err := supervise.New(nil, group(supervise.OneForOne, s), supervise.Options{Reaper: testReaper,
+		sup, err := supervise.New(nil, group(supervise.OneForOne, s), supervise.Options{Workers: testWorkers, Reaper: testReaper,
 			OnEvent: func(e supervise.Event) {
 				if e.To == supervise.StateRunning {
 					select {

@@ -64,8 +64,8 @@ type ReaperOptions struct {
 
 // NewReaper makes this process a child subreaper (unless it is PID 1), marks every
 // inherited fd above 2 close-on-exec, registers for SIGCHLD and starts the reap
-// loop and the spawner thread. Only one Reaper may exist per process at a time;
-// Close releases the slot.
+// loop (there is no spawner thread: Spawn forks on the caller's goroutine). Only
+// one Reaper may exist per process at a time; Close releases the slot.
 func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()

@@ -66,6 +66,9 @@ func (s *Supervisor) Reload(ctx context.Context, g Group) (ReloadResult, error) 
 	if err := g.Validate(); err != nil {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
+	if err := s.opts.Workers.CheckGroup(&g); err != nil {
+		return ReloadResult{}, fmt.Errorf("reload: %w", err)
+	}
 	m := reloadMsg{g: g, reply: make(chan reloadReply, 1)}
 	s.inbox.push(m)
 	select {

@@ -3,6 +3,7 @@ package supervise
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"syscall"
@@ -22,7 +23,7 @@ const (
 	// SpawnReexec re-executes this binary (/proc/self/exe) to run a built-in
 	// worker named by Command[0].
 	SpawnReexec SpawnerKind = "reexec"
-	// SpawnGoroutine runs a built-in worker function (worker.Lookup(Command[0]))
+	// SpawnGoroutine runs a built-in worker function (Options.Workers.Funcs[Command[0]])
 	// as a goroutine inside the supervisor process: no process, no pid. It speaks
 	// the same link as a protocol program (Ready, heartbeats, status, requests,
 	// stop), over channels; Protocol must be set.
@@ -142,7 +143,43 @@ type Group struct {
 // ErrInvalidSpec is wrapped by every error Validate returns.
 var ErrInvalidSpec = errors.New("supervise: invalid spec")
 
-// Validate reports the first problem with s, naming the field.
+// Catalogue is the set of built-in workers a Supervisor can run. The program that
+// links them fills it in (cmd/supervisor, from internal/worker's registry) and
+// passes it in Options: this package keeps no registry of its own.
+type Catalogue struct {
+	Reexec []string               // workers a re-executed binary runs (SpawnReexec)
+	Funcs  map[string]worker.Func // workers that run as goroutines (SpawnGoroutine)
+}
+
+// Check reports whether s names a worker the catalogue has, if its spawner runs
+// a built-in worker; the error wraps ErrInvalidSpec and names the field.
+func (c Catalogue) Check(s *Spec) error {
+	switch s.Spawner {
+	case SpawnReexec:
+		if !slices.Contains(c.Reexec, s.Command[0]) {
+			return fmt.Errorf("%w: program %q: command: %q is not a built-in worker (spawner reexec runs one of: %s)", ErrInvalidSpec, s.Name, s.Command[0], strings.Join(c.Reexec, ", "))
+		}
+	case SpawnGoroutine:
+		if _, ok := c.Funcs[s.Command[0]]; !ok {
+			names := slices.Sorted(maps.Keys(c.Funcs))
+			return fmt.Errorf("%w: program %q: command: %q is not a built-in worker that runs as a goroutine (one of: %s)", ErrInvalidSpec, s.Name, s.Command[0], strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// CheckGroup is Check for every program of g.
+func (c Catalogue) CheckGroup(g *Group) error {
+	for i := range g.Programs {
+		if err := c.Check(&g.Programs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate reports the first problem with s, naming the field. Whether a
+// built-in worker it names exists is Catalogue.Check's to say.
 func (s *Spec) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("%w: program %q: %s: %s", ErrInvalidSpec, s.Name, field, fmt.Sprintf(format, args...))
@@ -154,15 +191,8 @@ func (s *Spec) Validate() error {
 		return bad("command", "is empty")
 	}
 	switch s.Spawner {
-	case SpawnExec, SpawnForkExec:
-	case SpawnReexec:
-		if !slices.Contains(worker.Names(), s.Command[0]) {
-			return bad("command", "%q is not a built-in worker (spawner reexec runs one of: %s)", s.Command[0], strings.Join(worker.Names(), ", "))
-		}
+	case SpawnExec, SpawnForkExec, SpawnReexec:
 	case SpawnGoroutine:
-		if _, ok := worker.Lookup(s.Command[0]); !ok {
-			return bad("command", "%q is not a built-in worker that runs as a goroutine (one of: %s)", s.Command[0], strings.Join(worker.FuncNames(), ", "))
-		}
 		switch {
 		case !s.Protocol:
 			return bad("protocol", "must be set for a goroutine worker (it always speaks the link)")

@@ -502,7 +502,7 @@ func TestInvalidGroup(t *testing.T) {
 	t.Parallel()
 	s := spec("x", supervise.SpawnExec)
 	s.Restart = "sometimes"
-	_, err := supervise.New(nil, group(supervise.OneForOne, s), supervise.Options{Reaper: testReaper})
+	_, err := supervise.New(nil, group(supervise.OneForOne, s), supervise.Options{Workers: testWorkers, Reaper: testReaper})
 	if !errors.Is(err, supervise.ErrInvalidSpec) {
 		t.Fatalf("New: %v, want ErrInvalidSpec", err)
 	}

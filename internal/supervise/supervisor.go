@@ -85,12 +85,18 @@ type Options struct {
 	// OnEvent, if set, is called on the state goroutine for every state change. It
 	// must not block.
 	OnEvent func(Event)
-	// OnOutput, if set, receives every line of every program's stdout and stderr,
-	// from the goroutine draining that pipe (so concurrently, one goroutine per
-	// pipe). It must not block for long: the child waits on a full pipe meanwhile.
+	// OnOutput, if set, receives every line of every program's stdout and stderr:
+	// for processes from the output mux's one goroutine, which drains every pipe
+	// (so a slow OnOutput delays every program's output, and a child waits on a
+	// full pipe meanwhile); for a goroutine worker from the goroutine that wrote
+	// the line. So it runs concurrently with the state goroutine, and with
+	// itself. It must not block for long.
 	OnOutput func(OutputLine)
 	// Rand returns a number in [0,1) for backoff jitter; nil means math/rand/v2.
 	Rand func() float64
+	// Workers are the built-in workers programs of spawner reexec and goroutine
+	// may name; the zero value has none.
+	Workers Catalogue
 }
 
 // ErrServed is returned by a second call to Serve.
@@ -166,6 +172,9 @@ func New(log hclog.Logger, g Group, opts Options) (*Supervisor, error) {
 		g.Strategy = OneForOne
 	}
 	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if err := opts.Workers.CheckGroup(&g); err != nil {
 		return nil, err
 	}
 	if opts.Rand == nil {

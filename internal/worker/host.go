@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -93,6 +94,10 @@ func Lookup(name string) (Func, bool) {
 	fn, ok := funcs[name]
 	return fn, ok
 }
+
+// Funcs returns the Host-based workers by name (those kind goroutine can run).
+// The caller owns the returned map.
+func Funcs() map[string]Func { return maps.Clone(funcs) }
 
 // FuncNames lists the Host-based workers (those kind goroutine can run), sorted.
 // The caller owns the returned slice.
