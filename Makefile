@@ -3,8 +3,12 @@
 GO    ?= go
 BIN   := bin
 PKGS  := ./...
+# make install puts the binaries in $(DESTDIR)$(PREFIX)/bin: DESTDIR stages a
+# package (DESTDIR=/tmp/pkg), PREFIX is where they will run from.
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all build demo test vet leakcheck bench bench-go clean
+.PHONY: all build install demo test vet leakcheck bench bench-go clean
 
 all: build
 
@@ -13,6 +17,13 @@ all: build
 # own binaries keep cgo: the race detector needs it.)
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
+
+# supervisor, and child beside it: `supervisor demo` runs the embedded config's
+# workers from the child binary in its own directory. (bin/bench is a development
+# tool and is not installed.)
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/supervisor $(BIN)/child $(DESTDIR)$(PREFIX)/bin/
 
 # The main job: the embedded default config. Ctrl-C stops it cleanly.
 demo: build

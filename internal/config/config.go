@@ -192,16 +192,17 @@ func (p *parser) parse(src []byte) (supervise.Group, error) {
 		if strings.IndexByte(raw, 0) >= 0 {
 			return supervise.Group{}, p.errorf(n, "", "line contains a NUL byte")
 		}
-		line := strings.TrimSpace(raw)
+		code, hadComment := stripComment(raw)
+		line := strings.TrimSpace(code)
 		switch {
-		case line == "" || line[0] == '#' || line[0] == ';':
+		case line == "":
 			continue
 		case line[0] == '[':
 			if err := p.header(n, line); err != nil {
 				return supervise.Group{}, err
 			}
 		default:
-			if err := p.keyValue(n, line); err != nil {
+			if err := p.keyValue(n, line, hadComment); err != nil {
 				return supervise.Group{}, err
 			}
 		}
@@ -220,6 +221,24 @@ func (p *parser) parse(src []byte) (supervise.Group, error) {
 	return p.group, nil
 }
 
+// stripComment cuts line at the first ';' or '#' that starts it or follows
+// whitespace: supervisord's rule (Python's configparser with
+// inline_comment_prefixes ';' and '#'). "a = b ; c" is "a = b", "a = b;c" and
+// "a = b#c" stay whole. Quotes do not protect: supervisord's don't either. It
+// reports whether it cut anything.
+func stripComment(line string) (string, bool) {
+	for i := 0; i < len(line); i++ {
+		if c := line[i]; (c == ';' || c == '#') && (i == 0 || isSpace(line[i-1])) {
+			return line[:i], true
+		}
+	}
+	return line, false
+}
+
+// commentHint is added to the error for a value that a comment cut short, in
+// case the ';' or '#' was meant to be part of it.
+const commentHint = ` (a ';' or '#' after whitespace starts a comment; in command and environment, \; or \# outside quotes keeps one)`
+
 // header handles a line that starts with '['.
 func (p *parser) header(n int, line string) error {
 	if err := p.endSection(); err != nil {
@@ -227,7 +246,7 @@ func (p *parser) header(n int, line string) error {
 	}
 	p.kind, p.section, p.cur, p.sectionKeys = sectNone, "", nil, map[string]int{}
 	if !strings.HasSuffix(line, "]") || len(line) < 2 {
-		return p.errorf(n, "", "malformed section header %q: it must end with ']' (comments go on their own line)", line)
+		return p.errorf(n, "", "malformed section header %q: it must end with ']'", line)
 	}
 	name := strings.TrimSpace(line[1 : len(line)-1])
 	if kind, prog, ok := strings.Cut(name, ":"); ok { // [ program : a ] is [program:a]
@@ -273,8 +292,9 @@ func (p *parser) header(n int, line string) error {
 	return nil
 }
 
-// keyValue handles a line that is not blank, a comment or a section header.
-func (p *parser) keyValue(n int, line string) error {
+// keyValue handles a line that is not blank, a comment or a section header;
+// hadComment says that an inline comment was cut from its end.
+func (p *parser) keyValue(n int, line string, hadComment bool) error {
 	eq := strings.IndexByte(line, '=')
 	if eq < 0 {
 		return p.errorf(n, "", "expected \"key = value\" or a [section] header, got %q", line)
@@ -306,8 +326,12 @@ func (p *parser) keyValue(n int, line string) error {
 		return p.errorf(n, key, "duplicate key (first set at line %d)", first)
 	}
 	p.sectionKeys[key] = n
+	hint := ""
+	if hadComment {
+		hint = commentHint
+	}
 	if val == "" && !f.emptyOK {
-		return p.errorf(n, key, "empty value")
+		return p.errorf(n, key, "empty value%s", hint)
 	}
 
 	var err error
@@ -325,7 +349,7 @@ func (p *parser) keyValue(n int, line string) error {
 		err = f.set(&p.cur.spec, val)
 	}
 	if err != nil {
-		return &Error{File: p.file, Line: n, Section: p.section, Key: key, Msg: err.Error()}
+		return &Error{File: p.file, Line: n, Section: p.section, Key: key, Msg: err.Error() + hint}
 	}
 	if key == "kind" {
 		if p.kind == sectDefaults {

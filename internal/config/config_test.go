@@ -271,7 +271,8 @@ func TestParseCommandQuoting(t *testing.T) {
 		{name: "other backslashes kept in double quotes", command: `echo "C:\path\n"`, want: []string{"echo", `C:\path\n`}},
 		{name: "unquoted backslash escapes", command: `echo a\ b \"c\' \\`, want: []string{"echo", "a b", `"c'`, `\`}},
 		{name: "no expansion", command: `sh -c $HOME ~ *.go`, want: []string{"sh", "-c", "$HOME", "~", "*.go"}},
-		{name: "hash is not a comment", command: `echo # not a comment ;`, want: []string{"echo", "#", "not", "a", "comment", ";"}},
+		{name: "hash and semicolon inside a word", command: `echo a#b c;d`, want: []string{"echo", "a#b", "c;d"}},
+		{name: "escaped comment characters", command: `echo \# \;`, want: []string{"echo", "#", ";"}},
 		{name: "equals sign in value", command: `env A=b c`, want: []string{"env", "A=b", "c"}},
 		{name: "utf-8", command: `echo "héllo wörld" 日本`, want: []string{"echo", "héllo wörld", "日本"}},
 	}
@@ -283,6 +284,70 @@ func TestParseCommandQuoting(t *testing.T) {
 				t.Errorf("command %s\ngot  %q\nwant %q", tt.command, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestParseInlineComments pins supervisord's rule: a ';' or '#' starts a
+// comment when it begins the line or follows whitespace, anywhere on the line,
+// quotes or not. directory is taken literally, so it shows the value as cut.
+func TestParseInlineComments(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		doc  string
+		line string
+		want string
+	}{
+		{doc: "space before semicolon", line: "directory = /srv ; why", want: "/srv"},
+		{doc: "tab before semicolon", line: "directory = /srv\t;why", want: "/srv"},
+		{doc: "space before hash", line: "directory = /srv # why", want: "/srv"},
+		{doc: "tab before hash", line: "directory = /srv\t#why", want: "/srv"},
+		{doc: "semicolon inside a word", line: "directory = /srv;x", want: "/srv;x"},
+		{doc: "hash inside a word", line: "directory = /srv#x", want: "/srv#x"},
+		{doc: "the first prefix after whitespace wins", line: "directory = /a;b#c #d ;e", want: "/a;b#c"},
+		{doc: "comment right after the equals sign", line: "directory = ; none", want: ""},
+		{doc: "no whitespace after the equals sign", line: "directory =;x", want: ";x"},
+		{doc: "no spaces around the equals sign", line: "directory=/srv ;x", want: "/srv"},
+		{doc: "empty comment", line: "directory = /srv ;", want: "/srv"},
+		{doc: "whitespace before the comment is dropped", line: "directory = /srv   \t  ; x", want: "/srv"},
+		{doc: "quotes do not protect", line: "directory = /a 'b ;c'", want: "/a 'b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.doc, func(t *testing.T) {
+			t.Parallel()
+			g := mustParse(t, "[program:p]\ncommand = x\n"+tc.line+"\n")
+			if got := g.Programs[0].Dir; got != tc.want {
+				t.Errorf("%q: directory %q, want %q", tc.line, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseInlineCommentsEverywhere checks the rule on headers, [supervisor]
+// keys, whole-line comments and the README's first example's shape.
+func TestParseInlineCommentsEverywhere(t *testing.T) {
+	t.Parallel()
+	g := mustParse(t, `; a whole-line comment
+   # an indented one
+[supervisor]   ; the group
+strategy = one_for_all        ; one_for_one | one_for_all | rest_for_one
+kill_mode = group             # auto | cgroup | group
+
+[program:web] ; the web
+command = /bin/web --port 8000 ; not an argument
+restart = never               ; always | on-failure | never
+success_codes = 0, 2          # two of them
+environment = A=1, B="x y"    ; two variables
+`)
+	if g.Strategy != supervise.OneForAll || g.KillMode != supervise.KillGroup {
+		t.Errorf("strategy %q, kill_mode %q; want one_for_all, group", g.Strategy, g.KillMode)
+	}
+	want := spec("web", []string{"/bin/web", "--port", "8000"}, func(s *supervise.Spec) {
+		s.Restart = supervise.RestartNever
+		s.SuccessCodes = []int{0, 2}
+		s.Env = []string{"A=1", "B=x y"}
+	})
+	if !reflect.DeepEqual(g.Programs, []supervise.Spec{want}) {
+		t.Errorf("programs\ngot  %+v\nwant %+v", g.Programs, []supervise.Spec{want})
 	}
 }
 
@@ -377,7 +442,11 @@ func TestParseErrors(t *testing.T) {
 		{name: "unknown section", src: prog + "[programs:x]\n", line: 3, msg: "unknown section [programs:x]"},
 		{name: "program without name", src: prog + "[program]\ncommand = x\n", line: 3, msg: "[program:NAME]"},
 		{name: "empty program name", src: "[program:]\ncommand = x\n", line: 1, msg: "missing program name"},
-		{name: "malformed header", src: "[program:web] # the web\ncommand = x\n", line: 1, msg: "malformed section header"},
+		{name: "malformed header", src: "[program:web] the web\ncommand = x\n", line: 1, msg: "malformed section header"},
+		{name: "comment cuts a header short", src: "[program:web ; the web]\ncommand = x\n", line: 1, msg: "malformed section header"},
+		{name: "comment cuts a quote short", src: "[program:web]\ncommand = sh -c \"a ; b\"\n", line: 2, section: "program:web", key: "command", msg: "unterminated double quote (a ';' or '#' after whitespace starts a comment"},
+		{name: "comment leaves an empty value", src: prog + "restart = ; always\n", line: 3, section: "program:web", key: "restart", msg: "empty value (a ';' or '#'"},
+		{name: "comment cuts a key short", src: prog + "restart ;x = always\n", line: 3, section: "program:web", msg: `expected "key = value"`},
 		{name: "unknown key", src: prog + "colour = red\n", line: 3, section: "program:web", key: "colour", msg: "unknown key"},
 		{name: "key case matters", src: prog + "Restart = always\n", line: 3, section: "program:web", key: "Restart", msg: "unknown key"},
 		{name: "unknown key in supervisor", src: "[supervisor]\nloglevel = debug\n" + prog, line: 2, section: "supervisor", key: "loglevel", msg: "unknown key"},
@@ -625,6 +694,7 @@ func FuzzParse(f *testing.F) {
 		"[program:a]\ncommand = a\nenvironment = A=1, B=\"x,y\", C='z', D=\\,\n",
 		"[supervisor]\nstrategy = rest_for_one\n[program:a]\ncommand = \"unterminated\n",
 		"[program:a\n= x\nkey\n[program:]\n[]\n[\n",
+		"[program:a] ; x\ncommand = a;b ; c # d\ndirectory =#x\n\t;\n",
 		"\ufeff[program:a]\r\ncommand=a\r\nstop_signal=sigterm\r\nmin_uptime=99999999999999999999\r\n",
 	} {
 		f.Add([]byte(s))

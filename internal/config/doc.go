@@ -24,14 +24,28 @@
 // # Syntax
 //
 // The file is an INI dialect close to supervisord's. It is read line by line; a
-// line ends at "\n" (a preceding "\r" is dropped) and leading and trailing
-// whitespace is ignored. A UTF-8 byte order mark at the start is ignored. Each line
+// line ends at "\n" (a preceding "\r" is dropped). A UTF-8 byte order mark at the
+// start is ignored.
+//
+// Comments follow supervisord's rule (Python's configparser with
+// inline_comment_prefixes ';' and '#'): a ';' or '#' that begins a line or follows
+// whitespace (such as a space or a tab) starts a comment, which runs to the end of the
+// line. Elsewhere they are ordinary characters:
+//
+//	strategy = one_for_all   ; or rest_for_one    value "one_for_all"
+//	command = /bin/web --port 8000 # the web      argv [/bin/web --port 8000]
+//	command = sh -c "a;b"                         argv [sh -c a;b]
+//	directory = /srv/a#b                          "/srv/a#b"
+//
+// The rule holds on every line, header or setting, and quotes do not protect:
+// in command = sh -c "a ; b" the comment begins at ';' and leaves an
+// unterminated quote (an error, with a hint). In command and environment, a
+// backslash outside quotes keeps the character: echo \; is argv [echo ;].
+//
+// With the comment cut, leading and trailing whitespace is ignored, and each line
 // is one of:
 //
-//   - blank;
-//   - a comment: the first non-blank character is '#' or ';'. Comments take a whole
-//     line. There are no trailing comments: in "restart = always # why", the value
-//     is "always # why" (and is rejected);
+//   - blank (which includes a line holding only a comment);
 //   - a section header: "[NAME]" (whitespace inside the brackets is ignored);
 //   - a setting: "key = value". The key is everything before the first '=', the
 //     value everything after it, both with surrounding whitespace removed. Keys are
