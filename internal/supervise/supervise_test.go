@@ -136,17 +136,6 @@ func TestOnFailureSuccessDoesNotRestart(t *testing.T) {
 	}
 }
 
-func TestSuccessCodes(t *testing.T) {
-	t.Parallel()
-	s := spec("p", supervise.SpawnExec, "--run", "0s", "--exit", "2")
-	s.SuccessCodes = []int{0, 2}
-	rn := serve(t, group(supervise.OneForOne, s))
-	rn.wait(t)
-	if st := rn.status(t, "p"); st.State != supervise.StateExited || st.Restarts != 0 {
-		t.Fatalf("state %s restarts %d; exit 2 is a success code", st.State, st.Restarts)
-	}
-}
-
 func TestIntensityExceededIsFatal(t *testing.T) {
 	t.Parallel()
 	s := spec("flappy", supervise.SpawnExec, "--run", "0s", "--exit", "4")
@@ -163,20 +152,6 @@ func TestIntensityExceededIsFatal(t *testing.T) {
 	rn.rec.waitLine(t, "program fatal", "restarted 3 times within 1h0m0s")
 	if rn.sup.ExitCode() != 4 {
 		t.Errorf("exit code %d, want the fatal program's 4", rn.sup.ExitCode())
-	}
-}
-
-func TestFailedStartsAreFatal(t *testing.T) {
-	t.Parallel()
-	s := spec("slowfail", supervise.SpawnExec, "--run", "0s", "--exit", "1")
-	s.MinUptime = time.Hour
-	s.StartRetries = 2
-	s.MaxRestarts = 0
-	rn := serve(t, group(supervise.OneForOne, s))
-	rn.wait(t)
-	st := rn.status(t, "slowfail")
-	if st.State != supervise.StateFatal || st.Restarts != 2 {
-		t.Fatalf("state %s restarts %d; want fatal after 3 failed starts", st.State, st.Restarts)
 	}
 }
 
