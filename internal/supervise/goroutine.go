@@ -110,13 +110,13 @@ func (g *goRun) end(why string, _ syscall.Signal) {
 }
 
 func (g *goRun) killNow() {
-	if (g.stopping || g.killing) && !g.over {
+	if g.ending() {
 		g.setTimer(g, min(g.p.spec.StopGrace, killAllGoroutineGrace), runKill)
 	}
 }
 
 func (g *goRun) fire(kind runTimerKind) {
-	if kind == runKill && (g.stopping || g.killing) && !g.over {
+	if kind == runKill && g.ending() {
 		g.s.abandon(g)
 	}
 }

@@ -309,50 +309,15 @@ func (m *machine) exited(p *program, e Exit) []action {
 		return m.take()
 	}
 
-	wasStarting := p.state == StateStarting
-	success := e.SpawnErr == nil && e.Signal == 0 && p.spec.isSuccess(e.Code) && p.failure == ""
-	if p.failure != "" {
-		p.log.Warn("run ended by the supervisor counts as a failure", "why", p.failure)
-	}
-	if p.spec.Restart == RestartNever || (p.spec.Restart == RestartOnFailure && success) {
-		reason := "restart=" + string(p.spec.Restart)
-		if success {
-			reason = "exited successfully"
-		} else {
-			m.exitCode = max(e.ShellCode(), 1)
-		}
+	if reason, ends := m.noRestart(p, e); ends {
 		p.log.Info("not restarting", "reason", reason)
 		m.setState(p, StateExited, reason, ev, now)
 		m.essentialEnded(p, e.ShellCode(), now)
 		return m.take()
 	}
-	if uptime >= p.spec.BackoffReset {
-		p.failures = 0
-	}
-	if wasStarting {
-		p.failedStarts++
-		if p.failedStarts > p.spec.StartRetries {
-			before := "min_uptime " + p.spec.MinUptime.String()
-			if p.spec.Protocol {
-				before = "Ready"
-			}
-			m.fatal(p, fmt.Sprintf("ended before %s in %d starts in a row", before, p.failedStarts), ev, now)
-			return m.take()
-		}
-	}
-	if p.spec.MaxRestarts > 0 {
-		kept := p.restartTimes[:0]
-		for _, t := range p.restartTimes {
-			if now.Sub(t) < p.spec.RestartWindow {
-				kept = append(kept, t)
-			}
-		}
-		p.restartTimes = kept
-		if len(kept) >= p.spec.MaxRestarts {
-			m.fatal(p, fmt.Sprintf("restarted %d times within %s (max_restarts)", len(kept), p.spec.RestartWindow), ev, now)
-			return m.take()
-		}
-		p.restartTimes = append(p.restartTimes, now)
+	if why := m.giveUp(p, uptime, now); why != "" {
+		m.fatal(p, why, ev, now)
+		return m.take()
 	}
 	p.failures++
 	p.restarts++
@@ -378,6 +343,55 @@ func (m *machine) exited(p *program, e Exit) []action {
 	m.setState(p, StateBackoff, fmt.Sprintf("%s restart %d in %s", m.strategy, p.restarts, delay.Round(time.Millisecond)), ev, now)
 	m.groupRestart(p, from, delay, now)
 	return m.take()
+}
+
+// noRestart reports whether p's restart policy ends it after exit e, and why;
+// a failure that ends it sets the supervisor's exit code.
+func (m *machine) noRestart(p *program, e Exit) (reason string, ends bool) {
+	success := e.SpawnErr == nil && e.Signal == 0 && p.spec.isSuccess(e.Code) && p.failure == ""
+	if p.failure != "" {
+		p.log.Warn("run ended by the supervisor counts as a failure", "why", p.failure)
+	}
+	if p.spec.Restart != RestartNever && (p.spec.Restart != RestartOnFailure || !success) {
+		return "", false
+	}
+	if success {
+		return "exited successfully", true
+	}
+	m.exitCode = max(e.ShellCode(), 1)
+	return "restart=" + string(p.spec.Restart), true
+}
+
+// giveUp counts a run that is to be restarted (it ended after uptime) against
+// start_retries and max_restarts, and says why p turns fatal, or "".
+func (m *machine) giveUp(p *program, uptime time.Duration, now time.Time) string {
+	if uptime >= p.spec.BackoffReset {
+		p.failures = 0
+	}
+	if p.state == StateStarting {
+		p.failedStarts++
+		if p.failedStarts > p.spec.StartRetries {
+			before := "min_uptime " + p.spec.MinUptime.String()
+			if p.spec.Protocol {
+				before = "Ready"
+			}
+			return fmt.Sprintf("ended before %s in %d starts in a row", before, p.failedStarts)
+		}
+	}
+	if p.spec.MaxRestarts > 0 {
+		kept := p.restartTimes[:0]
+		for _, t := range p.restartTimes {
+			if now.Sub(t) < p.spec.RestartWindow {
+				kept = append(kept, t)
+			}
+		}
+		p.restartTimes = kept
+		if len(kept) >= p.spec.MaxRestarts {
+			return fmt.Sprintf("restarted %d times within %s (max_restarts)", len(kept), p.spec.RestartWindow)
+		}
+		p.restartTimes = append(p.restartTimes, now)
+	}
+	return ""
 }
 
 func (m *machine) index(p *program) int {

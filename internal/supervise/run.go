@@ -84,6 +84,9 @@ type runTimerMsg struct {
 
 func (runTimerMsg) isMessage() {}
 
+// ending reports whether the run is being stopped or ended and has not exited.
+func (b *runBase) ending() bool { return (b.stopping || b.killing) && !b.over }
+
 func (b *runBase) setTimer(r run, d time.Duration, kind runTimerKind) {
 	b.cancelTimer()
 	gen, s := b.timerGen, b.s
@@ -296,7 +299,7 @@ func (r *procRun) killNow() {
 	case r.treeWait != 0 && !r.treeKillAt.IsZero(): // its leader gone, the rest in its grace
 		r.treeKillAt = time.Now()
 		r.setTimer(r, 0, runTreePoll)
-	case !r.over && (r.stopping || r.killing):
+	case r.ending():
 		r.setTimer(r, 0, runKill)
 	}
 }
@@ -305,7 +308,7 @@ func (r *procRun) fire(kind runTimerKind) {
 	p := r.p
 	switch kind {
 	case runKill:
-		if (r.stopping || r.killing) && !r.over {
+		if r.ending() {
 			how := "SIGKILL to the process group"
 			if r.cg != nil {
 				how = "cgroup.kill"
@@ -318,7 +321,7 @@ func (r *procRun) fire(kind runTimerKind) {
 			r.signalTree(syscall.SIGKILL)
 		}
 	case runStopSignal:
-		if (r.stopping || r.killing) && !r.over {
+		if r.ending() {
 			p.log.Info("still running after the stop request; signalling", "signal", SignalName(p.spec.StopSignal))
 			r.signalStop()
 			r.treeSignalled = true
