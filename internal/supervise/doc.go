@@ -213,6 +213,25 @@
 // injected (Options.Workers, a Catalogue; cmd/supervisor fills it from
 // internal/worker's registry): this package keeps no registry.
 //
+// # Bounds
+//
+// What a child can make the supervisor hold is bounded, whatever it sends:
+//   - Frames: a protocol run's reader (procRun.readChild) holds a credit for
+//     every message it has queued for the state goroutine, at most frameCredit
+//     (64); with none left it stops reading, so a flooding child fills its own
+//     pipe, and other programs' messages never queue behind more than 64 of its.
+//     (The inbox is unbounded in type, but every producer is bounded: a credit
+//     per pipe, one exit per process, one timer per program or run, one message
+//     per control call.)
+//   - Messages to a child (Stop, Lease) go through one bounded queue per run
+//     (outboxLen, 80) and one writer goroutine; what does not fit because the
+//     child does not read its fd 4 is dropped, counted and logged once. No
+//     goroutine is started per message. (Requests are written by their caller's
+//     goroutine: they are bounded by the callers.)
+//   - Leases: a run may hold or wait for at most maxLeasesPerRun (64) leases in
+//     all; an Acquire beyond is refused in its Lease reply. A semaphore's state
+//     is forgotten once nobody holds or waits for it.
+//
 // There is no periodic wake-up: an idle supervisor sleeps until a signal, a timer
 // it set, or a request. The number of live workers is bounded only by the kernel
 // and the fd limit: a process worker holds its two output pipes (read by the

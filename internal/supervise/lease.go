@@ -13,6 +13,18 @@ import (
 // however it ends, its leases are released at once and the next waiters are
 // granted.
 
+// maxLeasesPerRun bounds what one run can make the supervisor hold: leases held
+// and Acquires waiting, together, across every name. An Acquire beyond it is
+// refused in its Lease reply. With names of at most ipc.MaxLeaseName bytes this
+// keeps a run's lease state under about 40 KiB however it floods.
+const maxLeasesPerRun = 64
+
+// runKey names one run of one program.
+type runKey struct {
+	p   *program
+	run uint64
+}
+
 // semaphore is one name's state.
 type semaphore struct {
 	limit   int
@@ -38,10 +50,22 @@ func (s *Supervisor) acquire(p *program, m ipc.Acquire) {
 		s.sems[m.Name] = sem
 	}
 	h := holder{p: p, run: p.runNo, id: m.ID}
+	k := runKey{p, p.runNo}
+	if s.leaseUse[k] >= maxLeasesPerRun {
+		if len(sem.holders) == 0 && len(sem.queue) == 0 {
+			delete(s.sems, m.Name)
+		}
+		s.sendLease(h, fmt.Sprintf("this run holds or waits for %d leases already (at most %d)", s.leaseUse[k], maxLeasesPerRun))
+		return
+	}
 	if int(m.Limit) != sem.limit {
 		s.sendLease(h, fmt.Sprintf("semaphore %q has limit %d, not %d", m.Name, sem.limit, m.Limit))
 		return
 	}
+	if s.leaseUse == nil {
+		s.leaseUse = map[runKey]int{}
+	}
+	s.leaseUse[k]++
 	if len(sem.holders) < sem.limit && len(sem.queue) == 0 {
 		sem.holders[h] = true
 		s.sendLease(h, "")
@@ -58,12 +82,17 @@ func (s *Supervisor) release(p *program, m ipc.Release) {
 	for name, sem := range s.sems {
 		if sem.holders[h] {
 			delete(sem.holders, h)
+			s.leaseUse[runKey{p, h.run}]--
 			s.grantWaiting(name, sem)
 			return
 		}
 		for i, w := range sem.queue {
 			if w == h {
 				sem.queue = append(sem.queue[:i], sem.queue[i+1:]...)
+				s.leaseUse[runKey{p, h.run}]--
+				if len(sem.holders) == 0 && len(sem.queue) == 0 {
+					delete(s.sems, name)
+				}
 				return
 			}
 		}
@@ -73,12 +102,18 @@ func (s *Supervisor) release(p *program, m ipc.Release) {
 // releaseLeases releases every lease of p's run and withdraws its waits, when
 // the run has ended.
 func (s *Supervisor) releaseLeases(p *program, run uint64) {
+	k := runKey{p, run}
+	if s.leaseUse[k] == 0 {
+		return
+	}
+	delete(s.leaseUse, k)
+	freed, names, one := 0, 0, ""
 	for name, sem := range s.sems {
-		freed := 0
+		n := 0
 		for h := range sem.holders {
 			if h.p == p && h.run == run {
 				delete(sem.holders, h)
-				freed++
+				n++
 			}
 		}
 		kept := sem.queue[:0]
@@ -88,10 +123,18 @@ func (s *Supervisor) releaseLeases(p *program, run uint64) {
 			}
 		}
 		sem.queue = kept
-		if freed > 0 {
-			p.log.Warn("lease released: its holder's run ended", "name", name, "leases", freed)
-			s.grantWaiting(name, sem)
+		if n > 0 {
+			freed += n
+			names++
+			one = name
 		}
+		s.grantWaiting(name, sem) // also forgets a name nobody holds or waits for
+	}
+	switch { // one line per run, not one per name: a run may have held many
+	case names == 1:
+		p.log.Warn("lease released: its holder's run ended", "name", one, "leases", freed)
+	case names > 1:
+		p.log.Warn("lease released: its holder's run ended", "names", names, "leases", freed)
 	}
 }
 

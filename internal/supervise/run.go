@@ -128,6 +128,10 @@ type procRun struct {
 	fromChild *os.File
 	pending   *ipc.Pending
 	ready     bool
+	outbox    chan ipc.Message // to writeChild, the one writer of fd 4; nil once closed
+	dropped   int              // messages the outbox had no room for
+	credit    chan struct{}    // frames read and not yet handled (readChild)
+	done      chan struct{}    // closed when the link is released: readChild stops waiting
 
 	// Stop mechanics.
 	treeSignalled bool          // the stop signal went to the whole tree (not just the pipe's Stop)
@@ -225,7 +229,11 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 		r.conn = ipc.NewConn(fromChild, toChild, 0)
 		r.toChild, r.fromChild = toChild, fromChild
 		r.pending = &ipc.Pending{}
-		go s.readChild(p, no, r.conn, fromChild)
+		r.outbox = make(chan ipc.Message, outboxLen)
+		r.credit = make(chan struct{}, frameCredit)
+		r.done = make(chan struct{})
+		go writeChild(r.conn, r.outbox)
+		go r.readChild(r.conn, fromChild, r.credit, r.done)
 	}
 	return r, nil
 }
@@ -268,8 +276,8 @@ func (r *procRun) stop() {
 // read could leave the pipe full, and the state goroutine must never block on
 // a child.
 func (r *procRun) sendStop() {
-	conn, grace := r.conn, r.p.spec.StopGrace
-	go func() { _ = conn.Send(ipc.Stop{Deadline: grace}) }()
+	grace := r.p.spec.StopGrace
+	r.send(ipc.Stop{Deadline: grace})
 	r.setTimer(r, grace/2, runStopSignal)
 }
 
@@ -376,6 +384,14 @@ func (r *procRun) releaseLink(err error) {
 		r.pending.Fail(err)
 		r.pending = nil
 	}
+	if r.outbox != nil {
+		close(r.outbox) // writeChild ends
+		r.outbox = nil
+	}
+	if r.done != nil {
+		close(r.done)
+		r.done = nil
+	}
 	if r.toChild != nil {
 		r.toChild.Close() // the child's fd 4 sees EOF; a blocked Send returns
 		r.toChild = nil
@@ -423,9 +439,88 @@ func (r *procRun) pipeEnded(err error) (why string, sig syscall.Signal) {
 
 func (r *procRun) signal(sig syscall.Signal) error { return r.proc.Signal(sig) }
 
-func (r *procRun) sendLease(l ipc.Lease) {
-	if conn := r.conn; conn != nil {
-		go func() { _ = conn.Send(l) }()
+func (r *procRun) sendLease(l ipc.Lease) { r.send(l) }
+
+// Bounds of a protocol run's link (doc.go, "Bounds").
+const (
+	// outboxLen is how many messages to a child may wait for it to read them:
+	// its leases (maxLeasesPerRun) and a Stop, with room to spare.
+	outboxLen = maxLeasesPerRun + 16
+	// frameCredit is how many frames of one child may wait for the state
+	// goroutine; its reader stops reading until they are handled, so a child
+	// that floods its pipe fills its own pipe, not the supervisor's memory, and
+	// other programs' messages are not queued behind a flood.
+	frameCredit = 64
+)
+
+// send queues m for the child without blocking; a child that does not read its
+// fd 4 loses what does not fit (logged once per run, then counted).
+func (r *procRun) send(m ipc.Message) {
+	if r.outbox == nil {
+		return
+	}
+	select {
+	case r.outbox <- m:
+	default:
+		if r.dropped == 0 {
+			r.p.log.Warn("the program does not read its fd 4: messages to it are dropped", "pid", r.proc.Pid, "queued", outboxLen, "message", m.Type())
+		}
+		r.dropped++
+	}
+}
+
+// writeChild writes what the state goroutine queues for the child, in order,
+// until the queue is closed or a write fails (the run's fd 4 was closed).
+func writeChild(conn *ipc.Conn, q <-chan ipc.Message) {
+	for m := range q {
+		if conn.Send(m) != nil {
+			for range q { // drain, so that nothing waits on a dead writer
+			}
+			return
+		}
+	}
+}
+
+// readChild reads everything the run's child sends on fd 3 and passes it to the
+// state goroutine, until the pipe ends or breaks. It owns fromChild and closes
+// it. Each message takes a credit first: with frameCredit messages waiting for
+// the state goroutine it reads no more until one is handled.
+// It reads no field of r that the state goroutine writes: what it needs comes in
+// as arguments.
+func (r *procRun) readChild(conn *ipc.Conn, fromChild *os.File, credit, done chan struct{}) {
+	defer fromChild.Close()
+	s, p, no := r.s, r.p, r.no
+	push := func(m protoMsg) bool {
+		select {
+		case credit <- struct{}{}:
+		case <-done:
+			return false
+		}
+		m.p, m.run, m.credit = p, no, credit
+		s.inbox.push(m)
+		return true
+	}
+	hello, err := conn.Handshake()
+	if err != nil {
+		push(protoMsg{err: fmt.Errorf("handshake: %w", err)})
+		return
+	}
+	if !push(protoMsg{msg: hello}) {
+		return
+	}
+	for {
+		m, err := conn.Recv()
+		if err != nil {
+			push(protoMsg{err: err})
+			return
+		}
+		if rep, ok := m.(ipc.Reply); ok {
+			p.resolve(rep) // straight to the caller waiting in Request
+			continue
+		}
+		if !push(protoMsg{msg: m}) {
+			return
+		}
 	}
 }
 

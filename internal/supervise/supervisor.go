@@ -126,6 +126,7 @@ type Supervisor struct {
 	stopping   atomic.Bool           // m.shuttingDown, for other goroutines (ShuttingDown)
 	opTimer    *time.Timer           // the group restart's timer (actGroupTimer)
 	sems       map[string]*semaphore // leases (lease.go)
+	leaseUse   map[runKey]int        // leases held or waited for, per run
 	done       chan struct{}
 	killMode   KillMode     // KillCgroup or KillGroup, chosen when Serve starts
 	cgroups    *cgroupTree  // this Supervisor's cgroups, in KillCgroup mode
@@ -232,11 +233,14 @@ type opTimerMsg struct{ gen uint64 }
 type statusMsg struct{ reply chan []Status }
 
 // protoMsg is a message a protocol program sent, or the error that ended its pipe.
+// credit, if not nil, is the sending run's frame credit: the state goroutine
+// takes one from it when it handles the message (procRun.readChild).
 type protoMsg struct {
-	p   *program
-	run uint64
-	msg ipc.Message
-	err error
+	p      *program
+	run    uint64
+	msg    ipc.Message
+	err    error
+	credit chan struct{}
 }
 
 // link is what Request needs of a ready protocol program; it is replaced, never mutated.
@@ -426,6 +430,9 @@ func (s *Supervisor) handle(m message) {
 			}
 		}
 	case protoMsg:
+		if m.credit != nil {
+			<-m.credit
+		}
 		if m.run != m.p.runNo || !m.p.live {
 			return
 		}
@@ -560,31 +567,6 @@ func (s *Supervisor) seqDone(then any) {
 		t.reply <- nil
 	case reloadMsg:
 		s.reloaded(t)
-	}
-}
-
-// readChild reads everything p's run number run sends on fd 3 and passes it to
-// the state goroutine, until the pipe ends or breaks. It owns fromChild and
-// closes it.
-func (s *Supervisor) readChild(p *program, run uint64, conn *ipc.Conn, fromChild *os.File) {
-	defer fromChild.Close()
-	hello, err := conn.Handshake()
-	if err != nil {
-		s.inbox.push(protoMsg{p: p, run: run, err: fmt.Errorf("handshake: %w", err)})
-		return
-	}
-	s.inbox.push(protoMsg{p: p, run: run, msg: hello})
-	for {
-		m, err := conn.Recv()
-		if err != nil {
-			s.inbox.push(protoMsg{p: p, run: run, err: err})
-			return
-		}
-		if r, ok := m.(ipc.Reply); ok {
-			p.resolve(r) // straight to the caller waiting in Request
-			continue
-		}
-		s.inbox.push(protoMsg{p: p, run: run, msg: m})
 	}
 }
 
