@@ -173,9 +173,9 @@
 // # State
 //
 // A Supervisor's state is owned by the goroutine running Serve. The reaper, the
-// goroutine workers' runners, timers and callers reach it through an unbounded inbox (nothing blocks on it, nothing is
-// dropped); stale timer and exit messages are recognised by generation numbers
-// and run numbers.
+// goroutine workers' runners, timers and callers reach it through an inbox
+// (nothing blocks on it, nothing is dropped; what bounds it is under Bounds);
+// stale timer and exit messages are recognised by generation and run numbers.
 //
 // The decisions are a pure machine's (policy.go): given the programs' policy
 // state (pstate), one input (a run spawned or failed to, said Hello or Ready, sent
