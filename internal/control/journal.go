@@ -32,6 +32,12 @@ type LogRecord struct {
 // DefaultLogLines is how many recent lines per program a Journal keeps.
 const DefaultLogLines = 1000
 
+// LogBytes bounds the text a Journal keeps per program, whatever the lines'
+// count: a program that floods its output with long lines keeps its last 1 MiB
+// (at least one line), not DefaultLogLines lines of up to supervise.MaxLineLen
+// bytes (16 MiB).
+const LogBytes = 1 << 20
+
 // followerBuffer is how many records a follower may fall behind before it is
 // dropped (its stream ends saying so); publishing never blocks.
 const followerBuffer = 4096
@@ -74,7 +80,7 @@ func (j *Journal) Output(l supervise.OutputLine) {
 	j.mu.Lock()
 	rg := j.logs[l.Program]
 	if rg == nil {
-		rg = &ring{max: j.perProg}
+		rg = &ring{maxLines: j.perProg, maxBytes: LogBytes}
 		j.logs[l.Program] = rg
 	}
 	rg.add(r)
@@ -111,35 +117,36 @@ func (j *Journal) Follow(program string, n int) ([]LogRecord, <-chan LogRecord, 
 // follower falls behind, or by cancel.
 func (j *Journal) FollowEvents() (<-chan EventRecord, func()) { return j.events.subscribe() }
 
-// ring keeps the last max log records; it grows to max as lines come, so a
-// quiet program costs nothing.
+// ring keeps a program's last records, at most maxLines of them holding at
+// most maxBytes of text (but always the newest one); it grows as lines come, so
+// a quiet program costs nothing.
 type ring struct {
-	max  int
-	buf  []LogRecord
-	next int // where the next record goes, once len(buf) == max
+	maxLines, maxBytes int
+	buf                []LogRecord // buf[head:] are the records, oldest first
+	head               int
+	bytes              int // text bytes in buf[head:]
 }
 
 func (r *ring) add(l LogRecord) {
-	if len(r.buf) < r.max {
-		r.buf = append(r.buf, l)
-		return
+	r.buf = append(r.buf, l)
+	r.bytes += len(l.Text)
+	for n := len(r.buf) - r.head; n > r.maxLines || (r.bytes > r.maxBytes && n > 1); n-- {
+		r.bytes -= len(r.buf[r.head].Text)
+		r.buf[r.head] = LogRecord{} // its text can be collected
+		r.head++
 	}
-	r.buf[r.next] = l
-	r.next = (r.next + 1) % r.max
+	if r.head > 0 && r.head >= len(r.buf)/2 {
+		n := copy(r.buf, r.buf[r.head:])
+		clear(r.buf[n:])
+		r.buf, r.head = r.buf[:n], 0
+	}
 }
 
 // last returns the last n records, oldest first.
 func (r *ring) last(n int) []LogRecord {
-	n = min(max(n, 0), len(r.buf))
-	out := make([]LogRecord, 0, n)
-	end := r.next // one past the newest, in ring order
-	if len(r.buf) < r.max {
-		end = len(r.buf)
-	}
-	for i := end - n; i < end; i++ {
-		out = append(out, r.buf[(i+len(r.buf))%len(r.buf)])
-	}
-	return out
+	live := r.buf[r.head:]
+	n = min(max(n, 0), len(live))
+	return append([]LogRecord(nil), live[len(live)-n:]...)
 }
 
 // hub fans records out to followers without ever blocking the publisher.
