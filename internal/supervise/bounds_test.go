@@ -4,12 +4,19 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/supervisor/supervisor/internal/ipc"
 	"github.com/supervisor/supervisor/internal/supervise"
@@ -140,5 +147,130 @@ func TestHeartbeatFloodDoesNotStarve(t *testing.T) {
 	rn.rec.waitEvent(t, from+50, func(e supervise.Event) bool { return e.Program == "flapper" && e.To == supervise.StateBackoff })
 	if st := rn.status(t, "flood"); st.State != supervise.StateRunning || st.HeartbeatSeq == 0 {
 		t.Errorf("flood: %+v, want running with heartbeats counted", st)
+	}
+}
+
+func init() {
+	// fd-limit lowers its own fd limit to 300, then supervises 150 programs of
+	// sleep in process-group mode (450 fds and the reserve: more than 300). It
+	// prints the limit it ends with, each child's limit, and how many ran.
+	helpers["fd-limit"] = func([]string) {
+		low := unix.Rlimit{Cur: 300, Max: 300}
+		if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, &low, nil); err != nil {
+			fmt.Println("prlimit:", err)
+			os.Exit(1)
+		}
+		r, err := supervise.NewReaper(nil, supervise.ReaperOptions{})
+		if err != nil {
+			os.Exit(1)
+		}
+		defer r.Close()
+		sleep, err := exec.LookPath("sleep")
+		if err != nil {
+			os.Exit(1)
+		}
+		var specs []supervise.Spec
+		for i := range 150 {
+			s := supervise.DefaultSpec()
+			s.Name, s.Command, s.MinUptime = fmt.Sprint("s", i), []string{sleep, "3600"}, 0
+			specs = append(specs, s)
+		}
+		running := make(chan int, 1000)
+		log := hclog.New(&hclog.LoggerOptions{Output: os.Stdout, Level: hclog.Warn})
+		sup, err := supervise.New(log, supervise.Group{Strategy: supervise.OneForOne, KillMode: supervise.KillGroup, Programs: specs},
+			supervise.Options{Reaper: r, OnEvent: func(e supervise.Event) {
+				if e.To == supervise.StateRunning || e.To == supervise.StateBackoff {
+					running <- e.Pid
+				}
+			}})
+		if err != nil {
+			os.Exit(1)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = sup.Serve(ctx); close(done) }()
+		ran, childLimit := 0, ""
+		for range specs {
+			if pid := <-running; pid != 0 {
+				ran++
+				if childLimit == "" {
+					childLimit = openFilesLimit(pid)
+				}
+			}
+		}
+		var lim unix.Rlimit
+		_ = unix.Prlimit(0, unix.RLIMIT_NOFILE, nil, &lim)
+		fmt.Printf("limit %d, child limit %s, running %d\n", lim.Cur, childLimit, ran)
+		cancel()
+		<-done
+	}
+}
+
+// openFilesLimit is the soft "Max open files" of pid, from /proc/PID/limits.
+func openFilesLimit(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 5 && strings.HasPrefix(line, "Max open files") {
+			return f[3]
+		}
+	}
+	return "?"
+}
+
+// canRaiseHardLimits reports whether this process has CAP_SYS_RESOURCE (root
+// usually has; some sandboxes drop it).
+func canRaiseHardLimits() bool {
+	b, _ := os.ReadFile("/proc/self/status")
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&(1<<unix.CAP_SYS_RESOURCE) != 0
+		}
+	}
+	return false
+}
+
+// runHelper runs a test helper as this process's child (through the reaper,
+// the one waiter) and returns its exit and its output.
+func runHelper(t *testing.T, name string) (supervise.Exit, string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	exited := make(chan supervise.Exit, 1)
+	_, err = testReaper.Spawn(supervise.SpawnRequest{Kind: supervise.SpawnExec, Argv: []string{exe},
+		Env: append(os.Environ(), "SUPERVISE_TEST_HELPER="+name), Stdout: w, Stderr: w,
+		OnExit: func(e supervise.Exit) { exited <- e }})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r) // until the helper and its children closed it
+	return <-exited, string(out)
+}
+
+// When the programs need more fds than the limit, the supervisor raises its own
+// (with CAP_SYS_RESOURCE) and its children keep the limit they would have had;
+// without the privilege, it says how many programs do not fit.
+func TestFdLimitRaisedForThePrograms(t *testing.T) {
+	t.Parallel()
+	e, out := runHelper(t, "fd-limit")
+	if e.Code != 0 {
+		t.Fatalf("helper: %s\n%s", e, out)
+	}
+	if canRaiseHardLimits() {
+		if !strings.Contains(out, "child limit 300, running 150") || strings.Contains(out, "limit 300,") {
+			t.Errorf("with CAP_SYS_RESOURCE, want the limit raised above 300, children at 300 and all 150 running; got:\n%s", out)
+		}
+		return
+	}
+	if !strings.Contains(out, "need=962 limit=300 programs_that_do_not_fit=220") {
+		t.Errorf("without CAP_SYS_RESOURCE, want the programs that do not fit said; got:\n%s", out)
 	}
 }

@@ -241,13 +241,8 @@ func (t *cgroupTree) run(name string, run uint64) (*cgroup, error) {
 	if err := os.Mkdir(path, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
-	dir, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		_ = os.Remove(path)
-		return nil, fmt.Errorf("open cgroup: %w", err)
-	}
 	rel := filepath.Join(t.base.rel, strings.TrimPrefix(path, t.base.self))
-	return &cgroup{path: path, rel: rel, dir: dir}, nil
+	return &cgroup{path: path, rel: rel}, nil
 }
 
 // remove removes the parent cgroup; its programs' cgroups must be gone already.
@@ -258,19 +253,28 @@ func (t *cgroupTree) remove() error {
 	return nil
 }
 
-// cgroup is one program's cgroup. Its directory fd is what Spawn passes as
-// SysProcAttr.CgroupFD (CLONE_INTO_CGROUP); the state goroutine owns it and
-// closes it in remove.
+// cgroup is one program's cgroup. No fd is held for it between events: its
+// directory is opened for each clone into it (open) and every other use goes
+// by path, so a program costs the supervisor no fd for its cgroup while it runs.
 type cgroup struct {
-	path string   // directory under the cgroup2 mount
-	rel  string   // as /proc/PID/cgroup names it
-	dir  *os.File // the open directory
+	path string // directory under the cgroup2 mount
+	rel  string // as /proc/PID/cgroup names it
 	// killed: cgroup.kill was written. Such a cgroup is never used for another
 	// run (see retireCgroup); one that emptied without it is, because the
 	// first clone into a fresh cgroup costs about 1 ms (the kernel builds the
 	// css_set; measured on the dev VM: 1.2 ms against 0.3 ms into a cgroup
 	// used before), which would be most of a restart.
 	killed bool
+}
+
+// open opens the cgroup's directory, for Spawn's CLONE_INTO_CGROUP; the caller
+// closes it once the spawn returned.
+func (c *cgroup) open() (*os.File, error) {
+	dir, err := os.OpenFile(c.path, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroup: %w", err)
+	}
+	return dir, nil
 }
 
 // kill SIGKILLs every process in the cgroup at once (cgroup.kill): the kernel
@@ -377,13 +381,11 @@ func (c *cgroup) waitEmpty(deadline time.Time) bool {
 	}
 }
 
-// remove closes the directory fd and removes the cgroup. It fails (EBUSY) while
-// a process is left in it; the fd is then kept for a later try.
+// remove removes the cgroup. It fails (EBUSY) while a process is left in it.
 func (c *cgroup) remove() error {
 	if err := rmdirTree(c.path); err != nil && err != unix.ENOENT {
 		return fmt.Errorf("remove cgroup %s: %w", c.path, err)
 	}
-	c.dir.Close()
 	return nil
 }
 

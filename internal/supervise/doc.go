@@ -137,9 +137,10 @@
 // cgroups of every supervisor for a case that is rare: a tree outliving its
 // leader).
 //
-// Ownership: the state goroutine owns every cgroup directory fd (program.cg, the
-// current or last run; program.oldCgs, earlier runs not yet empty); Spawn only
-// borrows one for the clone. A run's cgroup is removed (rmdir, fd closed) once it
+// Ownership: the state goroutine owns every cgroup (program.cg, the current or
+// last run; program.oldCgs, earlier runs not yet empty) and holds no fd for any
+// between events: a run's cgroup directory is opened for its clone and closed
+// once Spawn returned; the rest goes by path. A run's cgroup is removed (rmdir) once it
 // is empty and the program starts again or ends for good; when Serve returns,
 // every cgroup left is killed, awaited (poll on cgroup.events, 2s each) and
 // removed, then the parent. A SIGKILLed supervisor leaves its cgroups behind;

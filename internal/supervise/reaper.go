@@ -49,6 +49,10 @@ type Reaper struct {
 	kick chan struct{}  // capacity 1: Spawn made a child
 	done chan struct{}
 
+	// childNofile, once ensureFds raised this process's fd limit, is the limit
+	// it had before: every child is given it back right after its spawn.
+	childNofile *unix.Rlimit // guarded by mu
+
 	onOrphan func(Exit)   // optional; called from the reap goroutine
 	orphans  atomic.Int64 // adopted processes reaped so far
 	devNull  *os.File
@@ -407,6 +411,11 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		return nil, fmt.Errorf("%w: unknown spawner %q", ErrInvalidSpec, req.Kind)
 	}
 	p.Started = time.Now()
+	if r.childNofile != nil {
+		// Before the child can have opened many fds: it runs exec or its first
+		// instructions now. (os/exec and ForkExec have no hook in the child.)
+		_ = unix.Prlimit(p.Pid, unix.RLIMIT_NOFILE, r.childNofile, nil)
+	}
 	r.procs[p.Pid] = p
 	select {
 	case r.kick <- struct{}{}:

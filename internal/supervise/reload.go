@@ -138,6 +138,7 @@ func (s *Supervisor) reload(m reloadMsg) {
 			toStop = append(toStop, p)
 		}
 	}
+	s.checkFds(&m.g)
 	s.log.Info("reloading", "result", res.String())
 	m.res, m.old, m.kind = res, old, kind
 	s.m.stopSequence(toStop, m, time.Now())

@@ -194,12 +194,20 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 	}
 	r.cg = s.cgroupFor(p, no)
 	if r.cg != nil {
-		req.Cgroup = r.cg.dir
+		// Open for the clone only: no fd is held for a cgroup between events.
+		if req.Cgroup, err = r.cg.open(); err != nil {
+			p.log.Error("cannot open the run's cgroup; it is stopped by its process group only", "error", err)
+			r.cg = nil
+		}
 	}
 	proc, err := s.r.Spawn(req)
 	if err != nil && r.cg != nil && s.cloneIntoCgroupRefused(err) {
+		req.Cgroup.Close()
 		req.Cgroup, r.cg = nil, nil
 		proc, err = s.r.Spawn(req)
+	}
+	if req.Cgroup != nil {
+		req.Cgroup.Close()
 	}
 	outW.Close()
 	errW.Close()

@@ -304,6 +304,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	if err := s.chooseKillMode(); err != nil {
 		return err
 	}
+	s.checkFds(&s.group)
 	defer s.removeCgroups()
 	out, err := newOutputMux(s.log)
 	if err != nil {
