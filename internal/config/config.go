@@ -382,11 +382,11 @@ func (p *parser) endSection() error {
 			}
 			return e
 		}
-		_, inProgram := pr.keys["protocol"]
-		_, inDefaults := p.baseKeys["protocol"]
-		if k == string(supervise.SpawnGoroutine) && !inProgram && !inDefaults {
-			pr.spec.Protocol = true // a goroutine worker always speaks the link
-		}
+	}
+	_, inProgram := pr.keys["protocol"]
+	_, inDefaults := p.baseKeys["protocol"]
+	if !inProgram && !inDefaults && Workers().SpeaksProtocol(&pr.spec) {
+		pr.spec.Protocol = true // a goroutine worker, or a re-executed one that speaks the link
 	}
 	if err := pr.spec.Validate(); err != nil {
 		return p.validateError(err)

@@ -733,6 +733,7 @@ func TestParseKind(t *testing.T) {
 	}{
 		{"goroutine implies protocol", "kind = goroutine\ncommand = service --heartbeat 1s\n", supervise.SpawnGoroutine, true},
 		{"reexec", "kind = reexec\ncommand = service\nprotocol = true\n", supervise.SpawnReexec, true},
+		{"a re-executed link worker speaks the protocol by default", "kind = reexec\ncommand = service\n", supervise.SpawnReexec, true},
 		{"exec", "kind = exec\ncommand = /bin/true\n", supervise.SpawnExec, false},
 		{"exec keeps forkexec", "spawner = forkexec\nkind = exec\ncommand = /bin/true\n", supervise.SpawnForkExec, false},
 		{"kind after spawner reexec", "spawner = reexec\nkind = reexec\ncommand = child\n", supervise.SpawnReexec, false},
@@ -765,6 +766,7 @@ func TestParseKindErrors(t *testing.T) {
 		{"spawner contradicts kind", "kind = goroutine\nspawner = exec\ncommand = service\n", "spawner", "spawner = exec contradicts kind = goroutine", 3},
 		{"goroutine is not a spawner", "spawner = goroutine\ncommand = service\n", "spawner", "is not one of exec, forkexec, reexec", 2},
 		{"not a goroutine worker", "kind = goroutine\ncommand = child\n", "command", "not a built-in worker that runs as a goroutine", 3},
+		{"a re-executed link worker without the protocol", "kind = reexec\ncommand = service\nprotocol = false\n", "protocol", `worker "service" speaks the pipe protocol (fds 3 and 4): set protocol = true`, 4},
 		{"goroutine without protocol", "kind = goroutine\nprotocol = false\ncommand = service\n", "protocol", "must be set for a goroutine worker", 3},
 		{"goroutine with a directory", "kind = goroutine\ndirectory = /tmp\ncommand = service\n", "directory", "no process", 3},
 	} {

@@ -159,6 +159,9 @@ func (c Catalogue) Check(s *Spec) error {
 		if !slices.Contains(c.Reexec, s.Command[0]) {
 			return fmt.Errorf("%w: program %q: command: %q is not a built-in worker (spawner reexec runs one of: %s)", ErrInvalidSpec, s.Name, s.Command[0], strings.Join(c.Reexec, ", "))
 		}
+		if c.SpeaksProtocol(s) && !s.Protocol {
+			return fmt.Errorf("%w: program %q: protocol: worker %q speaks the pipe protocol (fds 3 and 4): set protocol = true", ErrInvalidSpec, s.Name, s.Command[0])
+		}
 	case SpawnGoroutine:
 		if _, ok := c.Funcs[s.Command[0]]; !ok {
 			names := slices.Sorted(maps.Keys(c.Funcs))
@@ -166,6 +169,16 @@ func (c Catalogue) Check(s *Spec) error {
 		}
 	}
 	return nil
+}
+
+// SpeaksProtocol reports whether s runs a built-in worker that always speaks the
+// link: any worker as a goroutine, and a Host-based one (in Funcs) re-executed.
+func (c Catalogue) SpeaksProtocol(s *Spec) bool {
+	if len(s.Command) == 0 {
+		return false
+	}
+	_, hosted := c.Funcs[s.Command[0]]
+	return s.Spawner == SpawnGoroutine || (s.Spawner == SpawnReexec && hosted)
 }
 
 // CheckGroup is Check for every program of g.
