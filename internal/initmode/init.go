@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/supervisor/supervisor/internal/procfs"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
 
@@ -249,7 +250,7 @@ func (in *initProc) cleanup(ctx context.Context, sigs <-chan os.Signal, grace ti
 
 // descendants maps every process below root (zombies included) to its parent.
 func descendants(root int) map[int]int {
-	all, err := supervise.AllProcs()
+	all, err := procfs.All()
 	if err != nil {
 		return nil
 	}
@@ -280,7 +281,7 @@ func signalDescendant(pid, ppid int, sig syscall.Signal) bool {
 		return false // gone
 	}
 	defer unix.Close(fd)
-	if st, err := supervise.ReadProcStat(pid); err != nil || st.PPid != ppid {
+	if st, err := procfs.ReadStat(pid); err != nil || st.PPid != ppid {
 		// Gone, or re-parented to us since the scan (its parent died): the next
 		// scan sees it again with its new parent.
 		return false
