@@ -27,8 +27,8 @@ type Handler func(ctx context.Context, method string, body []byte) ([]byte, erro
 // Ownership: the worker owns r and w and closes them (after Serve and Close
 // returned); the Child never does. Once NewChild returned, only Serve reads r.
 // Every frame the Child sends goes through one Encoder, so frames written by
-// Ready, SetStatus, the heartbeat goroutine, handlers' replies and Stopping never
-// interleave.
+// Ready, SetStatus, the heartbeat goroutine, handlers' replies, Stopping, Acquire
+// and Release never interleave.
 type Child struct {
 	dec *Decoder // r: supervisor -> child. The handshake, then Serve's reader goroutine.
 	enc *Encoder // w: child -> supervisor. Any goroutine.

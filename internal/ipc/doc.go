@@ -21,9 +21,9 @@
 //     may read that end.
 //   - Each writing end has one Encoder, shared by every goroutine that sends: the
 //     supervisor's callers of Conn.Send; in the child, Ready, SetStatus, the heartbeat
-//     goroutine, handlers' replies and Stopping. An Encoder writes each frame with a
-//     single Write under a mutex, so frames never interleave; no other writer may
-//     touch that end.
+//     goroutine, handlers' replies, Stopping, and Acquire with its release function.
+//     An Encoder writes each frame with a single Write under a mutex, so frames never
+//     interleave; no other writer may touch that end.
 //   - Death is EOF. When either process dies or closes its writing end, the other
 //     side's Decoder reads io.EOF at a frame boundary (Conn.Recv and Child.Serve
 //     report ErrPeerGone); a frame cut short is ErrTruncated.
@@ -87,7 +87,8 @@
 // ErrFrameTooLarge, ErrUnknownType, ErrMalformed (also a zero-length frame),
 // ErrTruncated (also wraps io.ErrUnexpectedEOF); then, above the frames,
 // ErrVersion, ErrUnexpectedMessage, ErrPeerGone (also wraps io.EOF),
-// ErrStopRequested and ErrClosed. Each error's text names what was wrong:
+// ErrStopRequested and ErrClosed. Child.Acquire's refusal wraps ErrLeaseRefused,
+// with the supervisor's reason. Each error's text names what was wrong:
 // "ipc: frame of 5000000 bytes exceeds the 1048576-byte limit",
 // "ipc: unknown message type 0x7f", "ipc: first frame is Heartbeat, want Hello".
 //
