@@ -1,15 +1,19 @@
 // Package procfs reads the process table from /proc: one process's
 // /proc/PID/stat line (ReadStat, ParseStat), every process's (All), the pids
 // listed (Pids), and small /proc or cgroupfs files in general (ReadSmall,
-// ReadUpTo). It is the one parser of /proc/PID/stat in this module; the
+// ReadUpTo); and it signals a listed process only if it is still the one
+// listed (SignalIfStill). It is the one parser of /proc/PID/stat in this module; the
 // supervisor (stop, restart and escape checks), the PID-tree view, the init
 // mode and the test workers all read through it.
 //
 // # Contracts
 //
-//   - Nothing here forks, execs, waits or signals: it only opens, reads and
-//     closes files, so it cannot race the supervisor's reaper (DESIGN.md, hard
-//     rule 1). It keeps no state; every function is safe for concurrent use.
+//   - Nothing here forks, execs or waits, so nothing can race the supervisor's
+//     reaper (DESIGN.md, hard rule 1). The one function that acts on a process,
+//     SignalIfStill, signals through a pidfd and only after re-reading the stat
+//     line of the process the pidfd pins (hard rule 2: a listed pid may have been
+//     reused since). It keeps no state; every function is safe for concurrent
+//     use.
 //   - A stat file is read with open, one read and close (three system calls;
 //     os.ReadFile makes six): the kernel produces it in one piece, so a read that
 //     does not fill the buffer has all of it. The supervisor reads it on its

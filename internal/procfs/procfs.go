@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -258,4 +259,18 @@ func read(path string, buf []byte, oneRecord, grow bool) ([]byte, error) {
 			return buf[:n], nil
 		}
 	}
+}
+
+// SignalIfStill sends sig to pid through a pidfd if, once the pidfd pins the
+// process, its stat line (read after the pidfd was opened) passes still: a pid
+// that was reused by a stranger since the caller listed it is never signalled.
+// It reports whether the signal was sent; false also when the process is gone.
+func SignalIfStill(pid int, sig syscall.Signal, still func(Stat) bool) bool {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return false // gone already
+	}
+	defer unix.Close(fd)
+	st, err := ReadStat(pid)
+	return err == nil && still(st) && unix.PidfdSendSignal(fd, sig, nil, 0) == nil
 }

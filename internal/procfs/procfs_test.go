@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/supervisor/supervisor/internal/procfs"
@@ -188,6 +190,43 @@ func TestReadUpTo(t *testing.T) {
 	got, err = procfs.ReadUpTo("/proc/self/cmdline", make([]byte, 4))
 	if err != nil || !bytes.Equal(got, want[:4]) {
 		t.Errorf("ReadUpTo(cmdline, 4) = %q, %v; want %q", got, err, want[:4])
+	}
+}
+
+// SignalIfStill signals only when still passes, and never a process that is gone.
+func TestSignalIfStill(t *testing.T) {
+	t.Parallel()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	cmd := exec.Command(sleep, "3600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := false
+	t.Cleanup(func() {
+		if !waited {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	pid := cmd.Process.Pid
+	if procfs.SignalIfStill(pid, syscall.SIGTERM, func(st procfs.Stat) bool { return st.PPid != os.Getpid() }) {
+		t.Errorf("SIGTERM sent although still was false")
+	}
+	if !procfs.SignalIfStill(pid, syscall.SIGKILL, func(st procfs.Stat) bool { return st.Pid == pid && st.PPid == os.Getpid() }) {
+		t.Fatalf("SIGKILL not sent to our child %d", pid)
+	}
+	err = cmd.Wait()
+	waited = true
+	// Had the first call sent SIGTERM, sleep would have died of it instead.
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("child ended with %v, want killed by SIGKILL", err)
+	}
+	// still passes for any child of ours: never a stranger that took the pid.
+	if procfs.SignalIfStill(pid, syscall.SIGKILL, func(st procfs.Stat) bool { return st.PPid == os.Getpid() }) {
+		t.Errorf("signal sent to pid %d after it was reaped", pid)
 	}
 }
 

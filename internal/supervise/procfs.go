@@ -3,8 +3,6 @@ package supervise
 import (
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/supervisor/supervisor/internal/procfs"
 )
 
@@ -27,15 +25,9 @@ func ReadProcStat(pid int) (ProcStat, error) { return procfs.ReadStat(pid) }
 // while it reads are skipped (procfs.All).
 func AllProcs() ([]ProcStat, error) { return procfs.All() }
 
-// signalIfStill sends sig to pid through a pidfd if, once the pidfd pins the
-// process, its /proc entry still passes still: a pid reused by a stranger since
-// it was listed is never signalled. It reports whether the signal was sent.
+// signalIfStill is procfs.SignalIfStill: it sends sig to pid through a pidfd
+// if, once the pidfd pins the process, its /proc entry still passes still, and
+// reports whether the signal was sent.
 func signalIfStill(pid int, sig syscall.Signal, still func(ProcStat) bool) bool {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return false // gone already
-	}
-	defer unix.Close(fd)
-	st, err := ReadProcStat(pid)
-	return err == nil && still(st) && unix.PidfdSendSignal(fd, sig, nil, 0) == nil
+	return procfs.SignalIfStill(pid, sig, still)
 }
