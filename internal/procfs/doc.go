@@ -1,10 +1,10 @@
 // Package procfs reads the process table from /proc: one process's
-// /proc/PID/stat line (ReadStat, ParseStat), every process's (All), the pids
+// /proc/PID/stat line (ReadStat, ReadStatBuf), every process's (All), the pids
 // listed (Pids), and small /proc or cgroupfs files in general (ReadSmall,
-// ReadUpTo); and it signals a listed process only if it is still the one
-// listed (SignalIfStill). It is the one parser of /proc/PID/stat in this module; the
-// supervisor (stop, restart and escape checks), the PID-tree view, the init
-// mode and the test workers all read through it.
+// ReadUpTo); and it signals a listed process only if it is still the one listed
+// (SignalIfStill). It is the one parser of /proc/PID/stat in this module: the
+// supervisor (stop, restart and escape checks), the PID-tree view, the init mode
+// and the test workers all read through it.
 //
 // # Contracts
 //

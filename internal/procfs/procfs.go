@@ -31,12 +31,12 @@ type Stat struct {
 	RSSPages     int64  // field 24: resident set size, in pages
 }
 
-// statFields is how many fields after comm ParseStat needs: fields 3 to 24.
+// statFields is how many fields after comm parseStat needs: fields 3 to 24.
 const statFields = 22
 
-// ParseStat parses a /proc/PID/stat line: "pid (comm) S ppid pgrp session ...".
+// parseStat parses a /proc/PID/stat line: "pid (comm) S ppid pgrp session ...".
 // comm ends at the last ')' of b. It does not keep b.
-func ParseStat(b []byte) (Stat, error) {
+func parseStat(b []byte) (Stat, error) {
 	open := bytes.IndexByte(b, '(')
 	closing := bytes.LastIndexByte(b, ')')
 	if open < 1 || closing < open || closing+2 >= len(b) || b[closing+1] != ' ' {
@@ -165,7 +165,7 @@ func ReadStatBuf(pid int, buf []byte) (Stat, error) {
 	if err != nil {
 		return Stat{}, err
 	}
-	st, err := ParseStat(b)
+	st, err := parseStat(b)
 	if err != nil {
 		return Stat{}, &os.PathError{Op: "parse", Path: path, Err: err}
 	}
