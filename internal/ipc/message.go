@@ -110,7 +110,7 @@ type Status struct {
 type Request struct {
 	ID     uint64
 	Method string
-	Body   []byte // nil when empty; a decoded Body is the caller's (see Recycle)
+	Body   []byte // nil when empty; a decoded Body is the caller's (see the package doc)
 }
 
 // Reply answers the Request with the same ID. A non-empty Err is the handler's
@@ -118,7 +118,7 @@ type Request struct {
 type Reply struct {
 	ID   uint64
 	Err  string
-	Body []byte // nil when empty; a decoded Body is the caller's (see Recycle)
+	Body []byte // nil when empty; a decoded Body is the caller's (see the package doc)
 }
 
 // Stop asks the child to stop within Deadline (>= 0), counted from its receipt.
