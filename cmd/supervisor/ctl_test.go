@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/supervisor/supervisor/internal/control"
+	"github.com/supervisor/supervisor/internal/procfs"
 )
 
 // ctl runs `supervisor ctl --socket sock args...` and returns its stdout, stderr
@@ -357,13 +358,8 @@ func TestCtlOtherUserDenied(t *testing.T) {
 }
 
 func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && len(s) > i+2 && s[i+2] != 'Z'
+	st, err := procfs.ReadStat(pid)
+	return err == nil && st.State != 'Z'
 }
 
 // reload (ctl and SIGHUP) with added, removed, changed and unchanged programs;

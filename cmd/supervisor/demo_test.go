@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/supervisor/supervisor/internal/procfs"
 )
 
 // demoRun is a running `supervisor demo NAME --step`.
@@ -105,15 +107,11 @@ func parseFact(t *testing.T, line string) (fact, bool) {
 
 // procStat reads pid's state, parent and start time (field 22) from /proc.
 func procStat(pid int) (state string, ppid int, start uint64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		return "", 0, 0, err
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ppid, _ = strconv.Atoi(f[1])
-	start, _ = strconv.ParseUint(f[19], 10, 64)
-	return f[0], ppid, start, nil
+	return string(st.State), st.PPid, st.StartTicks, nil
 }
 
 // check verifies a fact against the process table now.

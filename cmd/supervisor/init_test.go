@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/supervisor/supervisor/internal/procfs"
 )
 
 // initModes are the two ways init runs: PID 1 of a new PID namespace, and a plain
@@ -223,15 +224,15 @@ func waitProcState(t *testing.T, pid int, state byte) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for d := time.Millisecond; ; d = min(2*d, 50*time.Millisecond) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		st, err := procfs.ReadStat(pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i := strings.LastIndexByte(string(b), ')'); i > 0 && len(b) > i+2 && b[i+2] == state {
+		if st.State == state {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d never reached state %c: %s", pid, state, b)
+			t.Fatalf("process %d never reached state %c: %+v", pid, state, st)
 		}
 		time.Sleep(d) // polling the OS under a deadline
 	}

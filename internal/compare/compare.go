@@ -31,8 +31,8 @@ type Options struct {
 	Rows []string
 }
 
-// Kinds are the two kinds compared, in the table's column order.
-var Kinds = []supervise.SpawnerKind{supervise.SpawnGoroutine, supervise.SpawnReexec}
+// kinds are the two kinds compared, in the table's column order.
+var kinds = []supervise.SpawnerKind{supervise.SpawnGoroutine, supervise.SpawnReexec}
 
 // Report is one run of compare: every cell was measured in that run.
 type Report struct {
@@ -172,7 +172,7 @@ func Run(ctx context.Context, log hclog.Logger, opts Options) (Report, error) {
 			continue
 		}
 		out := Row{Name: r.name, Title: r.title}
-		for _, kind := range Kinds {
+		for _, kind := range kinds {
 			rctx, cancel := context.WithTimeoutCause(ctx, rowTimeout, fmt.Errorf("%w: row %s took over %s", errTimeout, r.name, rowTimeout))
 			rc := *c // the row's supervisors log under its name and kind
 			rc.log = c.log.Named(r.name).With("column", string(kind))
@@ -190,16 +190,6 @@ func Run(ctx context.Context, log hclog.Logger, opts Options) (Report, error) {
 		rep.Rows = append(rep.Rows, out)
 	}
 	return rep, nil
-}
-
-// Row returns the row named name, if the report has it.
-func (r Report) Row(name string) (Row, bool) {
-	for _, row := range r.Rows {
-		if row.Name == name {
-			return row, true
-		}
-	}
-	return Row{}, false
 }
 
 // machine describes where the run happened.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/supervisor/supervisor/internal/compare"
+	"github.com/supervisor/supervisor/internal/procfs"
 	"github.com/supervisor/supervisor/internal/supervise"
 	"github.com/supervisor/supervisor/internal/worker"
 )
@@ -48,14 +49,14 @@ func TestMain(m *testing.M) {
 
 // waitNoChildren polls /proc with backoff, under a deadline, until this process
 // has no child (live or zombie), and returns those left when it gives up.
-func waitNoChildren(limit time.Duration) []supervise.ProcStat {
+func waitNoChildren(limit time.Duration) []procfs.Stat {
 	deadline := time.Now().Add(limit)
 	for d := time.Millisecond; ; d = min(2*d, 100*time.Millisecond) {
-		all, err := supervise.AllProcs()
+		all, err := procfs.All()
 		if err != nil {
 			panic(err)
 		}
-		var left []supervise.ProcStat
+		var left []procfs.Stat
 		for _, st := range all {
 			if st.PPid == os.Getpid() {
 				left = append(left, st)
@@ -103,7 +104,7 @@ func row(t *testing.T, rep compare.Report, name string) compare.Row {
 
 // alive reports whether pid is a live process.
 func alive(pid int) bool {
-	st, err := supervise.ReadProcStat(pid)
+	st, err := procfs.ReadStat(pid)
 	return err == nil && st.State != 'Z'
 }
 

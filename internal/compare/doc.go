@@ -29,7 +29,7 @@
 //   - Faults that kill the whole process (fatal runtime error, os.Exit) are
 //     never provoked in a goroutine worker of this process: they run in a
 //     sacrificial supervisor, this binary re-executed as the built-in worker
-//     HostWorker ("compare-host", registered with worker.Register by this
+//     hostWorker ("compare-host", registered with worker.Register by this
 //     package's init), which runs "bad" and "sibling" as goroutine workers of a
 //     Supervisor of its own, with its own Reaper. This process supervises it as
 //     a program of kind reexec that is never restarted, and observes its exit

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/supervisor/supervisor/internal/procfs"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
 
@@ -370,7 +371,7 @@ func hostPid(ctx context.Context, h *harness, prog string) (int, error) {
 
 // alive reports whether pid is a live process (not gone, not a zombie).
 func alive(pid int) bool {
-	st, err := supervise.ReadProcStat(pid)
+	st, err := procfs.ReadStat(pid)
 	return err == nil && st.State != 'Z'
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/supervisor/supervisor/internal/worker"
 )
 
-// HostWorker is the name of the sacrificial supervisor: a process-only built-in
+// hostWorker is the name of the sacrificial supervisor: a process-only built-in
 // worker (registered with worker.Register, so any binary that imports this
 // package and calls worker.Dispatch first can run it) that runs a Supervisor of
 // its own with two "trouble" goroutine workers, "bad" and "sibling", and
@@ -29,10 +29,10 @@ import (
 //
 // It stops (stopping its goroutine workers) when its own supervisor asks it to,
 // as every worker process does.
-const HostWorker = "compare-host"
+const hostWorker = "compare-host"
 
 func init() {
-	worker.Register(HostWorker, func(args []string, stdout, stderr io.Writer) int {
+	worker.Register(hostWorker, func(args []string, stdout, stderr io.Writer) int {
 		return worker.RunProcess(runHost, args, stdout, stderr)
 	})
 }
@@ -43,7 +43,7 @@ func hostSpec(name string) supervise.Spec {
 	s := supervise.DefaultSpec()
 	s.Name = name
 	s.Spawner = supervise.SpawnReexec
-	s.Command = []string{HostWorker}
+	s.Command = []string{hostWorker}
 	s.Protocol = true
 	s.Restart = supervise.RestartNever
 	s.MinUptime = 0
@@ -57,25 +57,25 @@ func hostSpec(name string) supervise.Spec {
 // Reaper).
 func runHost(ctx context.Context, host worker.Host, args []string) error {
 	if len(args) > 0 {
-		return fmt.Errorf("%s: unexpected argument %q", HostWorker, args[0])
+		return fmt.Errorf("%s: unexpected argument %q", hostWorker, args[0])
 	}
 	// Warn: its goroutine workers' "[WARN]" lines reach our stderr, written before they die.
-	log := hclog.New(&hclog.LoggerOptions{Name: HostWorker, Output: host.Stderr(), Level: hclog.Warn})
+	log := hclog.New(&hclog.LoggerOptions{Name: hostWorker, Output: host.Stderr(), Level: hclog.Warn})
 	r, err := supervise.NewReaper(log, supervise.ReaperOptions{})
 	if err != nil {
-		return fmt.Errorf("%s: reaper: %w", HostWorker, err)
+		return fmt.Errorf("%s: reaper: %w", hostWorker, err)
 	}
 	defer r.Close()
 	h, err := serve(log, r, troubleSpec("bad", supervise.SpawnGoroutine), troubleSpec("sibling", supervise.SpawnGoroutine))
 	if err != nil {
-		return fmt.Errorf("%s: %w", HostWorker, err)
+		return fmt.Errorf("%s: %w", hostWorker, err)
 	}
 	defer h.close()
 	wctx, cancel := context.WithTimeout(ctx, rowTimeout)
 	err = h.waitRunning(wctx, "bad", "sibling")
 	cancel()
 	if err != nil {
-		return fmt.Errorf("%s: %w", HostWorker, err)
+		return fmt.Errorf("%s: %w", hostWorker, err)
 	}
 	host.Handle(func(ctx context.Context, method string, body []byte) ([]byte, error) {
 		switch method {
@@ -95,7 +95,7 @@ func runHost(ctx context.Context, host worker.Host, args []string) error {
 		return nil, fmt.Errorf("unknown method %q", method)
 	})
 	if err := host.Ready(); err != nil {
-		return fmt.Errorf("%s: ready: %w", HostWorker, err)
+		return fmt.Errorf("%s: ready: %w", hostWorker, err)
 	}
 	<-ctx.Done()
 	return nil

@@ -54,16 +54,16 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying cause, or nil.
 func (e *Error) Unwrap() error { return e.Err }
 
-// MaxFileSize bounds a config file: a supervisor reloading on SIGHUP must not be
+// maxFileSize bounds a config file: a supervisor reloading on SIGHUP must not be
 // made to read /dev/zero, or a log file named by mistake, until it runs out of
 // memory.
-const MaxFileSize = 1 << 20
+const maxFileSize = 1 << 20
 
-// ErrTooLarge is wrapped by the error for a config file over MaxFileSize.
+// ErrTooLarge is wrapped by the error for a config file over 1 MiB (maxFileSize).
 var ErrTooLarge = errors.New("config file too large")
 
 // Load reads and parses the file at path (a file, a pipe: anything but a
-// directory) of at most MaxFileSize bytes. A read failure is returned as an
+// directory) of at most 1 MiB (maxFileSize). A read failure is returned as an
 // *Error (Line 0) wrapping the *fs.PathError, so errors.Is(err, fs.ErrNotExist)
 // works.
 func Load(path string) (supervise.Group, error) {
@@ -104,12 +104,12 @@ func readFile(path string) ([]byte, error) {
 	}
 	// Not only regular files: -c <(generate-config) is a pipe. The limit bounds
 	// what any file costs.
-	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	src, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(src) > MaxFileSize {
-		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxFileSize)
+	if len(src) > maxFileSize {
+		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, maxFileSize)
 	}
 	return src, nil
 }

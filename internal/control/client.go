@@ -101,7 +101,7 @@ func (c *Client) Tree(ctx context.Context) (TreeInfo, error) {
 	if err := c.do(ctx, http.MethodGet, "/v1/tree", &info); err != nil {
 		return info, err
 	}
-	if ours := PidNamespace(); info.PidNS != 0 && ours != 0 && info.PidNS != ours {
+	if ours := pidNamespace(); info.PidNS != 0 && ours != 0 && info.PidNS != ours {
 		return info, fmt.Errorf("%w: the supervisor (pid %d there) runs in another PID namespace, whose pids mean nothing here; run the command inside it (nsenter --target PID --pid --mount, with PID as this namespace knows it)", ErrOtherNamespace, info.Pid)
 	}
 	return info, nil

@@ -288,8 +288,8 @@ func (s syncWriter) Write(p []byte) (int, error) {
 
 func TestRing(t *testing.T) {
 	j := NewJournal(3)
-	if got := j.Recent("a", 10); len(got) != 0 {
-		t.Fatalf("Recent of a silent program: %v", got)
+	if got := j.recent("a", 10); len(got) != 0 {
+		t.Fatalf("recent of a silent program: %v", got)
 	}
 	texts := func(ls []LogRecord) string {
 		var s []string
@@ -300,11 +300,11 @@ func TestRing(t *testing.T) {
 	}
 	for i, want := range []string{"1", "1,2", "1,2,3", "2,3,4", "3,4,5", "4,5,6", "5,6,7"} {
 		j.Output(supervise.OutputLine{Program: "a", Text: strconv.Itoa(i + 1)})
-		if got := texts(j.Recent("a", 10)); got != want {
+		if got := texts(j.recent("a", 10)); got != want {
 			t.Errorf("after %d lines: %q, want %q", i+1, got, want)
 		}
 	}
-	if got := texts(j.Recent("a", 2)); got != "6,7" {
+	if got := texts(j.recent("a", 2)); got != "6,7" {
 		t.Errorf("last 2: %q", got)
 	}
 }
@@ -352,7 +352,7 @@ func TestLogsAndEventsStream(t *testing.T) {
 		t.Errorf("Logs of an unknown program: %v", err)
 	}
 
-	// Follow: the old line, then new ones of a only, until we stop.
+	// follow: the old line, then new ones of a only, until we stop.
 	lines := make(chan string, 10)
 	errc := make(chan error, 1)
 	fctx, fcancel := context.WithCancel(ctx)
@@ -407,7 +407,7 @@ func TestStatusOfGoroutineWorker(t *testing.T) {
 		{Name: "stopped", Kind: supervise.SpawnGoroutine, State: supervise.StateStopped, Started: now.Add(-time.Second),
 			LastHeartbeat: now.Add(-time.Second)},
 	}
-	got := StatusOf(st, now)
+	got := statusOf(st, now)
 	if g := got[0]; g.Pid != 0 || g.Kind != "goroutine" || g.UptimeSeconds != 2 || g.HeartbeatAgeSeconds == nil || g.Leaked != 1 {
 		t.Errorf("running goroutine worker: %+v", g)
 	}

@@ -29,8 +29,8 @@ type LogRecord struct {
 	Partial bool      `json:"partial,omitempty"`
 }
 
-// DefaultLogLines is how many recent lines per program a Journal keeps.
-const DefaultLogLines = 1000
+// defaultLogLines is how many recent lines per program a Journal keeps.
+const defaultLogLines = 1000
 
 // LogBytes bounds the text a Journal keeps per program, whatever the lines'
 // count: a program that floods its output with long lines keeps its last 1 MiB
@@ -52,14 +52,14 @@ type Journal struct {
 	perProg int
 	logs    map[string]*ring
 	events  hub[EventRecord]
-	output  hub[LogRecord] // published under mu, so Follow neither misses nor repeats a line
+	output  hub[LogRecord] // published under mu, so follow neither misses nor repeats a line
 }
 
 // NewJournal returns a Journal keeping perProgram lines per program (<= 0 means
-// DefaultLogLines).
+// 1000, defaultLogLines).
 func NewJournal(perProgram int) *Journal {
 	if perProgram <= 0 {
-		perProgram = DefaultLogLines
+		perProgram = defaultLogLines
 	}
 	return &Journal{perProg: perProgram, logs: map[string]*ring{}}
 }
@@ -88,8 +88,8 @@ func (j *Journal) Output(l supervise.OutputLine) {
 	j.mu.Unlock()
 }
 
-// Recent returns up to n of program's most recent lines, oldest first.
-func (j *Journal) Recent(program string, n int) []LogRecord {
+// recent returns up to n of program's most recent lines, oldest first.
+func (j *Journal) recent(program string, n int) []LogRecord {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	rg := j.logs[program]
@@ -99,10 +99,10 @@ func (j *Journal) Recent(program string, n int) []LogRecord {
 	return rg.last(n)
 }
 
-// Follow returns program's n most recent lines and a channel of every later line
+// follow returns program's n most recent lines and a channel of every later line
 // of every program (the caller filters), with no line missed or repeated between
 // the two; the channel is closed if the follower falls behind, or by cancel.
-func (j *Journal) Follow(program string, n int) ([]LogRecord, <-chan LogRecord, func()) {
+func (j *Journal) follow(program string, n int) ([]LogRecord, <-chan LogRecord, func()) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	var recent []LogRecord
@@ -113,9 +113,9 @@ func (j *Journal) Follow(program string, n int) ([]LogRecord, <-chan LogRecord, 
 	return recent, ch, cancel
 }
 
-// FollowEvents returns a channel of every later event; it is closed if the
+// followEvents returns a channel of every later event; it is closed if the
 // follower falls behind, or by cancel.
-func (j *Journal) FollowEvents() (<-chan EventRecord, func()) { return j.events.subscribe() }
+func (j *Journal) followEvents() (<-chan EventRecord, func()) { return j.events.subscribe() }
 
 // ring keeps a program's last records, at most maxLines of them holding at
 // most maxBytes of text (but always the newest one); it grows as lines come, so

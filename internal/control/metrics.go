@@ -75,9 +75,9 @@ func (m *Metrics) Event(e supervise.Event) {
 var allStates = []supervise.State{supervise.StateStopped, supervise.StateStarting, supervise.StateRunning,
 	supervise.StateBackoff, supervise.StateStopping, supervise.StateExited, supervise.StateFatal}
 
-// WriteTo writes every metric in the Prometheus text exposition format
+// writeTo writes every metric in the Prometheus text exposition format
 // (version 0.0.4).
-func (m *Metrics) WriteTo(ctx context.Context, w io.Writer) error {
+func (m *Metrics) writeTo(ctx context.Context, w io.Writer) error {
 	st, err := m.t.Status(ctx)
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
@@ -221,14 +221,14 @@ func selfStats() processStats {
 	return ps
 }
 
-// HTTPHandler serves /metrics (Prometheus text format) and /healthz: 200 "ok"
+// httpHandler serves /metrics (Prometheus text format) and /healthz: 200 "ok"
 // while no program is fatal, 503 naming the fatal programs otherwise (what an
 // orchestrator's liveness probe wants).
-func (m *Metrics) HTTPHandler() http.Handler {
+func (m *Metrics) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		var b bytes.Buffer
-		if err := m.WriteTo(r.Context(), &b); err != nil {
+		if err := m.writeTo(r.Context(), &b); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -256,14 +256,14 @@ func (m *Metrics) HTTPHandler() http.Handler {
 	return mux
 }
 
-// ServeHTTP listens on addr (host:port) and serves m.HTTPHandler until the
+// ServeHTTP listens on addr (host:port) and serves m.httpHandler until the
 // returned stop is called. The listener is open when ServeHTTP returns.
 func (m *Metrics) ServeHTTP(log hclog.Logger, addr string) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--http %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: m.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second,
+	srv := &http.Server{Handler: m.httpHandler(), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
 	done := make(chan struct{})
 	go func() {

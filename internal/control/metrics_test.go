@@ -34,7 +34,7 @@ func TestMetricsExposition(t *testing.T) {
 		m.Event(supervise.Event{Program: "down", Exit: &supervise.Exit{Code: 3}})
 	}
 	var b bytes.Buffer
-	if err := m.WriteTo(context.Background(), &b); err != nil {
+	if err := m.writeTo(context.Background(), &b); err != nil {
 		t.Fatal(err)
 	}
 	parser := expfmt.NewTextParser(model.LegacyValidation)

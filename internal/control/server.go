@@ -182,11 +182,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, err, nil)
 		return
 	}
-	s.reply(w, nil, StatusOf(st, time.Now()))
+	s.reply(w, nil, statusOf(st, time.Now()))
 }
 
-// StatusOf converts supervise.Status snapshots taken at now.
-func StatusOf(st []supervise.Status, now time.Time) []ProgramStatus {
+// statusOf converts supervise.Status snapshots taken at now.
+func statusOf(st []supervise.Status, now time.Time) []ProgramStatus {
 	out := make([]ProgramStatus, 0, len(st))
 	for _, p := range st {
 		ps := ProgramStatus{Name: p.Name, State: string(p.State), Pid: p.Pid, Kind: string(p.Kind), Restarts: p.Restarts, Reason: p.Reason,
@@ -341,7 +341,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, err, nil)
 		return
 	}
-	info := TreeInfo{Pid: os.Getpid(), PidNS: PidNamespace(), Programs: StatusOf(st, time.Now()), Adopted: []AdoptedOrphan{}}
+	info := TreeInfo{Pid: os.Getpid(), PidNS: pidNamespace(), Programs: statusOf(st, time.Now()), Adopted: []AdoptedOrphan{}}
 	for _, o := range s.t.Adopted() {
 		info.Adopted = append(info.Adopted, AdoptedOrphan{Pid: o.Pid, Comm: o.Comm, StartTicks: o.StartTicks, Seen: o.Seen})
 	}
@@ -349,7 +349,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	ch, cancel := s.j.FollowEvents()
+	ch, cancel := s.j.followEvents()
 	defer cancel()
 	stream(w, r, s.closing, nil, ch, nil)
 }
@@ -365,7 +365,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, fmt.Errorf("logs %s: %w", name, supervise.ErrNoSuchProgram), nil)
 		return
 	}
-	n := DefaultLogLines
+	n := defaultLogLines
 	if v := r.URL.Query().Get("lines"); v != "" {
 		if n, err = strconv.Atoi(v); err != nil || n < 0 {
 			writeJSON(w, http.StatusBadRequest, apiError{Error: "lines=" + v + ": want a number >= 0", Kind: "bad_request"})
@@ -375,12 +375,12 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("follow") == "" {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		enc := json.NewEncoder(w)
-		for _, l := range s.j.Recent(name, n) {
+		for _, l := range s.j.recent(name, n) {
 			_ = enc.Encode(l)
 		}
 		return
 	}
-	recent, ch, cancel := s.j.Follow(name, n)
+	recent, ch, cancel := s.j.follow(name, n)
 	defer cancel()
 	stream(w, r, s.closing, recent, ch, func(l LogRecord) bool { return l.Program == name })
 }
@@ -457,8 +457,8 @@ func ParseSignal(s string) (syscall.Signal, error) {
 	return syscall.Signal(n), nil
 }
 
-// PidNamespace is the inode of this process's PID namespace, or 0 if unknown.
-func PidNamespace() uint64 {
+// pidNamespace is the inode of this process's PID namespace, or 0 if unknown.
+func pidNamespace() uint64 {
 	var st syscall.Stat_t
 	if err := syscall.Stat("/proc/self/ns/pid", &st); err != nil {
 		return 0

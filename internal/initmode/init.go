@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/supervisor/supervisor/internal/procfs"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
 
@@ -249,7 +250,7 @@ func (in *initProc) cleanup(ctx context.Context, sigs <-chan os.Signal, grace ti
 
 // descendants maps every process below root (zombies included) to its parent.
 func descendants(root int) map[int]int {
-	all, err := supervise.AllProcs()
+	all, err := procfs.All()
 	if err != nil {
 		return nil
 	}
@@ -272,18 +273,9 @@ func descendants(root int) map[int]int {
 
 // signalDescendant signals pid through a pidfd, after checking that the process
 // the pidfd refers to still has the parent the scan saw: a pid recycled since
-// the scan is never signalled.
-// It reports whether the signal was sent.
+// the scan is never signalled. A process gone, or re-parented to us since the
+// scan (its parent died), is not signalled: the next scan sees it again with its
+// new parent. It reports whether the signal was sent.
 func signalDescendant(pid, ppid int, sig syscall.Signal) bool {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return false // gone
-	}
-	defer unix.Close(fd)
-	if st, err := supervise.ReadProcStat(pid); err != nil || st.PPid != ppid {
-		// Gone, or re-parented to us since the scan (its parent died): the next
-		// scan sees it again with its new parent.
-		return false
-	}
-	return unix.PidfdSendSignal(fd, sig, nil, 0) == nil
+	return procfs.SignalIfStill(pid, sig, func(st procfs.Stat) bool { return st.PPid == ppid })
 }

@@ -5,8 +5,8 @@ import (
 	"sync"
 )
 
-// Bodies of large frames (over the Decoder's 4 KiB read buffer, up to growStep)
-// are read straight into buffers from these pools, and Recycle puts them back.
+// Bodies of large frames (over the decoder's 4 KiB read buffer, up to growStep)
+// are read straight into buffers from these pools, and recycle puts them back.
 // Fresh 64 KiB allocations are what made large frames slow: the runtime hands
 // freed pages back to the kernel and faults them in again inside the next
 // read(2), about 50 us per 64 KiB frame on the development VM, more than the copy
@@ -56,16 +56,16 @@ func newBody(n int) []byte {
 	return make([]byte, n)
 }
 
-// Recycle gives a decoded message's Body back, so that a later Decode (of this
-// Decoder or another) can read into it instead of allocating. It is optional: a
-// Body never recycled is ordinary garbage. After Recycle, neither the caller nor
+// recycle gives a decoded message's Body back, so that a later Decode (of this
+// decoder or another) can read into it instead of allocating. It is optional: a
+// Body never recycled is ordinary garbage. After recycle, neither the caller nor
 // anyone it passed body to may use body, or any slice of it, again: the next
 // large frame may overwrite it. Child.Serve recycles each Request's Body once its
 // handler returned and the Reply was written. Any byte slice with a capacity
 // from 4 KiB to just under 512 KiB is accepted (a Body that is a slice of a
 // larger frame's buffer keeps that buffer alive while pooled); others are
 // ignored. Safe for concurrent use.
-func Recycle(body []byte) {
+func recycle(body []byte) {
 	i := bodyClass(cap(body))
 	if i < 0 {
 		return

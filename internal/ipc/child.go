@@ -16,7 +16,7 @@ import (
 // goroutine and must return once ctx is done (see Child.Serve). Like an
 // io.Writer's Write, it must not keep body, or hand it to a goroutine that
 // outlives it: once the handler returned and its Reply was written, body goes back
-// to the Decoder's pool (Recycle) and a later Request's bytes overwrite it. It may
+// to the decoder's pools and a later Request's bytes overwrite it. It may
 // return body, or a slice of it, as the Reply's body. A panic in a handler is not
 // recovered: it ends the worker, as any goroutine's panic does.
 type Handler func(ctx context.Context, method string, body []byte) ([]byte, error)
@@ -27,10 +27,10 @@ type Handler func(ctx context.Context, method string, body []byte) ([]byte, erro
 // Ownership: the worker owns r and w and closes them (after Serve and Close
 // returned); the Child never does. Once NewChild returned, only Serve reads r.
 // Every frame the Child sends goes through one Encoder, so frames written by
-// Ready, SetStatus, the heartbeat goroutine, handlers' replies and Stopping never
-// interleave.
+// Ready, SetStatus, the heartbeat goroutine, handlers' replies, Stopping, Acquire
+// and Release never interleave.
 type Child struct {
-	dec *Decoder // r: supervisor -> child. The handshake, then Serve's reader goroutine.
+	dec *decoder // r: supervisor -> child. The handshake, then Serve's reader goroutine.
 	enc *Encoder // w: child -> supervisor. Any goroutine.
 
 	ready   func() error // sends Ready once, then returns the first result
@@ -55,16 +55,16 @@ type Child struct {
 // NewChild performs the client handshake over r (the pipe from the supervisor)
 // and w (the pipe to the supervisor): it sends Hello{ProtocolVersion, pid, name}
 // and blocks until the supervisor's HelloAck arrives. pid is carried as data only.
-// Errors are ClientHandshake's.
+// Errors: as for Conn.Handshake, with "want HelloAck" (and no Hello returned).
 func NewChild(r io.Reader, w io.Writer, pid int, name string) (*Child, error) {
 	c := &Child{
-		dec:    NewDecoder(r, 0),
+		dec:    newDecoder(r, 0),
 		enc:    NewEncoder(w),
 		closed: make(chan struct{}),
 		gone:   make(chan struct{}),
 	}
 	c.ready = sync.OnceValue(func() error { return c.send(Ready{}) })
-	if err := ClientHandshake(c.dec, c.enc, pid, name); err != nil {
+	if err := clientHandshake(c.dec, c.enc, pid, name); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -133,7 +133,7 @@ func (c *Child) heartbeats(interval time.Duration) {
 //     ErrPeerGone and io.EOF; heartbeats stop too;
 //   - a Stop arrived: Serve sends Stopping at once, reads no further Request, and
 //     returns ErrStopRequested (joined with the error of sending Stopping, if that
-//     failed); the deadline is then available from StopDeadline;
+//     failed);
 //   - ctx is done: ctx.Err();
 //   - Close was called: ErrClosed;
 //   - a protocol error: a Decode error (ErrTruncated etc.), or ErrUnexpectedMessage
@@ -179,7 +179,7 @@ func (c *Child) Serve(ctx context.Context, h Handler) error {
 	case <-c.closed:
 		err = ErrClosed
 	}
-	if dl, ok := c.StopDeadline(); ok && errors.Is(err, ErrStopRequested) {
+	if dl, ok := c.stopDeadline(); ok && errors.Is(err, ErrStopRequested) {
 		t := time.AfterFunc(time.Until(dl), cancel)
 		defer t.Stop()
 	} else {
@@ -256,7 +256,7 @@ func (c *Child) handle(ctx context.Context, h Handler, req Request) {
 	if err := c.send(rep); errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrMalformed) {
 		_ = c.send(Reply{ID: req.ID, Err: "reply not sent: " + err.Error()})
 	}
-	Recycle(req.Body) // the Reply was copied out: nothing refers to body now
+	recycle(req.Body) // the Reply was copied out: nothing refers to body now
 }
 
 // ErrLeaseRefused wraps the supervisor's reason for refusing an Acquire.
@@ -318,9 +318,9 @@ func (c *Child) markGone() {
 	c.goneOnce.Do(func() { close(c.gone) })
 }
 
-// StopDeadline returns when the stop deadline of the Stop that ended Serve
+// stopDeadline returns when the stop deadline of the Stop that ended Serve
 // expires (its receipt plus Stop.Deadline), and false if no Stop arrived.
-func (c *Child) StopDeadline() (time.Time, bool) {
+func (c *Child) stopDeadline() (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.stopAt, !c.stopAt.IsZero()

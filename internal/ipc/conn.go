@@ -5,7 +5,7 @@ import (
 	"sync"
 )
 
-// Conn is the supervisor's side of the conversation with one child: a Decoder on
+// Conn is the supervisor's side of the conversation with one child: a decoder on
 // the pipe from the child and an Encoder on the pipe to it. It knows nothing of
 // processes; request/reply correlation and timeouts are the caller's (see Pending).
 //
@@ -13,7 +13,7 @@ import (
 // w to tell the child to go (the child reads EOF), and close r only after the
 // reader goroutine is done with Recv.
 type Conn struct {
-	dec *Decoder // child -> supervisor; one reader goroutine
+	dec *decoder // child -> supervisor; one reader goroutine
 	enc *Encoder // supervisor -> child; any goroutine
 }
 
@@ -21,13 +21,22 @@ type Conn struct {
 // longer than maxFrame bytes; <= 0 means DefaultMaxFrame) and writes frames to the
 // child on w.
 func NewConn(r io.Reader, w io.Writer, maxFrame int) *Conn {
-	return &Conn{dec: NewDecoder(r, maxFrame), enc: NewEncoder(w)}
+	return &Conn{dec: newDecoder(r, maxFrame), enc: NewEncoder(w)}
 }
 
-// Handshake runs ServerHandshake: it blocks until the child's Hello arrives, and
-// answers it. It must be called once, before any Recv or Send.
+// Handshake is the supervisor's half of the handshake: it blocks until the
+// child's first frame arrives, requires it to be a Hello of ProtocolVersion, and
+// answers HelloAck{ProtocolVersion}. It must be called once, before any Recv or
+// Send.
+//
+// Errors: the first frame is not a Hello (ErrUnexpectedMessage, "ipc: first
+// frame is Heartbeat, want Hello"); the child closed the pipe first
+// (ErrPeerGone); the Hello has another version (ErrVersion, "ipc: protocol
+// version 7, want 1"; the Hello is returned too, and the HelloAck is still sent,
+// so the child can report the mismatch from its side); any error of decoding or
+// Encode. After an error the caller should close both pipes.
 func (c *Conn) Handshake() (Hello, error) {
-	return ServerHandshake(c.dec, c.enc)
+	return serverHandshake(c.dec, c.enc)
 }
 
 // Recv blocks until the next message from the child arrives and returns it: a
@@ -38,7 +47,7 @@ func (c *Conn) Handshake() (Hello, error) {
 // pipe), Recv returns an error wrapping ErrPeerGone and io.EOF. A message that a
 // child may not send (Hello after the handshake, HelloAck, Request, Stop) is
 // returned as an error wrapping ErrUnexpectedMessage; the stream stays in sync, so
-// Recv may be called again. Other errors are the Decoder's, and sticky.
+// Recv may be called again. Other errors are the decoder's, and sticky.
 func (c *Conn) Recv() (Message, error) {
 	m, err := c.dec.Decode()
 	if err != nil {
@@ -154,11 +163,4 @@ func (p *Pending) Fail(err error) int {
 		ch <- Result{Err: err}
 	}
 	return len(calls)
-}
-
-// Len returns the number of requests in flight.
-func (p *Pending) Len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.calls)
 }

@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	// readBufSize is the Decoder's bufio.Reader size. Frames that fit in it
+	// readBufSize is the decoder's bufio.Reader size. Frames that fit in it
 	// (nearly all: heartbeats, status, small requests) are parsed in place.
 	readBufSize = 4096
 	// growStep bounds the first allocation for a frame larger than the read buffer;
@@ -18,24 +18,24 @@ const (
 	growStep = 256 << 10
 )
 
-// A Decoder reads frames from an io.Reader and returns the messages in them. It
+// A decoder reads frames from an io.Reader and returns the messages in them. It
 // is not safe for concurrent use: one goroutine reads. It reads through its own
 // bufio.Reader, so it may read ahead of the frame it returns; nothing else may read
-// from r once the Decoder has. The caller owns r and closes it; the Decoder never
+// from r once the decoder has. The caller owns r and closes it; the decoder never
 // does.
-type Decoder struct {
+type decoder struct {
 	r   *bufio.Reader
 	max int   // limit on a frame's declared length
 	err error // the first error; sticky
 }
 
-// NewDecoder returns a Decoder reading from r that refuses frames whose declared
+// newDecoder returns a decoder reading from r that refuses frames whose declared
 // length exceeds maxFrame bytes; maxFrame <= 0 means DefaultMaxFrame.
-func NewDecoder(r io.Reader, maxFrame int) *Decoder {
+func newDecoder(r io.Reader, maxFrame int) *decoder {
 	if maxFrame <= 0 {
 		maxFrame = DefaultMaxFrame
 	}
-	return &Decoder{r: bufio.NewReaderSize(r, readBufSize), max: maxFrame}
+	return &decoder{r: bufio.NewReaderSize(r, readBufSize), max: maxFrame}
 }
 
 // Decode reads the next frame and returns its message. It blocks until a whole
@@ -53,16 +53,16 @@ func NewDecoder(r io.Reader, maxFrame int) *Decoder {
 // place. A larger Request or Reply whose fields before the Body fit in the read
 // buffer, with a Body of up to 256 KiB, has its Body read straight into a buffer
 // of exactly the declared length, from the body pools if one there is big enough
-// (see Recycle). Any other large frame is read into a buffer that starts at most
+// (see recycle). Any other large frame is read into a buffer that starts at most
 // 256 KiB and doubles only as bytes arrive, never beyond the declared length, and
 // its Body is a slice of that buffer. Strings are copied out, and a small frame's
 // Body is copied out of the read buffer, so a Body never aliases memory the
-// Decoder reuses: it is the caller's until the caller recycles it. Decoding a message
+// decoder reuses: it is the caller's until the caller recycles it. Decoding a message
 // whose fields are all numbers allocates only to box it in the Message interface
 // (8 bytes for Heartbeat; nothing for Ready and Stopping).
 //
 // Decode never panics, whatever the input.
-func (d *Decoder) Decode() (Message, error) {
+func (d *decoder) Decode() (Message, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -73,7 +73,7 @@ func (d *Decoder) Decode() (Message, error) {
 	return m, err
 }
 
-func (d *Decoder) decode() (Message, error) {
+func (d *decoder) decode() (Message, error) {
 	hdr, err := d.r.Peek(frameHeaderLen)
 	if err != nil {
 		if len(hdr) == 0 && err == io.EOF {
@@ -125,11 +125,11 @@ func (d *Decoder) decode() (Message, error) {
 
 // readBodied reads a large Request or Reply payload of n bytes whose fields
 // before the Body arrived in the read buffer: it parses them there, then reads the
-// Body straight into a buffer of its own from the body pools (see Recycle). ok is
+// Body straight into a buffer of its own from the body pools (see recycle). ok is
 // false, with nothing consumed, for any other payload (those fields longer than
 // the buffer, a Body over 256 KiB, or malformed: readLarge then reads it, growing
 // its buffer as bytes arrive, and names what is wrong).
-func (d *Decoder) readBodied(t Type, n int) (m Message, ok bool, err error) {
+func (d *decoder) readBodied(t Type, n int) (m Message, ok bool, err error) {
 	pre, err := d.r.Peek(min(n, d.r.Size()))
 	if err != nil { // the frame ends (or the reader fails) within its first 4 KiB
 		return nil, true, readError(err, t.String()+" frame", 1+len(pre), uint32(n+1))
@@ -149,7 +149,7 @@ func (d *Decoder) readBodied(t Type, n int) (m Message, ok bool, err error) {
 		k, err := d.r.Read(body[got:])
 		got += k
 		if err != nil && got < len(body) {
-			Recycle(body)
+			recycle(body)
 			return nil, true, readError(err, t.String()+" frame", 1+head+got, uint32(n+1))
 		}
 	}
@@ -161,7 +161,7 @@ func (d *Decoder) readBodied(t Type, n int) (m Message, ok bool, err error) {
 
 // readLarge reads a payload of n bytes that does not fit in the read buffer into a
 // new buffer that grows with the bytes received.
-func (d *Decoder) readLarge(t Type, n int) ([]byte, error) {
+func (d *decoder) readLarge(t Type, n int) ([]byte, error) {
 	buf := make([]byte, min(n, growStep))
 	got := 0
 	for got < n {

@@ -15,17 +15,17 @@
 // worker's business). This package is handed the ends as an io.Reader and an
 // io.Writer and closes nothing.
 //
-//   - Each reading end has one Decoder, used by one goroutine at a time: the
+//   - Each reading end has one decoder, used by one goroutine at a time: the
 //     supervisor's reader goroutine calling Conn.Recv; in the child, NewChild's
-//     handshake and then Serve's reader goroutine. A Decoder buffers, so nothing else
+//     handshake and then Serve's reader goroutine. A decoder buffers, so nothing else
 //     may read that end.
 //   - Each writing end has one Encoder, shared by every goroutine that sends: the
 //     supervisor's callers of Conn.Send; in the child, Ready, SetStatus, the heartbeat
-//     goroutine, handlers' replies and Stopping. An Encoder writes each frame with a
-//     single Write under a mutex, so frames never interleave; no other writer may
-//     touch that end.
+//     goroutine, handlers' replies, Stopping, and Acquire with its release function.
+//     An Encoder writes each frame with a single Write under a mutex, so frames never
+//     interleave; no other writer may touch that end.
 //   - Death is EOF. When either process dies or closes its writing end, the other
-//     side's Decoder reads io.EOF at a frame boundary (Conn.Recv and Child.Serve
+//     side's decoder reads io.EOF at a frame boundary (Conn.Recv and Child.Serve
 //     report ErrPeerGone); a frame cut short is ErrTruncated.
 //
 // # Frame format
@@ -35,8 +35,8 @@
 //	+------------------------+--------+---------------------+
 //	  4 bytes                  1 byte
 //
-// N counts the type byte and the payload, not itself: 1 <= N <= the Decoder's
-// limit (DefaultMaxFrame, 1 MiB, unless NewDecoder was given another). Payload
+// N counts the type byte and the payload, not itself: 1 <= N <= the decoder's
+// limit (DefaultMaxFrame, 1 MiB, unless NewConn was given another). Payload
 // fields follow each other with no padding, tags or trailing bytes:
 //
 //   - integers are uvarints (encoding/binary's LEB128), minimally encoded, at most
@@ -64,8 +64,8 @@
 //
 // # The conversation
 //
-// The child sends Hello first; the supervisor answers HelloAck (ServerHandshake,
-// ClientHandshake). Then, in any order, the child sends Ready (once), Status,
+// The child sends Hello first; the supervisor answers HelloAck (NewChild on the
+// child's side, Conn.Handshake on the supervisor's). Then, in any order, the child sends Ready (once), Status,
 // Heartbeat, Reply, Acquire and Release; the supervisor sends Request, Stop and
 // Lease (Child.Acquire waits for it; Serve's reader delivers it). The child answers
 // Stop with Stopping and reads nothing more. A message in the wrong direction is a
@@ -87,11 +87,12 @@
 // ErrFrameTooLarge, ErrUnknownType, ErrMalformed (also a zero-length frame),
 // ErrTruncated (also wraps io.ErrUnexpectedEOF); then, above the frames,
 // ErrVersion, ErrUnexpectedMessage, ErrPeerGone (also wraps io.EOF),
-// ErrStopRequested and ErrClosed. Each error's text names what was wrong:
+// ErrStopRequested and ErrClosed. Child.Acquire's refusal wraps ErrLeaseRefused,
+// with the supervisor's reason. Each error's text names what was wrong:
 // "ipc: frame of 5000000 bytes exceeds the 1048576-byte limit",
 // "ipc: unknown message type 0x7f", "ipc: first frame is Heartbeat, want Hello".
 //
-// The Decoder checks the declared length against its limit before it allocates
+// The decoder checks the declared length against its limit before it allocates
 // anything for a frame and never allocates beyond it: a frame that fits in its 4
 // KiB read buffer is parsed in place; a large Request or Reply with a Body of up to
 // 256 KiB has its Body read straight into a buffer of exactly that length, taken
@@ -99,19 +100,20 @@
 // buffer that starts at no more than 256 KiB and grows, up to the declared length,
 // only as bytes arrive (its Body is a slice of that buffer). Strings and small
 // frames' Bodies are copied out of the read buffer, so a decoded message never
-// aliases memory the Decoder reuses.
+// aliases memory the decoder reuses.
 //
 // # Who owns a Body
 //
-// A decoded Body belongs to whoever called Decode, for as long as they like. An
-// owner that is done with it may give it back with Recycle, and the next large
-// frame is read into that memory instead of a fresh allocation. Child.Serve does
-// so for every Request once its handler returned and the Reply was written, which
-// is why a Handler, like an io.Writer, must not keep its body. The supervisor side
-// does not recycle Reply bodies: Conn.Recv's caller hands them to whoever asked. Decode never panics; once it has failed, it
-// keeps returning the same error. The Encoder refuses, before writing anything, a
-// message Decode would reject (ErrMalformed) or a frame over DefaultMaxFrame
-// (ErrFrameTooLarge), whatever limit the peer's Decoder has.
+// A decoded Reply's Body belongs to Conn.Recv's caller, for as long as it likes:
+// the supervisor side hands it to whoever asked and never gives it back. A
+// Request's Body is lent to its Handler: once the handler returned and the Reply
+// was written, Child.Serve gives it back to the decoder's pools, and the next
+// large frame is read into that memory instead of a fresh allocation, which is
+// why a Handler, like an io.Writer, must not keep its body. Decoding never
+// panics; once it has failed, the decoder keeps returning the same error. The
+// Encoder refuses, before writing anything, a message decoding would reject
+// (ErrMalformed) or a frame over DefaultMaxFrame (ErrFrameTooLarge), whatever
+// limit the peer's decoder has.
 //
 // # Versioning
 //

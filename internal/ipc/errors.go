@@ -9,7 +9,7 @@ import (
 // message wraps exactly one of them; check with errors.Is. The error's own text says
 // what was wrong ("ipc: unknown message type 0x7f").
 var (
-	// ErrFrameTooLarge: a frame's declared length exceeds the Decoder's limit, or a
+	// ErrFrameTooLarge: a frame's declared length exceeds the decoder's limit, or a
 	// message to encode would exceed DefaultMaxFrame.
 	ErrFrameTooLarge = errors.New("ipc: frame too large")
 	// ErrUnknownType: a frame's type byte names no message of this protocol version.

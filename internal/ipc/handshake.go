@@ -5,7 +5,7 @@ import (
 	"io"
 )
 
-// ServerHandshake is the supervisor's half of the handshake. It blocks until the
+// serverHandshake is the supervisor's half of the handshake. It blocks until the
 // first frame arrives, requires it to be a Hello of ProtocolVersion, and answers
 // HelloAck{ProtocolVersion}.
 //
@@ -15,7 +15,7 @@ import (
 // Hello is returned too, and the HelloAck is still sent, so the child can report
 // the mismatch from its side); any error of Decode or Encode. After an error the
 // caller should close both pipes.
-func ServerHandshake(d *Decoder, e *Encoder) (Hello, error) {
+func serverHandshake(d *decoder, e *Encoder) (Hello, error) {
 	m, err := d.Decode()
 	if err != nil {
 		if err == io.EOF {
@@ -36,12 +36,12 @@ func ServerHandshake(d *Decoder, e *Encoder) (Hello, error) {
 	return h, nil
 }
 
-// ClientHandshake is the child's half of the handshake. It sends
+// clientHandshake is the child's half of the handshake. It sends
 // Hello{ProtocolVersion, pid, name} and blocks until the answer arrives, which
 // must be a HelloAck of ProtocolVersion. pid is carried as data only.
 //
-// Errors: as for ServerHandshake, with "want HelloAck".
-func ClientHandshake(d *Decoder, e *Encoder, pid int, name string) error {
+// Errors: as for serverHandshake, with "want HelloAck".
+func clientHandshake(d *decoder, e *Encoder, pid int, name string) error {
 	if err := e.Encode(Hello{Version: ProtocolVersion, Pid: pid, Name: name}); err != nil {
 		return fmt.Errorf("send Hello: %w", err)
 	}

@@ -67,10 +67,10 @@ func (t Type) String() string {
 	return fmt.Sprintf("Type(0x%02x)", uint8(t))
 }
 
-// Message is one of this package's message types: Hello, HelloAck, Ready, Heartbeat,
-// Status, Request, Reply, Stop, Stopping. The set is closed (the interface has an
-// unexported method); messages are plain values, used and type-switched by value,
-// never by pointer.
+// Message is one of this package's twelve message types: Hello, HelloAck, Ready,
+// Heartbeat, Status, Request, Reply, Stop, Stopping, Acquire, Lease, Release (one
+// per Type constant). The set is closed (the interface has an unexported method);
+// messages are plain values, used and type-switched by value, never by pointer.
 type Message interface {
 	// Type returns the message's wire type.
 	Type() Type
@@ -110,7 +110,7 @@ type Status struct {
 type Request struct {
 	ID     uint64
 	Method string
-	Body   []byte // nil when empty; a decoded Body is the caller's (see Recycle)
+	Body   []byte // nil when empty; a decoded Body is the caller's (see the package doc)
 }
 
 // Reply answers the Request with the same ID. A non-empty Err is the handler's
@@ -118,7 +118,7 @@ type Request struct {
 type Reply struct {
 	ID   uint64
 	Err  string
-	Body []byte // nil when empty; a decoded Body is the caller's (see Recycle)
+	Body []byte // nil when empty; a decoded Body is the caller's (see the package doc)
 }
 
 // Stop asks the child to stop within Deadline (>= 0), counted from its receipt.
@@ -216,7 +216,6 @@ func (m Hello) payloadLen() int {
 	return uvarintLen(uint64(m.Version)) + uvarintLen(uint64(m.Pid)) + bytesLen(len(m.Name))
 }
 func (m HelloAck) payloadLen() int  { return uvarintLen(uint64(m.Version)) }
-func (Ready) payloadLen() int       { return 0 }
 func (m Heartbeat) payloadLen() int { return uvarintLen(m.Seq) }
 func (m Status) payloadLen() int    { return bytesLen(len(m.Text)) }
 func (m Request) payloadLen() int {
@@ -225,8 +224,7 @@ func (m Request) payloadLen() int {
 func (m Reply) payloadLen() int {
 	return uvarintLen(m.ID) + bytesLen(len(m.Err)) + bytesLen(len(m.Body))
 }
-func (m Stop) payloadLen() int   { return uvarintLen(uint64(m.Deadline)) }
-func (Stopping) payloadLen() int { return 0 }
+func (m Stop) payloadLen() int { return uvarintLen(uint64(m.Deadline)) }
 func (m Acquire) payloadLen() int {
 	return uvarintLen(m.ID) + bytesLen(len(m.Name)) + uvarintLen(uint64(m.Limit))
 }
@@ -249,7 +247,6 @@ func (m Hello) appendPayload(b []byte) []byte {
 	return appendString(b, m.Name)
 }
 func (m HelloAck) appendPayload(b []byte) []byte  { return binary.AppendUvarint(b, uint64(m.Version)) }
-func (Ready) appendPayload(b []byte) []byte       { return b }
 func (m Heartbeat) appendPayload(b []byte) []byte { return binary.AppendUvarint(b, m.Seq) }
 func (m Status) appendPayload(b []byte) []byte    { return appendString(b, m.Text) }
 func (m Request) appendPayload(b []byte) []byte {
@@ -262,8 +259,7 @@ func (m Reply) appendPayload(b []byte) []byte {
 	b = appendString(b, m.Err)
 	return appendBlob(b, m.Body)
 }
-func (m Stop) appendPayload(b []byte) []byte   { return binary.AppendUvarint(b, uint64(m.Deadline)) }
-func (Stopping) appendPayload(b []byte) []byte { return b }
+func (m Stop) appendPayload(b []byte) []byte { return binary.AppendUvarint(b, uint64(m.Deadline)) }
 func (m Acquire) appendPayload(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.ID)
 	b = appendString(b, m.Name)
@@ -277,7 +273,8 @@ func (m Release) appendPayload(b []byte) []byte { return binary.AppendUvarint(b,
 
 // The encoding side dispatches with type switches, not through the interface, so
 // that Encode does not make its argument escape: encoding a Heartbeat allocates
-// nothing, not even to box it.
+// nothing, not even to box it. Ready and Stopping have empty payloads: describe
+// and appendPayload handle them without a method.
 
 // describe returns m's type, its payload length and, if m cannot be encoded, an
 // error wrapping ErrMalformed.

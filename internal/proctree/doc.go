@@ -5,7 +5,8 @@
 // # Invariants
 //
 //   - The tree is built from the parent pid (field 4 of /proc/PID/stat) of every
-//     process listed in /proc, read once per process. Nothing here forks, execs or
+//     process listed in /proc, read once per process with package procfs (the
+//     module's one parser of that file). Nothing here forks, execs or
 //     waits: gopsutil v3's Process.Children runs pgrep and waits for it, which would
 //     race the supervisor's reaper (DESIGN.md, hard rule 1), so it is never called.
 //     Nor are gopsutil's per-process getters used here (the supervisor's own

@@ -12,13 +12,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/supervisor/supervisor/internal/procfs"
 )
 
 // ErrNotFound is returned when a process is not in the process table (or not in
 // a snapshot).
 var ErrNotFound = errors.New("proctree: no such process")
 
-// ErrMalformed is returned for a /proc/PID/stat line that cannot be parsed.
+// ErrMalformed is returned for a /proc/uptime that cannot be parsed (a
+// /proc/PID/stat line that cannot be parsed is procfs.ErrMalformed).
 var ErrMalformed = errors.New("proctree: malformed /proc stat line")
 
 // clockTicks is USER_HZ, the unit of the times in /proc/PID/stat. The kernel fixes
@@ -104,22 +107,13 @@ func Take() (*Snapshot, error) {
 		return nil, err
 	}
 	taken := time.Now()
-	d, err := os.Open("/proc")
+	pids, err := procfs.Pids()
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
-	}
-	s := &Snapshot{Taken: taken, Nodes: make(map[int]*Node, len(names))}
+	s := &Snapshot{Taken: taken, Nodes: make(map[int]*Node, len(pids))}
 	r := reader{buf: make([]byte, maxCmdline)}
-	for _, name := range names {
-		pid, err := strconv.Atoi(name)
-		if err != nil {
-			continue
-		}
+	for _, pid := range pids {
 		n, err := r.read(pid, uptime)
 		if err != nil {
 			continue // gone since the listing, or unreadable: skipped
@@ -156,41 +150,25 @@ func Read(pid int) (*Node, error) {
 // reader reads /proc/PID files into one reused buffer.
 type reader struct{ buf []byte }
 
-func (r *reader) file(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	n := 0
-	for n < len(r.buf) {
-		m, err := unix.Read(fd, r.buf[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if m == 0 {
-			break
-		}
-		n += m
-	}
-	return r.buf[:n], nil
-}
-
 func (r *reader) read(pid int, uptime time.Duration) (*Node, error) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	b, err := r.file(dir + "/stat")
+	st, err := procfs.ReadStatBuf(pid, r.buf)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
 			return nil, fmt.Errorf("pid %d: %w", pid, ErrNotFound)
 		}
-		return nil, fmt.Errorf("read %s/stat: %w", dir, err)
+		return nil, err
 	}
-	n, err := parseStat(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s/stat: %w", dir, err)
+	n := &Node{
+		Pid:        st.Pid,
+		PPid:       st.PPid,
+		Pgrp:       st.Pgrp,
+		Sid:        st.Sid,
+		State:      st.State,
+		Comm:       st.Comm,
+		Threads:    st.Threads,
+		RSS:        st.RSSPages * int64(os.Getpagesize()),
+		CPUTime:    ticks(st.UTime + st.STime),
+		StartTicks: st.StartTicks,
 	}
 	n.Started = bootTime().Add(ticks(n.StartTicks))
 	n.Uptime = max(uptime-ticks(n.StartTicks), 0)
@@ -199,7 +177,8 @@ func (r *reader) read(pid int, uptime time.Duration) (*Node, error) {
 	}
 	if n.State != 'Z' {
 		// Empty for kernel threads; a process that exits meanwhile just has none.
-		if c, err := r.file(dir + "/cmdline"); err == nil && len(c) > 0 {
+		c, err := procfs.ReadUpTo("/proc/"+strconv.Itoa(pid)+"/cmdline", r.buf[:maxCmdline])
+		if err == nil && len(c) > 0 {
 			c = bytes.TrimRight(c, "\x00")
 			for _, a := range bytes.Split(c, []byte{0}) {
 				n.Cmdline = append(n.Cmdline, string(a))
@@ -211,44 +190,6 @@ func (r *reader) read(pid int, uptime time.Duration) (*Node, error) {
 
 func ticks(t uint64) time.Duration {
 	return time.Duration(t) * (time.Second / clockTicks)
-}
-
-// parseStat parses a /proc/PID/stat line: "pid (comm) S ppid pgrp session ...".
-// comm may hold spaces and parentheses, so it ends at the last ')'.
-func parseStat(b []byte) (*Node, error) {
-	open := bytes.IndexByte(b, '(')
-	closing := bytes.LastIndexByte(b, ')')
-	if open < 0 || closing < open || closing+2 >= len(b) {
-		return nil, ErrMalformed
-	}
-	pid, err := strconv.Atoi(string(bytes.TrimSpace(b[:open])))
-	if err != nil {
-		return nil, ErrMalformed
-	}
-	f := bytes.Fields(b[closing+2:])
-	// Field numbers below are proc(5)'s minus 3: f[0] is field 3, the state.
-	if len(f) < 22 || len(f[0]) != 1 {
-		return nil, ErrMalformed
-	}
-	num := func(i int) int64 {
-		v, e := strconv.ParseInt(string(f[i]), 10, 64)
-		if e != nil {
-			err = ErrMalformed
-		}
-		return v
-	}
-	n := &Node{Pid: pid, Comm: string(b[open+1 : closing]), State: f[0][0]}
-	n.PPid = int(num(1))
-	n.Pgrp = int(num(2))
-	n.Sid = int(num(3))
-	n.CPUTime = ticks(uint64(num(11) + num(12))) // utime + stime
-	n.Threads = int(num(17))
-	n.StartTicks = uint64(num(19))
-	n.RSS = num(21) * int64(os.Getpagesize())
-	if err != nil {
-		return nil, err
-	}
-	return n, nil
 }
 
 // readUptime reads the time since boot from /proc/uptime.

@@ -44,7 +44,7 @@ func Render(w io.Writer, root *Node, opts RenderOptions) error {
 		}
 		fmt.Fprintf(bw, "%s%s%s%d %c %s", opts.Indent, prefix, branch, n.Pid, n.State, cmd)
 		if opts.Metrics {
-			fmt.Fprintf(bw, "  (rss %s, cpu %.1f%%, up %s)", FormatBytes(n.RSS), n.CPUPercent, n.Uptime.Round(10*time.Millisecond))
+			fmt.Fprintf(bw, "  (rss %s, cpu %.1f%%, up %s)", formatBytes(n.RSS), n.CPUPercent, n.Uptime.Round(10*time.Millisecond))
 		}
 		if opts.Annotate != nil {
 			for _, a := range opts.Annotate(n) {
@@ -71,8 +71,8 @@ func String(root *Node) string {
 	return b.String()
 }
 
-// FormatBytes prints n in KiB, MiB or GiB with one decimal.
-func FormatBytes(n int64) string {
+// formatBytes prints n in KiB, MiB or GiB with one decimal.
+func formatBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1fGiB", float64(n)/(1<<30))

@@ -233,21 +233,8 @@ func (r *Reaper) registered(pids []int) map[int]bool {
 // startTime reads field 22 of /proc/PID/stat: when the process started, in clock
 // ticks since boot.
 func startTime(pid int) (uint64, bool) {
-	var buf [512]byte
-	b, err := readSmall("/proc/"+strconv.Itoa(pid)+"/stat", buf[:], true)
-	if err != nil {
-		return 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 > len(b) {
-		return 0, false
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 20 {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(string(f[19]), 10, 64)
-	return n, err == nil
+	st, err := ReadProcStat(pid)
+	return st.StartTicks, err == nil
 }
 
 // cmdline is a process's command line for a log line, or its [comm].

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,12 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/supervisor/supervisor/internal/procfs"
 )
 
 // The workers the init tests need: "orphans" leaves processes behind, "linger" is
@@ -170,33 +170,16 @@ func runReapCheck(args []string, stdout, stderr io.Writer) int {
 // adopted counts the processes whose parent is adopter, other than self, and how
 // many of them are zombies.
 func adopted(adopter, self int) (left, zombies int, err error) {
-	ents, err := os.ReadDir("/proc")
+	all, err := procfs.All()
 	if err != nil {
 		return 0, 0, fmt.Errorf("list /proc: %w", err)
 	}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // gone meanwhile
-		}
-		// "pid (comm) S ppid ...": comm may hold spaces and ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, err := strconv.Atoi(f[1]); err != nil || ppid != adopter {
+	for _, st := range all {
+		if st.Pid == self || st.PPid != adopter {
 			continue
 		}
 		left++
-		if f[0] == "Z" {
+		if st.State == 'Z' {
 			zombies++
 		}
 	}

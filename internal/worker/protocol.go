@@ -291,11 +291,18 @@ func handler(stderr io.Writer, c *ipc.Child) ipc.Handler {
 		if out, err, ok := handleLease(ctx, c, method, body, stderr, func() { os.Exit(3) }); ok {
 			return out, err
 		}
-		return handle(ctx, method, body, stderr)
+		return handleBasic(ctx, method, body, func() {
+			fmt.Fprintln(stderr, "child: crashing on request")
+			os.Exit(3)
+		})
 	}
 }
 
-func handle(ctx context.Context, method string, body []byte, stderr io.Writer) ([]byte, error) {
+// handleBasic answers the methods the "child" worker's protocol mode and the
+// "service" worker share (see the package doc): echo, hash, sleep, and crash,
+// which calls crash; crash must not return (it exits or panics). Any other
+// method is an error.
+func handleBasic(ctx context.Context, method string, body []byte, crash func()) ([]byte, error) {
 	switch method {
 	case "echo":
 		return body, nil
@@ -315,8 +322,7 @@ func handle(ctx context.Context, method string, body []byte, stderr io.Writer) (
 		}
 		return []byte("slept"), nil
 	case "crash":
-		fmt.Fprintln(stderr, "child: crashing on request")
-		os.Exit(3)
+		crash()
 	}
 	return nil, fmt.Errorf("unknown method %q", method)
 }

@@ -2,8 +2,6 @@ package worker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,7 +59,7 @@ func runService(ctx context.Context, h Host, args []string) error {
 		if out, err, ok := handleLease(ctx, h, method, body, h.Stderr(), func() { panic("service: dying while holding a lease") }); ok {
 			return out, err
 		}
-		return serviceHandler(ctx, method, body)
+		return handleBasic(ctx, method, body, func() { panic("service: crashing on request") })
 	})
 	fmt.Fprintf(h.Stdout(), "service %s started\n", h.Name())
 
@@ -113,30 +111,4 @@ func stopped(ctx context.Context, h Host, cfg serviceConfig) error {
 	}
 	fmt.Fprintf(h.Stdout(), "service stopping (%v)\n", context.Cause(ctx))
 	return nil
-}
-
-// serviceHandler answers the "service" worker's Requests.
-func serviceHandler(ctx context.Context, method string, body []byte) ([]byte, error) {
-	switch method {
-	case "echo":
-		return body, nil
-	case "hash":
-		sum := sha256.Sum256(body)
-		return []byte(hex.EncodeToString(sum[:])), nil
-	case "sleep":
-		d, err := time.ParseDuration(string(body))
-		if err != nil {
-			return nil, err
-		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		return []byte("slept"), nil
-	case "crash":
-		panic("service: crashing on request")
-	}
-	return nil, fmt.Errorf("unknown method %q", method)
 }

@@ -1,0 +1,4 @@
+package procfs
+
+// ParseStat is parseStat, for the table tests of the parser.
+var ParseStat = parseStat
