@@ -309,28 +309,28 @@ func TestRing(t *testing.T) {
 	}
 }
 
-// A program that floods long lines keeps its last LogBytes of text, not
-// DefaultLogLines of its lines; a line longer than that alone is still kept.
+// A program that floods long lines keeps its last logBytes of text, not
+// defaultLogLines of its lines; a line longer than that alone is still kept.
 func TestJournalBoundedInBytes(t *testing.T) {
 	j := NewJournal(0)
 	line := strings.Repeat("x", 16<<10)
-	for i := range 3 * DefaultLogLines {
+	for i := range 3 * defaultLogLines {
 		j.Output(supervise.OutputLine{Program: "flood", Text: strconv.Itoa(i) + line})
 	}
-	got := j.Recent("flood", DefaultLogLines)
+	got := j.recent("flood", defaultLogLines)
 	size := 0
 	for _, l := range got {
 		size += len(l.Text)
 	}
-	if size > LogBytes || len(got) < LogBytes/len(line)-1 {
-		t.Errorf("kept %d lines, %d bytes; want about %d lines within %d bytes", len(got), size, LogBytes/len(line), LogBytes)
+	if size > logBytes || len(got) < logBytes/len(line)-1 {
+		t.Errorf("kept %d lines, %d bytes; want about %d lines within %d bytes", len(got), size, logBytes/len(line), logBytes)
 	}
-	if last := got[len(got)-1].Text; !strings.HasPrefix(last, strconv.Itoa(3*DefaultLogLines-1)) {
+	if last := got[len(got)-1].Text; !strings.HasPrefix(last, strconv.Itoa(3*defaultLogLines-1)) {
 		t.Errorf("newest line kept starts %.10q, want the last one written", last)
 	}
-	huge := strings.Repeat("y", 2*LogBytes)
+	huge := strings.Repeat("y", 2*logBytes)
 	j.Output(supervise.OutputLine{Program: "flood", Text: huge})
-	if got := j.Recent("flood", 10); len(got) != 1 || got[0].Text != huge {
+	if got := j.recent("flood", 10); len(got) != 1 || got[0].Text != huge {
 		t.Errorf("after a line longer than the budget: %d lines kept, want just it", len(got))
 	}
 }

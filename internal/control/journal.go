@@ -32,11 +32,11 @@ type LogRecord struct {
 // defaultLogLines is how many recent lines per program a Journal keeps.
 const defaultLogLines = 1000
 
-// LogBytes bounds the text a Journal keeps per program, whatever the lines'
+// logBytes bounds the text a Journal keeps per program, whatever the lines'
 // count: a program that floods its output with long lines keeps its last 1 MiB
-// (at least one line), not DefaultLogLines lines of up to supervise.MaxLineLen
+// (at least one line), not defaultLogLines lines of up to supervise.MaxLineLen
 // bytes (16 MiB).
-const LogBytes = 1 << 20
+const logBytes = 1 << 20
 
 // followerBuffer is how many records a follower may fall behind before it is
 // dropped (its stream ends saying so); publishing never blocks.
@@ -80,7 +80,7 @@ func (j *Journal) Output(l supervise.OutputLine) {
 	j.mu.Lock()
 	rg := j.logs[l.Program]
 	if rg == nil {
-		rg = &ring{maxLines: j.perProg, maxBytes: LogBytes}
+		rg = &ring{maxLines: j.perProg, maxBytes: logBytes}
 		j.logs[l.Program] = rg
 	}
 	rg.add(r)
