@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/supervisor/supervisor/internal/procfs"
 	"github.com/supervisor/supervisor/internal/proctree"
 )
 
@@ -192,7 +193,7 @@ func childPids() ([]int, error) {
 }
 
 func childPidsByScan() ([]int, error) {
-	all, err := AllProcs()
+	all, err := procfs.All()
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/supervisor/supervisor/internal/procfs"
 )
 
 // KillMode says how a program's whole process tree is stopped.
@@ -291,7 +293,7 @@ func (c *cgroup) kill() error {
 // Zombies do not count. An unreadable file counts as empty.
 func (c *cgroup) populated() bool {
 	var buf [128]byte
-	b, err := readSmall(c.path+"/cgroup.events", buf[:], true)
+	b, err := procfs.ReadSmall(c.path+"/cgroup.events", buf[:], true)
 	if err != nil {
 		return false
 	}
@@ -301,7 +303,7 @@ func (c *cgroup) populated() bool {
 // pids lists the processes in the cgroup now.
 func (c *cgroup) pids() []int {
 	var buf [256]byte
-	b, err := readSmall(c.path+"/cgroup.procs", buf[:], false)
+	b, err := procfs.ReadSmall(c.path+"/cgroup.procs", buf[:], false)
 	if err != nil {
 		return nil
 	}
@@ -344,7 +346,7 @@ func (c *cgroup) signalOthers(sig syscall.Signal, pgid int, pids []int) int {
 		}
 		// Still in our cgroup once pinned: the process that was listed (or
 		// another one of ours).
-		if signalIfStill(pid, sig, func(st ProcStat) bool { return st.Pgrp != pgid && procCgroup(pid) == c.rel }) {
+		if procfs.SignalIfStill(pid, sig, func(st procfs.Stat) bool { return st.Pgrp != pgid && procCgroup(pid) == c.rel }) {
 			n++
 		}
 	}

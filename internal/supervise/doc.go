@@ -101,7 +101,7 @@
 // group lives and dies with its leader. Stop = the program's stop signal to the
 // group, its grace period, then SIGKILL to the group; the program counts as
 // stopped only once its group is gone. The grace period is the whole tree's: a
-// stop spares the group (Proc.SpareGroup), and if the leader ends first, what is
+// stop spares the group (Proc.spareGroup), and if the leader ends first, what is
 // left of its group gets the rest of the grace period (and the stop signal, if
 // only the pipe's Stop went out), then SIGKILL, each sent through a pidfd to every
 // process still in the group (kill(-pgid) is no longer safe once the leader is

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+
+	"github.com/supervisor/supervisor/internal/procfs"
 )
 
 // What escaped a stop: the check below runs once per stop sequence (a shutdown,
@@ -69,7 +71,7 @@ func (s *Supervisor) beforeStop(r *procRun) {
 		return
 	}
 	e.scanned = true
-	all, err := AllProcs()
+	all, err := procfs.All()
 	if err != nil {
 		s.log.Debug("cannot list processes", "error", err)
 		return
@@ -114,13 +116,13 @@ func (s *Supervisor) reportEscapes() {
 	if e.reported == nil {
 		e.reported = map[procID]bool{}
 	}
-	all, err := AllProcs()
+	all, err := procfs.All()
 	if err != nil {
 		s.log.Debug("cannot list processes", "error", err)
 		return
 	}
 	self := os.Getpid()
-	live := map[int]ProcStat{}
+	live := map[int]procfs.Stat{}
 	kids := map[int][]int{}
 	for _, st := range all {
 		if st.State == 'Z' {
@@ -131,7 +133,7 @@ func (s *Supervisor) reportEscapes() {
 	}
 	type found struct {
 		id      procID
-		st      ProcStat
+		st      procfs.Stat
 		program string
 	}
 	var cands []found
@@ -233,12 +235,12 @@ func (r *Reaper) registered(pids []int) map[int]bool {
 // startTime reads field 22 of /proc/PID/stat: when the process started, in clock
 // ticks since boot.
 func startTime(pid int) (uint64, bool) {
-	st, err := ReadProcStat(pid)
+	st, err := procfs.ReadStat(pid)
 	return st.StartTicks, err == nil
 }
 
 // cmdline is a process's command line for a log line, or its [comm].
-func cmdline(st ProcStat) string {
+func cmdline(st procfs.Stat) string {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(st.Pid) + "/cmdline")
 	b = bytes.TrimRight(b, "\x00")
 	if err != nil || len(b) == 0 {

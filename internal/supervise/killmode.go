@@ -44,9 +44,9 @@ func (s *Supervisor) chooseKillMode() error {
 	return nil
 }
 
-// KillMode is the kill mode Serve chose: KillCgroup or KillGroup, or "" until
-// Serve has chosen. Safe for concurrent use.
-func (s *Supervisor) KillMode() KillMode {
+// chosenKillMode is the kill mode Serve chose: KillCgroup or KillGroup, or ""
+// until Serve has chosen. Safe for concurrent use.
+func (s *Supervisor) chosenKillMode() KillMode {
 	m, _ := s.chosenMode.Load().(KillMode)
 	return m
 }
@@ -166,10 +166,10 @@ func (s *Supervisor) removeCgroups() {
 	s.cgroups = nil
 }
 
-// CheckCgroups reports why this process could not give programs cgroups, or nil
+// checkCgroups reports why this process could not give programs cgroups, or nil
 // if it can: it finds the cgroup2 mount and our cgroup, and creates and removes
 // a cgroup the way Serve would.
-func CheckCgroups() error {
+func checkCgroups() error {
 	t, err := newCgroupTree()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNoCgroups, err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/supervisor/supervisor/internal/procfs"
 	"github.com/supervisor/supervisor/internal/supervise"
 	"github.com/supervisor/supervisor/internal/worker"
 )
@@ -98,16 +99,16 @@ func runTests(m *testing.M) int {
 }
 
 // descendants lists every process below root, zombies included.
-func descendants(root int) []supervise.ProcStat {
-	all, err := supervise.AllProcs()
+func descendants(root int) []procfs.Stat {
+	all, err := procfs.All()
 	if err != nil {
 		panic(err)
 	}
-	kids := map[int][]supervise.ProcStat{}
+	kids := map[int][]procfs.Stat{}
 	for _, st := range all {
 		kids[st.PPid] = append(kids[st.PPid], st)
 	}
-	var out []supervise.ProcStat
+	var out []procfs.Stat
 	queue := []int{root}
 	for len(queue) > 0 {
 		pid := queue[0]
@@ -122,7 +123,7 @@ func descendants(root int) []supervise.ProcStat {
 
 // waitNoDescendants polls (with backoff, under a deadline) until root has no
 // descendants, and returns what is still there when the deadline passes.
-func waitNoDescendants(root int, limit time.Duration) []supervise.ProcStat {
+func waitNoDescendants(root int, limit time.Duration) []procfs.Stat {
 	deadline := time.Now().Add(limit)
 	for d := time.Millisecond; ; d = min(2*d, 100*time.Millisecond) {
 		left := descendants(root)

@@ -53,8 +53,7 @@ type Reaper struct {
 	// it had before: every child is given it back right after its spawn.
 	childNofile *unix.Rlimit // guarded by mu
 
-	onOrphan func(Exit)   // optional; called from the reap goroutine
-	orphans  atomic.Int64 // adopted processes reaped so far
+	onOrphan func(Exit) // optional; called from the reap goroutine
 	devNull  *os.File
 }
 
@@ -118,9 +117,6 @@ func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
 
 // PID1 reports whether this process is PID 1 of its namespace.
 func (r *Reaper) PID1() bool { return r.pid1 }
-
-// Orphans is how many adopted processes (not started by Spawn) have been reaped.
-func (r *Reaper) Orphans() int64 { return r.orphans.Load() }
 
 // Close stops reaping and spawning. Children still running are not signalled and
 // will not be reaped by this Reaper; stop them first. The reap thread, if it sleeps
@@ -261,7 +257,6 @@ func (r *Reaper) reapAll() {
 			p.onExit(exit)
 			continue
 		}
-		r.orphans.Add(1)
 		if known {
 			r.log.Info("reaped adopted orphan", "pid", pid, "exit", exit.String(), "comm", orphan.Comm, "adopted_for", time.Since(orphan.Seen).Round(time.Millisecond))
 		} else {
@@ -437,10 +432,10 @@ type Proc struct {
 	reaped    bool        // guarded by r.mu
 }
 
-// SpareGroup keeps the reaper from killing the process group when this process
+// spareGroup keeps the reaper from killing the process group when this process
 // ends, for a stop: its group got the stop signal too and keeps its grace period
 // (the caller signals what is left by other means once the leader is reaped).
-func (p *Proc) SpareGroup() { p.killGroup.Store(false) }
+func (p *Proc) spareGroup() { p.killGroup.Store(false) }
 
 // releaseLocked drops the pidfd once the process is reaped. r.mu must be held.
 func (p *Proc) releaseLocked() {

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/supervisor/supervisor/internal/ipc"
+	"github.com/supervisor/supervisor/internal/procfs"
 )
 
 // run is one run of a program: a process (procRun) or a goroutine (goRun). The
@@ -266,7 +267,7 @@ func (r *procRun) stop() {
 	defer func() { r.stopPids = nil }()
 	// The grace period is the whole tree's: if the leader ends first, what is left
 	// of its group or cgroup gets the rest of it (exited), not a SIGKILL at once.
-	r.proc.SpareGroup()
+	r.proc.spareGroup()
 	r.treeKillAt, r.treeSignalled = time.Now().Add(grace), false
 	if r.conn != nil && r.ready && !s.m.killAll {
 		// Ask over the pipe first; the stop signal follows at half the grace
@@ -433,7 +434,7 @@ func (r *procRun) pipeEnded(err error) (why string, sig syscall.Signal) {
 	if errors.Is(err, ipc.ErrPeerGone) {
 		// EOF: the peer is dead, or closed its end. If the process is still
 		// alive it is ended (the exit itself will arrive either way).
-		if st, e := ReadProcStat(r.proc.Pid); e == nil && st.State != 'Z' && !r.stopping {
+		if st, e := procfs.ReadStat(r.proc.Pid); e == nil && st.State != 'Z' && !r.stopping {
 			return "closed its end of the protocol pipe", p.spec.StopSignal
 		}
 		return "", 0
@@ -671,7 +672,7 @@ func (r *procRun) signalRemnants(pgid int, sig syscall.Signal) int {
 // signalPgrp sends sig to every live process of process group pgid but its
 // leader, each through a pidfd checked for membership once opened.
 func signalPgrp(p *program, pgid int, sig syscall.Signal) int {
-	all, err := AllProcs()
+	all, err := procfs.All()
 	if err != nil {
 		p.log.Error("cannot list processes to signal the program's group", "error", err)
 		return 0
@@ -683,7 +684,7 @@ func signalPgrp(p *program, pgid int, sig syscall.Signal) int {
 		}
 		// Still in the group once pinned: the one listed (the group id is held
 		// by it, so it cannot have been reused).
-		if signalIfStill(st.Pid, sig, func(now ProcStat) bool { return now.Pgrp == pgid }) {
+		if procfs.SignalIfStill(st.Pid, sig, func(now procfs.Stat) bool { return now.Pgrp == pgid }) {
 			n++
 		}
 	}

@@ -34,11 +34,6 @@ const (
 // benchmarks show them.
 var Spawners = []SpawnerKind{SpawnExec, SpawnForkExec, SpawnReexec}
 
-// Kinds lists the three kinds of worker, from the least isolated to the most: a
-// goroutine in the supervisor, the supervisor binary re-executed, an external
-// program (SpawnExec; SpawnForkExec is the same kind, started another way).
-var Kinds = []SpawnerKind{SpawnGoroutine, SpawnReexec, SpawnExec}
-
 // RestartPolicy decides whether an exit leads to a restart.
 type RestartPolicy string
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/supervisor/supervisor/internal/procfs"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
 
@@ -310,7 +311,7 @@ func TestStopTermIsGraceful(t *testing.T) {
 }
 
 func alive(pid int) bool {
-	st, err := supervise.ReadProcStat(pid)
+	st, err := procfs.ReadStat(pid)
 	return err == nil && st.State != 'Z'
 }
 
@@ -327,7 +328,7 @@ func TestStopTakesTheWholeGroup(t *testing.T) {
 			gc := pidFromLine(t, rn.rec.waitLine(t, "tree", "grandchild"), "grandchild")
 			rn.rec.waitLine(t, "tree", "ready")
 			leader := rn.status(t, "tree").Pid
-			if st, err := supervise.ReadProcStat(gc); err != nil || st.Pgrp != leader {
+			if st, err := procfs.ReadStat(gc); err != nil || st.Pgrp != leader {
 				t.Fatalf("grandchild %d: %+v %v; want it in group %d", gc, st, err, leader)
 			}
 			rn.stop(t)
@@ -389,7 +390,7 @@ func TestLeakCheckSeesZombie(t *testing.T) {
 	}
 	// Stopping the parent hands the zombie to us (a subreaper), and we reap it.
 	rn.stop(t)
-	if st, err := supervise.ReadProcStat(z); err == nil {
+	if st, err := procfs.ReadStat(z); err == nil {
 		t.Errorf("zombie %d still there after its parent stopped: %+v", z, st)
 	}
 }

@@ -132,7 +132,7 @@ type Supervisor struct {
 	cgroups    *cgroupTree  // this Supervisor's cgroups, in KillCgroup mode
 	out        *outputMux   // reads every program's stdout and stderr, from Serve on
 	escapes    escapeCheck  // what a stop sequence found before it killed
-	chosenMode atomic.Value // KillMode, for KillMode()
+	chosenMode atomic.Value // KillMode, for chosenKillMode()
 
 	// Goroutine workers that ignored their stop and still run; written by the
 	// state goroutine (abandon) and by those goroutines when they return at last.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/supervisor/supervisor/internal/procfs"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
 
@@ -106,7 +107,7 @@ func waitAdopted(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for d := time.Millisecond; ; d = min(2*d, 100*time.Millisecond) {
-		st, err := supervise.ReadProcStat(pid)
+		st, err := procfs.ReadStat(pid)
 		if err == nil && st.PPid == os.Getpid() {
 			return
 		}
@@ -129,7 +130,7 @@ func killAndWait(t *testing.T, pids ...int) {
 	for d := time.Millisecond; ; d = min(2*d, 100*time.Millisecond) {
 		left := 0
 		for _, pid := range pids {
-			if _, err := supervise.ReadProcStat(pid); err == nil {
+			if _, err := procfs.ReadStat(pid); err == nil {
 				left++
 			}
 		}
