@@ -19,8 +19,13 @@ type Exit struct {
 	CoreDumped bool
 	UserTime   time.Duration // CPU time in user mode
 	SysTime    time.Duration // CPU time in kernel mode
-	MaxRSS     int64         // peak resident set size, bytes
-	Time       time.Time     // when it was reaped
+	MaxRSS     int64         // peak resident set size, bytes, as the kernel counts it (see MaxRSSInherited)
+	// MaxRSSInherited: MaxRSS is not above the supervisor's own peak RSS when it
+	// spawned the process. The kernel counts the parent's high-water mark for
+	// every child (fork copies it, exec keeps it), so the child's own peak is
+	// then unknown: at most MaxRSS.
+	MaxRSSInherited bool
+	Time            time.Time // when it was reaped
 	// SpawnErr is set when no process could be started at all (Pid is 0); Code is then
 	// 127 (program not found) or 126 (found but not executable), as a shell reports it.
 	SpawnErr error

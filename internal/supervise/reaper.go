@@ -254,6 +254,7 @@ func (r *Reaper) reapAll() {
 
 		exit := exitFromWait(pid, ws, &ru, time.Now())
 		if p != nil {
+			exit.MaxRSSInherited = exit.MaxRSS <= p.parentRSS
 			p.onExit(exit)
 			continue
 		}
@@ -406,6 +407,10 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		return nil, fmt.Errorf("%w: unknown spawner %q", ErrInvalidSpec, req.Kind)
 	}
 	p.Started = time.Now()
+	var self unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &self) == nil {
+		p.parentRSS = self.Maxrss * 1024
+	}
 	if r.childNofile != nil {
 		// Before the child can have opened many fds: it runs exec or its first
 		// instructions now. (os/exec and ForkExec have no hook in the child.)
@@ -429,6 +434,7 @@ type Proc struct {
 	pidfd     int         // forkexec: our own pidfd, or -1
 	onExit    func(Exit)
 	killGroup atomic.Bool // SIGKILL the group when the leader ends (SpawnRequest.KillGroupOnExit)
+	parentRSS int64       // this process's peak RSS at the spawn (Exit.MaxRSSInherited)
 	reaped    bool        // guarded by r.mu
 }
 

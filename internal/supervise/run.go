@@ -381,8 +381,12 @@ func (r *procRun) exited(e Exit) bool {
 }
 
 func logExit(p *program, pid int, e Exit, uptime time.Duration) {
+	rss := "maxrss_kib"
+	if e.MaxRSSInherited {
+		rss = "maxrss_kib_at_most" // the kernel's figure is the supervisor's own peak
+	}
 	p.log.Info("program exited", "pid", pid, "exit", e.String(), "uptime", uptime.Round(time.Millisecond),
-		"state", string(p.state), "cpu_user", e.UserTime, "cpu_sys", e.SysTime, "maxrss_kib", e.MaxRSS/1024)
+		"state", string(p.state), "cpu_user", e.UserTime, "cpu_sys", e.SysTime, rss, e.MaxRSS/1024)
 }
 
 // releaseLink ends the run's protocol connection: requests in flight fail with

@@ -3,6 +3,7 @@ package supervise_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"testing"
@@ -515,4 +516,38 @@ func TestSpawnFailureDuringStops(t *testing.T) {
 		rn.rec.waitEvent(t, 5, is("crasher", supervise.StateStarting))
 		rn.rec.waitEvent(t, 3, is("steady", supervise.StateStarting))
 	})
+}
+
+func init() {
+	// alloc touches 96 MiB, then exits.
+	helpers["alloc"] = func([]string) {
+		b := make([]byte, 96<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		fmt.Println(len(b))
+	}
+}
+
+// The kernel counts the supervisor's own peak RSS for every child; an exit says
+// when its figure is that (MaxRSSInherited) and when it is the child's own.
+func TestMaxRSSLabelled(t *testing.T) {
+	t.Parallel()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := spec("big", supervise.SpawnExec)
+	big.Command, big.Env, big.Restart = []string{exe}, []string{"SUPERVISE_TEST_HELPER=alloc"}, supervise.RestartNever
+	small := spec("small", supervise.SpawnExec)
+	small.Command, small.Restart = []string{"/bin/true"}, supervise.RestartNever
+	rn := serve(t, group(supervise.OneForOne, big, small))
+	rn.wait(t)
+	if e := rn.status(t, "big").LastExit; e == nil || e.Code != 0 || e.MaxRSSInherited || e.MaxRSS < 96<<20 {
+		t.Errorf("big: %+v; want its own peak of at least 96 MiB", e)
+	}
+	if e := rn.status(t, "small").LastExit; e == nil || !e.MaxRSSInherited {
+		t.Errorf("small: %+v; want MaxRSSInherited (true's peak is below ours)", e)
+	}
+	rn.rec.waitLine(t, "small", "program exited", "maxrss_kib_at_most=")
 }
