@@ -32,19 +32,36 @@ demo: build
 # The whole suite: vet, unit and integration tests under the race detector (the
 # integration tests build and run the real binaries, some as PID 1 in a PID
 # namespace when run as root), then a check that nothing was left behind.
+# TEST_RUN marks the environment of everything the run starts (children inherit
+# it), so the leak check judges those processes only, not a supervisor that
+# happens to run on the same host.
+ifndef TEST_RUN
+TEST_RUN := supervisor-test-$(shell date +%s%N)
+endif
 test: build vet
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
-	@$(MAKE) --no-print-directory leakcheck
+	SUPERVISOR_TEST_RUN=$(TEST_RUN) $(GO) test -race -count=1 -timeout 15m $(PKGS)
+	@$(MAKE) --no-print-directory leakcheck TEST_RUN=$(TEST_RUN)
 
 vet:
 	$(GO) vet $(PKGS)
 	@unformatted=$$(gofmt -l cmd internal); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 
-# Fails if a test left a supervisor, a worker or a test binary behind, running or
-# as a zombie. (Other processes' zombies are not ours to judge.)
+# Fails if a process the test run started is still there, running or as a
+# zombie: one whose environment carries this run's TEST_RUN marker, or a zombie
+# whose parent does. (Other processes, and other processes' zombies, are not
+# ours to judge.)
 leakcheck:
-	@left=$$(ps -eo pid=,ppid=,stat=,comm= | awk '$$4 ~ /^(supervisor|child|supervisor-work)$$/ || $$4 ~ /\.test$$/'); \
-	if [ -n "$$left" ]; then echo "leakcheck: processes left behind:"; echo "$$left"; exit 1; fi; \
+	@left=$$(for d in /proc/[0-9]*; do \
+		pid=$${d#/proc/}; \
+		[ "$$pid" = "$$$$" ] && continue; \
+		if grep -qsz '^SUPERVISOR_TEST_RUN=$(TEST_RUN)$$' $$d/environ; then \
+			echo "$$pid $$(cat $$d/comm 2>/dev/null)"; \
+		elif awk '{ exit !($$3 == "Z") }' $$d/stat 2>/dev/null; then \
+			ppid=$$(awk '{print $$4}' $$d/stat 2>/dev/null); \
+			grep -qsz '^SUPERVISOR_TEST_RUN=$(TEST_RUN)$$' /proc/$$ppid/environ && echo "$$pid zombie of $$ppid"; \
+		fi; \
+	done); \
+	if [ -n "$$left" ]; then echo "leakcheck: processes left behind by this test run:"; echo "$$left"; exit 1; fi; \
 	echo "leakcheck: no leftover processes, no zombies"
 
 # Whole-binary and Go benchmarks, with a bare os/exec loop measured side by side.
