@@ -425,7 +425,7 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 	st := steer{Supervisor: sup, file: file, log: log}
 	if httpAddr != "" {
 		metrics = control.NewMetrics(st)
-		stopHTTP, err := metrics.ServeHTTP(log.Named("http"), httpAddr)
+		stopHTTP, err := metrics.ServeHTTP(log.Named("http"), httpAddr, control.Limits{})
 		if err != nil {
 			log.Error("cannot serve http", "error", err)
 			return exitUsage

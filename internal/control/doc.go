@@ -31,7 +31,8 @@
 // program has no protocol = true) and "not_ready" (not running and ready, or no
 // member of the pool is), 413 "too_large" (a payload over one ipc frame), 504
 // "timeout", and 502 "failed" (the worker died with the request in flight, or
-// answered with an error).
+// answered with an error). A connection over the cap (see Bounds) gets 503 and
+// "busy".
 //
 // Requests: the JSON body is {"method": M, "body": base64} (or "text": T for a
 // payload that is text) and optionally "timeout": a Go duration, default
@@ -54,6 +55,24 @@
 //     is replaced; anything that is not a socket is an error, never removed.
 //   - the client refuses a socket that is not owned by root or the caller, or that
 //     group or others may write: it would be talking to someone else.
+//
+// Bounds (issue 13: a client must not make the supervisor hold what its programs
+// need). Each server, the control socket's and --http's (Metrics.ServeHTTP),
+// holds at most Limits.MaxConns connections, by default DefaultMaxConns: an
+// eighth of RLIMIT_NOFILE's soft limit, between 4 and 128 (128 whenever the limit
+// is 1024 or more). The two together take at most a quarter of the fds, so at
+// least three quarters stay for the programs (about 4 fds each: pipes, pidfd)
+// and the supervisor's own files. At the cap, a newcomer closes the connection
+// idle the longest (a keep-alive one between requests first, then one that has
+// sent nothing yet) rather than waiting for a slot, so `ctl status` answers
+// however many idle clients there are; only when every connection is busy (a
+// request running, or a stream: events, logs -f) is it refused, with a 503 of
+// kind "busy" and the connection closed. Accept never fails for lack of fds
+// because of clients. A keep-alive connection idle for DefaultIdleTimeout (30s)
+// is closed, as is one that has not sent a whole request header within
+// DefaultHeaderTimeout (5s) of connecting or of starting its request. The cap
+// being reached is logged at warn level, at most once a minute, with the counts
+// of connections closed and refused. Tests set shorter bounds through Limits.
 //
 // Ownership: the Server owns its listener and the socket file: Close closes the
 // listener and removes the file (only if it is still the one it created).

@@ -256,19 +256,19 @@ func (m *Metrics) HTTPHandler() http.Handler {
 	return mux
 }
 
-// ServeHTTP listens on addr (host:port) and serves m.HTTPHandler until the
-// returned stop is called. The listener is open when ServeHTTP returns.
-func (m *Metrics) ServeHTTP(log hclog.Logger, addr string) (stop func(), err error) {
+// ServeHTTP listens on addr (host:port) and serves m.HTTPHandler, bounded by lim
+// (the zero Limits: the defaults), until the returned stop is called. The
+// listener is open when ServeHTTP returns.
+func (m *Metrics) ServeHTTP(log hclog.Logger, addr string, lim Limits) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--http %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: m.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
+	srv, wrap := newHTTPServer(log, m.HTTPHandler(), lim)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(wrap(ln)); !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http listener failed", "error", err)
 		}
 	}()

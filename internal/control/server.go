@@ -124,13 +124,15 @@ type Server struct {
 	t       Target
 	j       *Journal
 	srv     *http.Server
-	closing chan struct{} // closed by Close: streams end with a last "closed" line
+	wrap    func(net.Listener) net.Listener // applies the connection cap
+	closing chan struct{}                   // closed by Close: streams end with a last "closed" line
 	once    sync.Once
 }
 
 // NewServer returns a Server for t, showing output and events from j (which must
-// be t's OnEvent and OnOutput hooks).
-func NewServer(log hclog.Logger, t Target, j *Journal) *Server {
+// be t's OnEvent and OnOutput hooks), bounded by lim (the zero Limits: the
+// defaults).
+func NewServer(log hclog.Logger, t Target, j *Journal, lim Limits) *Server {
 	s := &Server{log: log, t: t, j: j, closing: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
@@ -150,13 +152,14 @@ func NewServer(log hclog.Logger, t Target, j *Journal) *Server {
 	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, s.t.Shutdown(r.Context()), map[string]string{"result": "shutting down"})
 	})
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
+	s.srv, s.wrap = newHTTPServer(log, mux, lim)
 	return s
 }
 
-// Serve answers connections on ln until Close; it returns nil after Close.
+// Serve answers connections on ln until Close, holding at most the Limits'
+// MaxConns of them; it returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if err := s.srv.Serve(s.wrap(ln)); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
