@@ -258,7 +258,10 @@ func (m *Metrics) HTTPHandler() http.Handler {
 
 // ServeHTTP listens on addr (host:port) and serves m.HTTPHandler, bounded by lim
 // (the zero Limits: the defaults), until the returned stop is called. The
-// listener is open when ServeHTTP returns.
+// listener is open when ServeHTTP returns. A listener that is not on a loopback
+// address (":9100", "0.0.0.0:9100", a host's own address) is served all the same
+// (a probe from outside a container needs one) but logged as a warning: what it
+// serves has no authentication.
 func (m *Metrics) ServeHTTP(log hclog.Logger, addr string, lim Limits) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -272,6 +275,17 @@ func (m *Metrics) ServeHTTP(log hclog.Logger, addr string, lim Limits) (stop fun
 			log.Error("http listener failed", "error", err)
 		}
 	}()
+	if !IsLoopback(ln.Addr()) {
+		log.Warn("the http listener is reachable from other hosts: /healthz and /metrics (program names, states, exit codes, the supervisor's memory) are served to anyone who can connect, without authentication; listen on 127.0.0.1:PORT unless that is what you want",
+			"addr", ln.Addr().String())
+	}
 	log.Info("http listener ready", "addr", ln.Addr().String(), "paths", "/healthz /metrics")
 	return func() { srv.Close(); <-done }, nil
+}
+
+// IsLoopback says whether a is a loopback address (127.0.0.0/8, ::1): reachable
+// from this host only. The unspecified address (every interface) is not.
+func IsLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
