@@ -749,6 +749,10 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// FuzzParse: Parse on any bytes never panics, and returns either a Group that
+// passes Validate or an *Error naming the file and, unless the problem is the
+// whole file's, a line within it. Plain go test runs the seeds; go test
+// -fuzz=FuzzParse ./internal/config/ explores.
 func FuzzParse(f *testing.F) {
 	if src, err := os.ReadFile(filepath.Join("testdata", "demo.conf")); err == nil {
 		f.Add(src)
@@ -777,6 +781,11 @@ func FuzzParse(f *testing.F) {
 			}
 			if e.Line < 0 || e.Line > strings.Count(string(src), "\n")+1 {
 				t.Fatalf("error %q: line %d out of range", err, e.Line)
+			}
+			// Line 0 only for what is about the whole file: no program at all,
+			// or a group-level Validate failure.
+			if e.Line == 0 && e.Msg != "no [program:NAME] sections" && !errors.Is(err, supervise.ErrInvalidSpec) {
+				t.Fatalf("error %q names no line", err)
 			}
 			return
 		}
