@@ -34,13 +34,15 @@
 // answered with an error). A connection over the cap (see Bounds) gets 503 and
 // "busy".
 //
-// Requests: the JSON body is {"method": M, "body": base64} (or "text": T for a
-// payload that is text) and optionally "timeout": a Go duration, default
-// DefaultRequestTimeout; the request also ends when the client disconnects. The
-// reply is {"program": who answered, "body": base64, "text": the same if it is
-// valid UTF-8}. Requests do not go through the supervisor's state goroutine
-// (see supervise.Supervisor.Request) and are never retried: a request may have
-// side effects.
+// Requests: the JSON body is one object {"method": M, "body": base64} (or
+// "text": T for a payload that is text) and optionally "timeout": a Go
+// duration, default DefaultRequestTimeout; unknown keys, a second value after
+// it, or more than two frames' worth of bytes are refused (400, 413). The
+// request also ends when the client disconnects. The reply is {"program": who
+// answered, "body": base64, "text": the same if it is valid UTF-8}. Requests do
+// not go through the supervisor's state goroutine (see
+// supervise.Supervisor.Request) and are never retried: a request may have side
+// effects.
 //
 // Security invariants:
 //   - the socket's directory is created with mode 0700 (an existing one must be
@@ -55,6 +57,12 @@
 //     is replaced; anything that is not a socket is an error, never removed.
 //   - the client refuses a socket that is not owned by root or the caller, or that
 //     group or others may write: it would be talking to someone else.
+//
+// What a client sends is decoded by decodeRequest (request bodies),
+// ParseSignal (?sig=), parseLines (?lines=) and the router (paths); the fuzz
+// targets FuzzDecodeRequest, FuzzParseSignal, FuzzParseLines and FuzzHandler
+// (any method, path, query and body) check that none panics and that every
+// answer is 200 or a documented JSON error.
 //
 // Bounds (issue 13: a client must not make the supervisor hold what its programs
 // need). Each server, the control socket's and --http's (Metrics.ServeHTTP),

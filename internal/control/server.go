@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -250,52 +251,24 @@ func (s *Server) program(w http.ResponseWriter, r *http.Request) {
 // pool pattern (supervise.IsPattern) for RequestAny.
 func (s *Server) request(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	var args RequestArgs
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestJSON))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&args); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("request body over %d bytes", maxRequestJSON), Kind: "too_large"})
-			return
-		}
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "request body: " + err.Error(), Kind: "bad_request"})
+	call, code, problem := decodeRequest(http.MaxBytesReader(w, r.Body, maxRequestJSON))
+	if problem != nil {
+		writeJSON(w, code, problem)
 		return
 	}
-	timeout := DefaultRequestTimeout
-	var problem string
-	switch {
-	case args.Method == "":
-		problem = "no method given"
-	case len(args.Body) > 0 && args.Text != "":
-		problem = "give body or text, not both"
-	case args.Timeout != "":
-		d, err := time.ParseDuration(args.Timeout)
-		if err != nil || d <= 0 {
-			problem = "timeout " + strconv.Quote(args.Timeout) + ": want a positive duration such as 5s"
-		}
-		timeout = d
-	}
-	if problem != "" {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: problem, Kind: "bad_request"})
-		return
-	}
-	body := args.Body
-	if args.Text != "" {
-		body = []byte(args.Text)
-	}
+	timeout := call.timeout
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	var out []byte
 	var err error
 	who := name
 	if supervise.IsPattern(name) {
-		who, out, err = s.t.RequestAny(ctx, name, args.Method, body)
+		who, out, err = s.t.RequestAny(ctx, name, call.method, call.body)
 	} else {
-		out, err = s.t.Request(ctx, name, args.Method, body)
+		out, err = s.t.Request(ctx, name, call.method, call.body)
 	}
 	if err != nil {
-		s.log.Debug("request failed", "program", name, "method", args.Method, "error", err)
+		s.log.Debug("request failed", "program", name, "method", call.method, "error", err)
 		code, kind := http.StatusBadGateway, "failed" // the worker failed, or failed to answer
 		switch {
 		case errors.Is(err, supervise.ErrNoSuchProgram):
@@ -320,6 +293,53 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request) {
 		rep.Text = string(out)
 	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// requestCall is a request body, decoded and checked.
+type requestCall struct {
+	method  string
+	body    []byte
+	timeout time.Duration
+}
+
+// decodeRequest decodes the JSON body of a request (RequestArgs; from an
+// http.MaxBytesReader of maxRequestJSON) and checks it; on failure it returns
+// the status and error body to answer with.
+func decodeRequest(rd io.Reader) (requestCall, int, *apiError) {
+	var args RequestArgs
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&args); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return requestCall{}, http.StatusRequestEntityTooLarge, &apiError{Error: fmt.Sprintf("request body over %d bytes", maxRequestJSON), Kind: "too_large"}
+		}
+		return requestCall{}, http.StatusBadRequest, &apiError{Error: "request body: " + err.Error(), Kind: "bad_request"}
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) { // one object, nothing after it
+		return requestCall{}, http.StatusBadRequest, &apiError{Error: "request body: more than one JSON object", Kind: "bad_request"}
+	}
+	call := requestCall{method: args.Method, body: args.Body, timeout: DefaultRequestTimeout}
+	var problem string
+	switch {
+	case args.Method == "":
+		problem = "no method given"
+	case len(args.Body) > 0 && args.Text != "":
+		problem = "give body or text, not both"
+	case args.Timeout != "":
+		d, err := time.ParseDuration(args.Timeout)
+		if err != nil || d <= 0 {
+			problem = "timeout " + strconv.Quote(args.Timeout) + ": want a positive duration such as 5s"
+		}
+		call.timeout = d
+	}
+	if problem != "" {
+		return requestCall{}, http.StatusBadRequest, &apiError{Error: problem, Kind: "bad_request"}
+	}
+	if args.Text != "" {
+		call.body = []byte(args.Text)
+	}
+	return call, http.StatusOK, nil
 }
 
 func (s *Server) reply(w http.ResponseWriter, err error, body any) {
@@ -368,12 +388,10 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, fmt.Errorf("logs %s: %w", name, supervise.ErrNoSuchProgram), nil)
 		return
 	}
-	n := DefaultLogLines
-	if v := r.URL.Query().Get("lines"); v != "" {
-		if n, err = strconv.Atoi(v); err != nil || n < 0 {
-			writeJSON(w, http.StatusBadRequest, apiError{Error: "lines=" + v + ": want a number >= 0", Kind: "bad_request"})
-			return
-		}
+	n, err := parseLines(r.URL.Query().Get("lines"))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Kind: "bad_request"})
+		return
 	}
 	if r.URL.Query().Get("follow") == "" {
 		w.Header().Set("Content-Type", "application/x-ndjson")
@@ -386,6 +404,18 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	recent, ch, cancel := s.j.Follow(name, n)
 	defer cancel()
 	stream(w, r, s.closing, recent, ch, func(l LogRecord) bool { return l.Program == name })
+}
+
+// parseLines parses the lines parameter of logs: empty means DefaultLogLines.
+func parseLines(v string) (int, error) {
+	if v == "" {
+		return DefaultLogLines, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errors.New("lines=" + v + ": want a number >= 0")
+	}
+	return n, nil
 }
 
 // stream writes first, then every record from ch that keep accepts (all if keep
