@@ -72,11 +72,13 @@
 // least three quarters stay for the programs (about 4 fds each: pipes, pidfd)
 // and the supervisor's own files. At the cap, a newcomer closes the connection
 // idle the longest (a keep-alive one between requests first, then one that has
-// sent nothing yet) rather than waiting for a slot, so `ctl status` answers
+// sent nothing yet; least recently used, counted from the start of its last
+// request or its connect) rather than waiting for a slot, so `ctl status` answers
 // however many idle clients there are; only when every connection is busy (a
 // request running, or a stream: events, logs -f) is it refused, with a 503 of
-// kind "busy" and the connection closed. Accept never fails for lack of fds
-// because of clients. A keep-alive connection idle for DefaultIdleTimeout (30s)
+// kind "busy" and the connection closed (after up to 200ms to read its request,
+// for at most 4 such at a time, so the client can read the 503). Clients alone
+// cannot make accept fail for lack of fds. A keep-alive connection idle for DefaultIdleTimeout (30s)
 // is closed, as is one that has not sent a whole request header within
 // DefaultHeaderTimeout (5s) of connecting or of starting its request. The cap
 // being reached is logged at warn level, at most once a minute, with the counts
