@@ -434,7 +434,7 @@ func startControl(log hclog.Logger, sup control.Target, j *control.Journal, path
 		log.Warn("no control socket: supervisor ctl cannot reach this supervisor", "error", err)
 		return func() {}, nil
 	}
-	srv := control.NewServer(log.Named("control"), sup, j)
+	srv := control.NewServer(log.Named("control"), sup, j, control.Limits{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -32,6 +32,9 @@ backoff_initial = 1ms
 		t.Fatalf("no address in %q", line)
 	}
 	base := "http://" + m[1]
+	if strings.Contains(p.log(), "reachable from other hosts") { // logged before "ready" if at all
+		t.Errorf("--http 127.0.0.1:0 warned of other hosts:\n%s", p.log())
+	}
 	get := func(path string) (int, string) {
 		t.Helper()
 		resp, err := http.Get(base + path)

@@ -127,7 +127,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		spawner   = fs.String("spawner", "", "ad hoc program: spawner (exec, forkexec, reexec; default exec)")
 		kind      = fs.String("kind", "", "ad hoc program: kind (goroutine, reexec, exec); goroutine runs a built-in worker inside the supervisor")
 		progName  = fs.String("name", "", "ad hoc program: name (default: the program's base name)")
-		httpAddr  = fs.String("http", "", "serve /healthz and /metrics (Prometheus) on this `host:port`; off by default")
+		httpAddr  = fs.String("http", "", "serve /healthz and /metrics (Prometheus) on this `host:port`, unauthenticated: an address that is not loopback is logged as a warning; off by default")
 		socket    = fs.String("socket", "", "control socket `path` for supervisor ctl (default with -c and demo: "+control.DefaultSocket()+"; none: no socket)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -425,7 +425,7 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 	st := steer{Supervisor: sup, file: file, log: log}
 	if httpAddr != "" {
 		metrics = control.NewMetrics(st)
-		stopHTTP, err := metrics.ServeHTTP(log.Named("http"), httpAddr)
+		stopHTTP, err := metrics.ServeHTTP(log.Named("http"), httpAddr, control.Limits{})
 		if err != nil {
 			log.Error("cannot serve http", "error", err)
 			return exitUsage

@@ -5,6 +5,7 @@ package main_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -502,6 +503,58 @@ func TestCheckConfig(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("--check output does not say %q:\n%s", want, out)
 		}
+	}
+}
+
+// run --check -c FIFO once waited forever for a writer. A named pipe is refused
+// (exit 2, naming it) unless it is our stdin; a pipe as -c /dev/stdin is read.
+func TestCheckConfigNotARegularFile(t *testing.T) {
+	t.Parallel()
+	const conf = "[program:a]\ncommand = /bin/true\n"
+	check := func(path string, stdin *os.File, stdinText string) (string, string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // a hang fails rather than blocks
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin("supervisor"), "run", "--check", "-c", path)
+		if stdin != nil {
+			cmd.Stdin = stdin
+		} else {
+			cmd.Stdin = strings.NewReader(stdinText) // a pipe
+		}
+		out, errOut, code := runBinary(t, cmd)
+		if ctx.Err() != nil {
+			t.Fatalf("--check -c %s did not return", path)
+		}
+		return out, errOut, code
+	}
+	fifo := filepath.Join(t.TempDir(), "fifo.conf")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := check(fifo, nil, ""); code != 2 || !strings.Contains(errOut, fifo+": cannot read: not a regular file: it is a named pipe (FIFO)") {
+		t.Errorf("--check -c FIFO: exit %d, %q; want 2 and an error naming it", code, errOut)
+	}
+	if out, _, code := check("/dev/stdin", nil, conf); code != 0 || !strings.Contains(out, "/dev/stdin: ok, 1 program") {
+		t.Errorf("--check -c /dev/stdin from a pipe: exit %d, %q", code, out)
+	}
+	// The FIFO as stdin: deliberate, so read. The write end is closed once the
+	// config is in, so the read ends.
+	r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.WriteString(conf)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _, code := check("/dev/stdin", r, ""); code != 0 || !strings.Contains(out, "/dev/stdin: ok, 1 program") {
+		t.Errorf("--check -c /dev/stdin from a named pipe: exit %d, %q", code, out)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/supervisor/supervisor/internal/supervise"
 	"github.com/supervisor/supervisor/internal/worker"
 )
@@ -62,10 +64,10 @@ const maxFileSize = 1 << 20
 // ErrTooLarge is wrapped by the error for a config file over 1 MiB (maxFileSize).
 var ErrTooLarge = errors.New("config file too large")
 
-// Load reads and parses the file at path (a file, a pipe: anything but a
-// directory) of at most 1 MiB (maxFileSize). A read failure is returned as an
-// *Error (Line 0) wrapping the *fs.PathError, so errors.Is(err, fs.ErrNotExist)
-// works.
+// Load reads and parses the file at path of at most maxFileSize bytes: a
+// regular file, or a pipe given as -c /dev/stdin or -c <(command) (see
+// ReadFile). A read failure is returned as an *Error (Line 0) wrapping the
+// *fs.PathError, so errors.Is(err, fs.ErrNotExist) works.
 func Load(path string) (supervise.Group, error) {
 	src, err := ReadFile(path)
 	if err != nil {
@@ -76,6 +78,15 @@ func Load(path string) (supervise.Group, error) {
 
 // ReadFile reads a config file as Load does, for a caller that parses it more than
 // once (Parse, then CheckCommands): a pipe can be read only once.
+//
+// It reads a regular file; an anonymous pipe (a shell's <(command), or our
+// stdin when it is a pipe: -c /dev/stdin); or whatever our stdin is. Anything
+// else is refused with an error wrapping ErrNotRegular before it is read, or
+// opened when the path says what it is: a named pipe (FIFO) would make the read
+// wait for a writer that may never come (run --check -c FIFO hung), a device
+// can be endless or have effects when opened, a socket cannot be opened, and a
+// directory is not a file. The file is opened non-blocking, and what was opened
+// is checked again.
 func ReadFile(path string) ([]byte, error) {
 	src, err := readFile(path)
 	if err != nil {
@@ -89,21 +100,46 @@ func ReadFile(path string) ([]byte, error) {
 	return src, nil
 }
 
+// ErrNotRegular is wrapped by the error for a config file that is not a regular
+// file, an anonymous pipe or stdin (see ReadFile).
+var ErrNotRegular = errors.New("not a regular file")
+
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	var sfs unix.Statfs_t
+	pipefs := unix.Statfs(path, &sfs) == nil && sfs.Type == unix.PIPEFS_MAGIC
+	if err := readable(st, pipefs); err != nil {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	// O_NONBLOCK: if a FIFO took the file's place since, opening it must not
+	// wait for a writer (it is refused just below).
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	raw, err := f.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	if fi.IsDir() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("is a directory")}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		if serr = unix.Fstat(int(fd), &st); serr == nil {
+			pipefs = unix.Fstatfs(int(fd), &sfs) == nil && sfs.Type == unix.PIPEFS_MAGIC
+		}
+	}); err != nil {
+		return nil, err
 	}
-	// Not only regular files: -c <(generate-config) is a pipe. The limit bounds
-	// what any file costs.
+	if serr != nil {
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: serr}
+	}
+	if err := readable(st, pipefs); err != nil {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	// The limit bounds what any file costs: a pipe has no size to check first.
 	src, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, err
@@ -112,6 +148,36 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, maxFileSize)
 	}
 	return src, nil
+}
+
+// readable says whether a file st describes may be read as a config file: a
+// regular file, an anonymous pipe (pipefs: it lives in pipefs), or our stdin.
+func readable(st unix.Stat_t, pipefs bool) error {
+	kind := ""
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return nil
+	case unix.S_IFDIR:
+		return errors.New("is a directory")
+	case unix.S_IFIFO:
+		if pipefs {
+			return nil
+		}
+		kind = "a named pipe (FIFO): reading it would wait for a writer"
+	case unix.S_IFCHR:
+		kind = "a character device"
+	case unix.S_IFBLK:
+		kind = "a block device"
+	case unix.S_IFSOCK:
+		kind = "a socket"
+	default:
+		kind = fmt.Sprintf("a file of type %#o", st.Mode&unix.S_IFMT)
+	}
+	var in unix.Stat_t
+	if unix.Fstat(0, &in) == nil && in.Dev == st.Dev && in.Ino == st.Ino && in.Rdev == st.Rdev {
+		return nil // our stdin, given as /dev/stdin: deliberate
+	}
+	return fmt.Errorf("%w: it is %s; give a file, or a pipe as -c /dev/stdin or -c <(command)", ErrNotRegular, kind)
 }
 
 // Workers is the catalogue of the built-in workers this binary links

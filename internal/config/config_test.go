@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -639,9 +641,70 @@ func TestLoad(t *testing.T) {
 			wantErr: "bad.conf:3: [program:a] restart: ",
 		},
 		{
-			name:    "a device is read up to the limit",
+			name:    "a device is refused",
 			path:    func(*testing.T) string { return "/dev/zero" },
-			wantErr: "/dev/zero: config file too large: over 1048576 bytes",
+			wantErr: "/dev/zero: cannot read: not a regular file: it is a character device; give a file, or a pipe as -c /dev/stdin or -c <(command)",
+		},
+		{
+			name: "a named pipe is refused, not waited on",
+			path: func(t *testing.T) string {
+				p := filepath.Join(t.TempDir(), "fifo.conf")
+				if err := syscall.Mkfifo(p, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			},
+			wantErr: "fifo.conf: cannot read: not a regular file: it is a named pipe (FIFO)",
+		},
+		{
+			name: "a socket is refused",
+			path: func(t *testing.T) string {
+				p := filepath.Join(t.TempDir(), "s.conf")
+				ln, err := net.Listen("unix", p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { ln.Close() })
+				return p
+			},
+			wantErr: "s.conf: cannot read: not a regular file: it is a socket",
+		},
+		{
+			name: "an anonymous pipe is read, as -c <(command) gives",
+			path: func(t *testing.T) string {
+				r, w, err := os.Pipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { r.Close() })
+				if _, err := w.WriteString("[program:a]\ncommand = a\n"); err != nil {
+					t.Fatal(err)
+				}
+				w.Close()
+				return "/dev/fd/" + strconv.Itoa(int(r.Fd()))
+			},
+			want: supervise.Group{Strategy: supervise.OneForOne, Programs: []supervise.Spec{spec("a", []string{"a"}, nil)}},
+		},
+		{
+			name: "a pipe over the limit",
+			path: func(t *testing.T) string {
+				r, w, err := os.Pipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { r.Close() })
+				go func() { // until the reader has had enough and closes
+					defer w.Close()
+					buf := make([]byte, 64<<10)
+					for {
+						if _, err := w.Write(buf); err != nil {
+							return
+						}
+					}
+				}()
+				return "/dev/fd/" + strconv.Itoa(int(r.Fd()))
+			},
+			wantErr: ": config file too large: over 1048576 bytes",
 		},
 		{
 			name:    "a directory",
@@ -679,10 +742,17 @@ func TestLoad(t *testing.T) {
 			if got := errors.Is(err, fs.ErrNotExist); got != tt.notExit {
 				t.Errorf("errors.Is(err, fs.ErrNotExist) = %v, want %v", got, tt.notExit)
 			}
+			if got, want := errors.Is(err, config.ErrNotRegular), strings.Contains(tt.wantErr, "not a regular file"); got != want {
+				t.Errorf("errors.Is(err, config.ErrNotRegular) = %v, want %v", got, want)
+			}
 		})
 	}
 }
 
+// FuzzParse: Parse on any bytes never panics, and returns either a Group that
+// passes Validate or an *Error naming the file and, unless the problem is the
+// whole file's, a line within it. Plain go test runs the seeds; go test
+// -fuzz=FuzzParse ./internal/config/ explores.
 func FuzzParse(f *testing.F) {
 	if src, err := os.ReadFile(filepath.Join("testdata", "demo.conf")); err == nil {
 		f.Add(src)
@@ -711,6 +781,11 @@ func FuzzParse(f *testing.F) {
 			}
 			if e.Line < 0 || e.Line > strings.Count(string(src), "\n")+1 {
 				t.Fatalf("error %q: line %d out of range", err, e.Line)
+			}
+			// Line 0 only for what is about the whole file: no program at all,
+			// or a group-level Validate failure.
+			if e.Line == 0 && e.Msg != "no [program:NAME] sections" && !errors.Is(err, supervise.ErrInvalidSpec) {
+				t.Fatalf("error %q names no line", err)
 			}
 			return
 		}

@@ -180,8 +180,11 @@
 // # Invariants
 //
 // Parsing is pure: Parse does no I/O, runs nothing, reads no environment
-// variables and expands nothing; Load only adds one os.ReadFile. Parse never
-// panics, whatever the input (a fuzz test checks this). On success the returned
+// variables and expands nothing; Load only adds reading one file (ReadFile: a
+// regular file or a pipe, at most maxFileSize bytes; never a named pipe that is
+// not our stdin, a device or a socket, which could block the read forever or
+// feed it without end). Parse never panics, whatever the input (FuzzParse
+// checks this). On success the returned
 // Group has at least one program and passes Group.Validate; on failure it is the
 // zero Group.
 package config

@@ -60,7 +60,7 @@ func BenchmarkCtlStatus1000(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := NewServer(hclog.NewNullLogger(), noReload{sup}, NewJournal(0))
+	srv := NewServer(hclog.NewNullLogger(), noReload{sup}, NewJournal(0), Limits{})
 	go srv.Serve(ln)
 	defer srv.Close()
 	c, err := NewClient(sock)

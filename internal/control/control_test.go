@@ -80,7 +80,7 @@ func (f *fake) Reload(context.Context) (supervise.ReloadResult, error) {
 
 func serveOn(t *testing.T, ln net.Listener, tg Target) {
 	t.Helper()
-	srv := NewServer(hclog.NewNullLogger(), tg, tg.(interface{ journal() *Journal }).journal())
+	srv := NewServer(hclog.NewNullLogger(), tg, tg.(interface{ journal() *Journal }).journal(), Limits{})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {

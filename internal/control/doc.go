@@ -31,15 +31,18 @@
 // program has no protocol = true) and "not_ready" (not running and ready, or no
 // member of the pool is), 413 "too_large" (a payload over one ipc frame), 504
 // "timeout", and 502 "failed" (the worker died with the request in flight, or
-// answered with an error).
+// answered with an error). A connection over the cap (see Bounds) gets 503 and
+// "busy".
 //
-// Requests: the JSON body is {"method": M, "body": base64} (or "text": T for a
-// payload that is text) and optionally "timeout": a Go duration, default
-// DefaultRequestTimeout; the request also ends when the client disconnects. The
-// reply is {"program": who answered, "body": base64, "text": the same if it is
-// valid UTF-8}. Requests do not go through the supervisor's state goroutine
-// (see supervise.Supervisor.Request) and are never retried: a request may have
-// side effects.
+// Requests: the JSON body is one object {"method": M, "body": base64} (or
+// "text": T for a payload that is text) and optionally "timeout": a Go
+// duration, default DefaultRequestTimeout; unknown keys, a second value after
+// it, or more than two frames' worth of bytes are refused (400, 413). The
+// request also ends when the client disconnects. The reply is {"program": who
+// answered, "body": base64, "text": the same if it is valid UTF-8}. Requests do
+// not go through the supervisor's state goroutine (see
+// supervise.Supervisor.Request) and are never retried: a request may have side
+// effects.
 //
 // Security invariants:
 //   - the socket's directory is created with mode 0700 (an existing one must be
@@ -54,6 +57,32 @@
 //     is replaced; anything that is not a socket is an error, never removed.
 //   - the client refuses a socket that is not owned by root or the caller, or that
 //     group or others may write: it would be talking to someone else.
+//
+// What a client sends is decoded by decodeRequest (request bodies),
+// ParseSignal (?sig=), parseLines (?lines=) and the router (paths); the fuzz
+// targets FuzzDecodeRequest, FuzzParseSignal, FuzzParseLines and FuzzHandler
+// (any method, path, query and body) check that none panics and that every
+// answer is 200 or a documented JSON error.
+//
+// Bounds (issue 13: a client must not make the supervisor hold what its programs
+// need). Each server, the control socket's and --http's (Metrics.ServeHTTP),
+// holds at most Limits.MaxConns connections, by default DefaultMaxConns: an
+// eighth of RLIMIT_NOFILE's soft limit, between 4 and 128 (128 whenever the limit
+// is 1024 or more). The two together take at most a quarter of the fds, so at
+// least three quarters stay for the programs (about 4 fds each: pipes, pidfd)
+// and the supervisor's own files. At the cap, a newcomer closes the connection
+// idle the longest (a keep-alive one between requests first, then one that has
+// sent nothing yet; least recently used, counted from the start of its last
+// request or its connect) rather than waiting for a slot, so `ctl status` answers
+// however many idle clients there are; only when every connection is busy (a
+// request running, or a stream: events, logs -f) is it refused, with a 503 of
+// kind "busy" and the connection closed (after up to 200ms to read its request,
+// for at most 4 such at a time, so the client can read the 503). Clients alone
+// cannot make accept fail for lack of fds. A keep-alive connection idle for DefaultIdleTimeout (30s)
+// is closed, as is one that has not sent a whole request header within
+// DefaultHeaderTimeout (5s) of connecting or of starting its request. The cap
+// being reached is logged at warn level, at most once a minute, with the counts
+// of connections closed and refused. Tests set shorter bounds through Limits.
 //
 // Ownership: the Server owns its listener and the socket file: Close closes the
 // listener and removes the file (only if it is still the one it created).

@@ -256,22 +256,36 @@ func (m *Metrics) httpHandler() http.Handler {
 	return mux
 }
 
-// ServeHTTP listens on addr (host:port) and serves m.httpHandler until the
-// returned stop is called. The listener is open when ServeHTTP returns.
-func (m *Metrics) ServeHTTP(log hclog.Logger, addr string) (stop func(), err error) {
+// ServeHTTP listens on addr (host:port) and serves m.httpHandler, bounded by lim
+// (the zero Limits: the defaults), until the returned stop is called. The
+// listener is open when ServeHTTP returns. A listener that is not on a loopback
+// address (":9100", "0.0.0.0:9100", a host's own address) is served all the same
+// (a probe from outside a container needs one) but logged as a warning: what it
+// serves has no authentication.
+func (m *Metrics) ServeHTTP(log hclog.Logger, addr string, lim Limits) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--http %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: m.httpHandler(), ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
+	srv, wrap := newHTTPServer(log, m.httpHandler(), lim)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(wrap(ln)); !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http listener failed", "error", err)
 		}
 	}()
+	if !IsLoopback(ln.Addr()) {
+		log.Warn("the http listener is reachable from other hosts: /healthz and /metrics (program names, states, exit codes, the supervisor's memory) are served to anyone who can connect, without authentication; listen on 127.0.0.1:PORT unless that is what you want",
+			"addr", ln.Addr().String())
+	}
 	log.Info("http listener ready", "addr", ln.Addr().String(), "paths", "/healthz /metrics")
 	return func() { srv.Close(); <-done }, nil
+}
+
+// IsLoopback says whether a is a loopback address (127.0.0.0/8, ::1): reachable
+// from this host only. The unspecified address (every interface) is not.
+func IsLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

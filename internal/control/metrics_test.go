@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -101,5 +103,42 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	if got := fams["supervisor_program_exits_total"].GetType().String(); got != "COUNTER" {
 		t.Errorf("exits_total type %s", got)
+	}
+}
+
+// --http on anything but a loopback address is served, with a warning; on
+// 127.0.0.1, [::1] or localhost, silently.
+func TestServeHTTPWarnsBeyondLoopback(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		addr string
+		warn bool
+	}{
+		{"127.0.0.1:0", false},
+		{"[::1]:0", false},
+		{"localhost:0", false},
+		{":0", true},
+		{"0.0.0.0:0", true},
+		{"[::]:0", true},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var logged strings.Builder
+			log := hclog.New(&hclog.LoggerOptions{Output: syncWriter{&mu, &logged}})
+			stop, err := NewMetrics(&fake{}).ServeHTTP(log, tc.addr, Limits{})
+			if err != nil {
+				if strings.Contains(tc.addr, "::") {
+					t.Skipf("no IPv6 here: %v", err)
+				}
+				t.Fatal(err)
+			}
+			stop()
+			mu.Lock()
+			defer mu.Unlock()
+			if got := strings.Contains(logged.String(), "[WARN]  the http listener is reachable from other hosts"); got != tc.warn {
+				t.Errorf("warned %v, want %v; log:\n%s", got, tc.warn, logged.String())
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -124,13 +125,15 @@ type Server struct {
 	t       Target
 	j       *Journal
 	srv     *http.Server
-	closing chan struct{} // closed by Close: streams end with a last "closed" line
+	wrap    func(net.Listener) net.Listener // applies the connection cap
+	closing chan struct{}                   // closed by Close: streams end with a last "closed" line
 	once    sync.Once
 }
 
 // NewServer returns a Server for t, showing output and events from j (which must
-// be t's OnEvent and OnOutput hooks).
-func NewServer(log hclog.Logger, t Target, j *Journal) *Server {
+// be t's OnEvent and OnOutput hooks), bounded by lim (the zero Limits: the
+// defaults).
+func NewServer(log hclog.Logger, t Target, j *Journal, lim Limits) *Server {
 	s := &Server{log: log, t: t, j: j, closing: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
@@ -150,13 +153,14 @@ func NewServer(log hclog.Logger, t Target, j *Journal) *Server {
 	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, s.t.Shutdown(r.Context()), map[string]string{"result": "shutting down"})
 	})
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
+	s.srv, s.wrap = newHTTPServer(log, mux, lim)
 	return s
 }
 
-// Serve answers connections on ln until Close; it returns nil after Close.
+// Serve answers connections on ln until Close, holding at most the Limits'
+// MaxConns of them; it returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if err := s.srv.Serve(s.wrap(ln)); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
@@ -247,52 +251,24 @@ func (s *Server) program(w http.ResponseWriter, r *http.Request) {
 // pool pattern (supervise.IsPattern) for RequestAny.
 func (s *Server) request(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	var args RequestArgs
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestJSON))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&args); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("request body over %d bytes", maxRequestJSON), Kind: "too_large"})
-			return
-		}
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "request body: " + err.Error(), Kind: "bad_request"})
+	call, code, problem := decodeRequest(http.MaxBytesReader(w, r.Body, maxRequestJSON))
+	if problem != nil {
+		writeJSON(w, code, problem)
 		return
 	}
-	timeout := DefaultRequestTimeout
-	var problem string
-	switch {
-	case args.Method == "":
-		problem = "no method given"
-	case len(args.Body) > 0 && args.Text != "":
-		problem = "give body or text, not both"
-	case args.Timeout != "":
-		d, err := time.ParseDuration(args.Timeout)
-		if err != nil || d <= 0 {
-			problem = "timeout " + strconv.Quote(args.Timeout) + ": want a positive duration such as 5s"
-		}
-		timeout = d
-	}
-	if problem != "" {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: problem, Kind: "bad_request"})
-		return
-	}
-	body := args.Body
-	if args.Text != "" {
-		body = []byte(args.Text)
-	}
+	timeout := call.timeout
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	var out []byte
 	var err error
 	who := name
 	if supervise.IsPattern(name) {
-		who, out, err = s.t.RequestAny(ctx, name, args.Method, body)
+		who, out, err = s.t.RequestAny(ctx, name, call.method, call.body)
 	} else {
-		out, err = s.t.Request(ctx, name, args.Method, body)
+		out, err = s.t.Request(ctx, name, call.method, call.body)
 	}
 	if err != nil {
-		s.log.Debug("request failed", "program", name, "method", args.Method, "error", err)
+		s.log.Debug("request failed", "program", name, "method", call.method, "error", err)
 		code, kind := http.StatusBadGateway, "failed" // the worker failed, or failed to answer
 		switch {
 		case errors.Is(err, supervise.ErrNoSuchProgram):
@@ -317,6 +293,53 @@ func (s *Server) request(w http.ResponseWriter, r *http.Request) {
 		rep.Text = string(out)
 	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// requestCall is a request body, decoded and checked.
+type requestCall struct {
+	method  string
+	body    []byte
+	timeout time.Duration
+}
+
+// decodeRequest decodes the JSON body of a request (RequestArgs; from an
+// http.MaxBytesReader of maxRequestJSON) and checks it; on failure it returns
+// the status and error body to answer with.
+func decodeRequest(rd io.Reader) (requestCall, int, *apiError) {
+	var args RequestArgs
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&args); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return requestCall{}, http.StatusRequestEntityTooLarge, &apiError{Error: fmt.Sprintf("request body over %d bytes", maxRequestJSON), Kind: "too_large"}
+		}
+		return requestCall{}, http.StatusBadRequest, &apiError{Error: "request body: " + err.Error(), Kind: "bad_request"}
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) { // one object, nothing after it
+		return requestCall{}, http.StatusBadRequest, &apiError{Error: "request body: more than one JSON object", Kind: "bad_request"}
+	}
+	call := requestCall{method: args.Method, body: args.Body, timeout: DefaultRequestTimeout}
+	var problem string
+	switch {
+	case args.Method == "":
+		problem = "no method given"
+	case len(args.Body) > 0 && args.Text != "":
+		problem = "give body or text, not both"
+	case args.Timeout != "":
+		d, err := time.ParseDuration(args.Timeout)
+		if err != nil || d <= 0 {
+			problem = "timeout " + strconv.Quote(args.Timeout) + ": want a positive duration such as 5s"
+		}
+		call.timeout = d
+	}
+	if problem != "" {
+		return requestCall{}, http.StatusBadRequest, &apiError{Error: problem, Kind: "bad_request"}
+	}
+	if args.Text != "" {
+		call.body = []byte(args.Text)
+	}
+	return call, http.StatusOK, nil
 }
 
 func (s *Server) reply(w http.ResponseWriter, err error, body any) {
@@ -365,12 +388,10 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, fmt.Errorf("logs %s: %w", name, supervise.ErrNoSuchProgram), nil)
 		return
 	}
-	n := defaultLogLines
-	if v := r.URL.Query().Get("lines"); v != "" {
-		if n, err = strconv.Atoi(v); err != nil || n < 0 {
-			writeJSON(w, http.StatusBadRequest, apiError{Error: "lines=" + v + ": want a number >= 0", Kind: "bad_request"})
-			return
-		}
+	n, err := parseLines(r.URL.Query().Get("lines"))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Kind: "bad_request"})
+		return
 	}
 	if r.URL.Query().Get("follow") == "" {
 		w.Header().Set("Content-Type", "application/x-ndjson")
@@ -383,6 +404,18 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	recent, ch, cancel := s.j.follow(name, n)
 	defer cancel()
 	stream(w, r, s.closing, recent, ch, func(l LogRecord) bool { return l.Program == name })
+}
+
+// parseLines parses the lines parameter of logs: empty means defaultLogLines.
+func parseLines(v string) (int, error) {
+	if v == "" {
+		return defaultLogLines, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errors.New("lines=" + v + ": want a number >= 0")
+	}
+	return n, nil
 }
 
 // stream writes first, then every record from ch that keep accepts (all if keep
