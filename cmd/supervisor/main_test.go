@@ -287,7 +287,7 @@ spawner = forkexec
 	if got := p.exitCode(t); got != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0:\n%s", got, p.log())
 	}
-	// Stopped in reverse order.
+	// Stops begin in reverse order (all at once: nothing orders them).
 	log := p.log()
 	i3, i2, i1 := strings.Index(log, `"stopping program","@module":"supervisor.third"`),
 		strings.Index(log, `"stopping program","@module":"supervisor.second"`),

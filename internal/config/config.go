@@ -605,6 +605,29 @@ var programKeys = map[string]field{
 	}},
 	"start_timeout":     durationField(func(s *supervise.Spec) *time.Duration { return &s.StartTimeout }),
 	"heartbeat_timeout": durationField(func(s *supervise.Spec) *time.Duration { return &s.HeartbeatTimeout }),
+	"after": {emptyOK: true, set: func(s *supervise.Spec, v string) (err error) {
+		s.After, err = parseNames(v)
+		return err
+	}},
+	"requires": {emptyOK: true, set: func(s *supervise.Spec, v string) (err error) {
+		s.Requires, err = parseNames(v)
+		return err
+	}},
+}
+
+// parseNames reads a list of program names separated by commas and/or spaces
+// ("db, cache" or "db cache"); each must be a valid program name.
+func parseNames(v string) ([]string, error) {
+	var names []string
+	for _, n := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		if strings.ContainsAny(n, "*?[") {
+			return nil, fmt.Errorf("%q: a program name, not a pattern", n)
+		}
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names, nil
 }
 
 func isProgramKey(k string) bool {

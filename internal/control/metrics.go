@@ -72,7 +72,7 @@ func (m *Metrics) Event(e supervise.Event) {
 	m.mu.Unlock()
 }
 
-var allStates = []supervise.State{supervise.StateStopped, supervise.StateStarting, supervise.StateRunning,
+var allStates = []supervise.State{supervise.StateStopped, supervise.StateWaiting, supervise.StateStarting, supervise.StateRunning,
 	supervise.StateBackoff, supervise.StateStopping, supervise.StateExited, supervise.StateFatal}
 
 // writeTo writes every metric in the Prometheus text exposition format

@@ -75,7 +75,7 @@ func (s *Supervisor) Signal(ctx context.Context, name string, sig syscall.Signal
 	return s.control(ctx, ctlMsg{op: opSignal, name: name, sig: sig})
 }
 
-// Shutdown stops every program in reverse order, as cancelling Serve's context
+// Shutdown stops every program, as cancelling Serve's context
 // does, and returns once that has begun; Serve then returns when nothing is left.
 func (s *Supervisor) Shutdown(ctx context.Context) error {
 	return s.control(ctx, ctlMsg{op: opShutdown})

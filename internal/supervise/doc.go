@@ -184,7 +184,12 @@
 // start, stop, restart, shutdown or kill was asked) and the time, it updates that
 // state and returns actions (spawn, stop or end a run, kill it now, arm or cancel
 // a timer, emit an event, publish a link, answer a caller, continue after a stop
-// sequence). It makes no syscall and reads no clock; the state goroutine feeds it
+// sequence). It orders programs by their dependencies (Spec.After, Requires): a
+// program waits (StateWaiting) until those it starts after are running, a
+// program whose required one ended for good is not started or is stopped, and
+// a stop sequence stops a program only once those that start after it have
+// stopped, independent ones at once (one after another in reverse order under
+// one_for_all and rest_for_one). It makes no syscall and reads no clock; the state goroutine feeds it
 // and carries out its actions in order (Supervisor.do), and policy_test.go drives
 // it from tables without a process. It never asks which kind of worker it drives.
 //

@@ -2,6 +2,8 @@ package supervise
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -25,12 +27,13 @@ type pstate struct {
 	reason string
 	pid    int // the current run's process id, for events; 0 for none or a goroutine
 
-	live    bool // a run is current and its exit is still to come (also after a failed spawn)
-	hasRun  bool // the current run was spawned and has not exited: there is something to stop
-	ready   bool // the current run said Ready
-	greeted bool // the current run said Hello (a goroutine run needs no handshake)
-	ending  bool // the current run is being ended by us outside a stop sequence
-	failure string
+	spawning bool // start asked for a spawn whose outcome (spawned, spawnFailed) is to come
+	live     bool // a run is current and its exit is still to come (also after a failed spawn)
+	hasRun   bool // the current run was spawned and has not exited: there is something to stop
+	ready    bool // the current run said Ready
+	greeted  bool // the current run said Hello (a goroutine run needs no handshake)
+	ending   bool // the current run is being ended by us outside a stop sequence
+	failure  string
 
 	held           bool // stopped by a Stop request: waits for Start, and keeps Serve running
 	pendingRestart bool // part of the group restart in progress
@@ -124,12 +127,18 @@ type machine struct {
 	progs    []*program // in start order; the machine touches only spec, log and pstate
 	rand     func() float64
 
+	byName       map[string]*program
+	order        []*program // progs in dependency order (config order among independent ones)
 	shuttingDown bool
-	killAll      bool       // Kill was called: stops get no grace period
-	seq          []*program // programs to stop one after another, head first
-	seqThen      any        // the continuation of the running stop sequence (actSeqDone), or nil
-	seqGroup     bool       // the group restart's starts follow the running stop sequence
-	op           *groupOp   // a one_for_all / rest_for_one restart in progress
+	killAll      bool                // Kill was called: stops get no grace period
+	stops        []*program          // the stop sequence: programs still to stop (or stopping)
+	begun        map[*program]bool   // members of stops whose stop has begun
+	stopWhy      map[*program]string // why a program is stopped, if not asked (requires)
+	seqThen      any                 // the continuation of the running stop sequence (actSeqDone), or nil
+	seqGroup     bool                // the group restart's starts follow the running stop sequence
+	now          time.Time           // the time of the input being handled
+	dirty        bool                // a program turned running or ended for good: settle
+	op           *groupOp            // a one_for_all / rest_for_one restart in progress
 	opGen        uint64
 	exitCode     int
 	essential    bool // an essential program ended for good; exitCode is its status
@@ -144,14 +153,168 @@ type groupOp struct {
 }
 
 func newMachine(strategy Strategy, progs []*program, rand func() float64) *machine {
-	return &machine{strategy: strategy, progs: progs, rand: rand}
+	m := &machine{rand: rand}
+	m.setPrograms(strategy, progs)
+	return m
 }
 
-// take returns the actions collected so far and starts a new list.
+// setPrograms makes progs (validated: their dependencies exist and have no
+// cycle) the machine's programs, under strategy.
+func (m *machine) setPrograms(strategy Strategy, progs []*program) {
+	m.strategy, m.progs = strategy, progs
+	m.byName = make(map[string]*program, len(progs))
+	for _, p := range progs {
+		m.byName[p.spec.Name] = p
+	}
+	// Kahn's algorithm, taking the first ready program in config order each time.
+	m.order = m.order[:0]
+	placed := make(map[*program]bool, len(progs))
+	for len(m.order) < len(progs) {
+		for _, p := range progs {
+			if placed[p] || !m.depsPlaced(p, placed) {
+				continue
+			}
+			placed[p] = true
+			m.order = append(m.order, p)
+			break
+		}
+	}
+}
+
+func (m *machine) depsPlaced(p *program, placed map[*program]bool) bool {
+	for _, d := range p.spec.After {
+		if q := m.byName[d]; q != nil && !placed[q] {
+			return false
+		}
+	}
+	for _, d := range p.spec.Requires {
+		if q := m.byName[d]; q != nil && !placed[q] {
+			return false
+		}
+	}
+	return true
+}
+
+// take returns the actions collected so far, after settling what they set off
+// (programs waiting for ones that turned running, or requiring ones that ended),
+// and starts a new list.
 func (m *machine) take() []action {
+	for m.dirty {
+		m.dirty = false
+		m.settle()
+	}
 	a := m.acts
 	m.acts = nil
 	return a
+}
+
+// settle starts the waiting programs whose dependencies are now running (or
+// ended, for After), and stops the programs that require one that ended for
+// good. Programs are looked at in dependency order, so a chain resolves in one
+// pass.
+func (m *machine) settle() {
+	if m.shuttingDown {
+		return
+	}
+	for _, p := range m.order {
+		switch p.state {
+		case StateWaiting:
+			m.request(p)
+		case StateStarting, StateRunning, StateBackoff:
+			for _, d := range p.spec.Requires {
+				q := m.byName[d]
+				if m.endedForGood(q) {
+					m.stopAlso(p, fmt.Sprintf("stopped: requires %s, which is %s", d, q.state))
+					break
+				}
+			}
+		}
+	}
+}
+
+// endedForGood reports whether q will not run again unless asked: exited,
+// fatal, or stopped (and not about to be started by a group restart).
+func (m *machine) endedForGood(q *program) bool {
+	if q.spawning {
+		return false
+	}
+	switch q.state {
+	case StateExited, StateFatal:
+		return true
+	case StateStopped:
+		return !q.pendingRestart
+	}
+	return false
+}
+
+// request starts p if what it starts after is running; otherwise p waits (or,
+// if a program it requires has ended for good, is not started).
+func (m *machine) request(p *program) {
+	var wait []string
+	for _, d := range append(slices.Clone(p.spec.Requires), p.spec.After...) {
+		q := m.byName[d]
+		switch {
+		case q.state == StateRunning:
+		case m.endedForGood(q) && slices.Contains(p.spec.Requires, d):
+			m.setState(p, StateStopped, fmt.Sprintf("not started: requires %s, which is %s", d, q.state), Event{}, m.now)
+			return
+		case m.endedForGood(q): // After only orders: it will not start, so go on
+		default:
+			if !slices.Contains(wait, d) {
+				wait = append(wait, d)
+			}
+		}
+	}
+	if len(wait) == 0 {
+		m.acts = append(m.acts, m.start(p)...)
+		return
+	}
+	p.pendingRestart = false
+	if reason := "waiting for " + strings.Join(wait, ", "); p.state != StateWaiting || p.reason != reason {
+		m.setState(p, StateWaiting, reason, Event{}, m.now)
+	}
+}
+
+// startAll starts the autostart programs, in dependency order: each at once, or
+// once what it starts after is running.
+func (m *machine) startAll(now time.Time) []action {
+	m.now = now
+	for _, p := range m.order {
+		if p.spec.Autostart {
+			m.request(p)
+		}
+	}
+	return m.take()
+}
+
+// startNew starts the autostart programs that isNew says a reload added or
+// changed, as startAll does.
+func (m *machine) startNew(isNew func(*program) bool, now time.Time) []action {
+	m.now = now
+	for _, p := range m.order {
+		if p.spec.Autostart && isNew(p) {
+			m.request(p)
+		}
+	}
+	return m.take()
+}
+
+// stopAlso adds p to the stop sequence (starting one if none runs), for why.
+func (m *machine) stopAlso(p *program, why string) {
+	if slices.Contains(m.stops, p) {
+		return
+	}
+	if m.stopWhy == nil {
+		m.stopWhy = map[*program]string{}
+	}
+	m.stopWhy[p] = why
+	p.log.Info("stopping", "why", why)
+	if len(m.stops) > 0 {
+		m.stops = append(m.stops, p)
+		m.advance(m.now)
+		return
+	}
+	m.stopSequence([]*program{p}, nil, m.now)
 }
 
 func (m *machine) emit(a action) { m.acts = append(m.acts, a) }
@@ -162,6 +325,9 @@ func (m *machine) setState(p *program, to State, reason string, ev Event, now ti
 	p.state, p.reason = to, reason
 	final := to == StateExited || to == StateFatal || (to == StateStopped && !p.pendingRestart)
 	m.emit(actEvent{p: p, ev: ev, final: final})
+	if final || to == StateRunning {
+		m.dirty = true
+	}
 }
 
 func (m *machine) setTimer(p *program, kind timerKind, d time.Duration) {
@@ -174,6 +340,7 @@ func (m *machine) start(p *program) []action {
 	m.emit(actCancelTimer{p: p})
 	p.pendingRestart = false
 	p.failure, p.ending, p.ready, p.greeted = "", false, false, false
+	p.spawning = true
 	m.emit(actSpawn{p: p})
 	return m.take()
 }
@@ -183,12 +350,15 @@ func (m *machine) start(p *program) []action {
 func (m *machine) startOnRequest(p *program) []action {
 	p.held = false
 	p.failures, p.failedStarts, p.restartTimes = 0, 0, nil
-	return m.start(p)
+	m.request(p)
+	return m.take()
 }
 
 // spawned: p's new run is up. reason says how ("spawned", "started as a
 // goroutine"); greeted is true for a run that needs no handshake.
 func (m *machine) spawned(p *program, pid int, reason string, greeted bool, now time.Time) []action {
+	m.now = now
+	p.spawning = false
 	p.pid, p.live, p.hasRun, p.started, p.greeted = pid, true, true, now, greeted
 	m.setState(p, StateStarting, reason, Event{Pid: pid}, now)
 	switch {
@@ -204,6 +374,7 @@ func (m *machine) spawned(p *program, pid int, reason string, greeted bool, now 
 
 // spawnFailed: p's new run could not start; its exit (127 or 126) follows.
 func (m *machine) spawnFailed(p *program, now time.Time) []action {
+	p.spawning = false
 	p.pid, p.live, p.hasRun, p.started = 0, true, false, now
 	m.setState(p, StateStarting, "spawn failed", Event{}, now)
 	return m.take()
@@ -223,6 +394,7 @@ func (m *machine) hello(p *program) { p.greeted = true }
 
 // readied: p's run said Ready.
 func (m *machine) readied(p *program, now time.Time) []action {
+	m.now = now
 	if p.state != StateStarting || p.ready || p.failure != "" {
 		return nil // late: the run is already being ended
 	}
@@ -262,6 +434,7 @@ func (m *machine) runFailed(p *program, why string, sig syscall.Signal) []action
 
 // timer: p's policy timer of kind fired (stale ones are filtered by the caller).
 func (m *machine) timer(p *program, kind timerKind, now time.Time) []action {
+	m.now = now
 	switch kind {
 	case timerUptime:
 		if p.state == StateStarting && p.hasRun {
@@ -294,6 +467,7 @@ func (m *machine) exited(p *program, e Exit) []action {
 	p.live, p.hasRun, p.ending = false, false, false
 	m.emit(actCancelTimer{p: p})
 	p.lastExit = &e
+	m.now = e.Time
 	if p.state == StateStopping {
 		return m.take()
 	}
@@ -463,16 +637,21 @@ func (m *machine) groupRestart(trigger *program, from int, delay time.Duration, 
 			toStop = append(toStop, q)
 		}
 	}
-	if len(m.seq) > 0 {
+	if len(m.stops) > 0 {
 		// A stop sequence is running: ours (a group restart widened), or another
 		// one's (ctl stop or restart, a reload). Ours stops join it; the group's
 		// starts follow whatever that sequence does when it ends.
-		m.seq = append(m.seq, toStop...)
+		for _, q := range toStop {
+			if !slices.Contains(m.stops, q) {
+				m.stops = append(m.stops, q)
+			}
+		}
 		m.seqGroup = true
+		m.advance(now)
 		return
 	}
 	m.stopSequence(toStop, nil, now)
-	if m.op != nil && len(m.seq) > 0 {
+	if m.op != nil && len(m.stops) > 0 {
 		m.seqGroup = true
 	}
 }
@@ -501,15 +680,16 @@ func (m *machine) groupTimer(gen uint64) []action {
 // have run meanwhile and moved the ones it kept.)
 func (m *machine) startPending() {
 	m.op = nil
-	for _, p := range m.progs {
+	for _, p := range m.order {
 		if p.pendingRestart {
-			m.acts = append(m.acts, m.start(p)...)
+			m.request(p)
 		}
 	}
 }
 
 // shutdown stops every program in reverse start order.
 func (m *machine) shutdown(now time.Time) []action {
+	m.now = now
 	m.beginShutdown(now)
 	return m.take()
 }
@@ -531,6 +711,7 @@ func (m *machine) beginShutdown(now time.Time) {
 // kill is shutdown without grace periods: runs being stopped or ended now get
 // none left, and every later stop gets none.
 func (m *machine) kill(now time.Time) []action {
+	m.now = now
 	if !m.killAll {
 		m.killAll = true
 		for _, p := range m.progs {
@@ -545,19 +726,53 @@ func (m *machine) kill(now time.Time) []action {
 	return m.take()
 }
 
-// stopSequence stops progs one after another, then emits actSeqDone{then}
-// (unless then is nil).
+// stopSequence stops progs, then emits actSeqDone{then} (unless then is nil).
+// Each program's stop begins as soon as every other program of the sequence
+// that starts after it (After, Requires) has stopped; under one_for_all and
+// rest_for_one, as soon as every program before it in progs has (they stop one
+// after another, as OTP stops children). Independent programs stop in parallel.
 func (m *machine) stopSequence(progs []*program, then any, now time.Time) {
-	m.seq, m.seqThen, m.seqGroup = progs, then, false
+	m.stops, m.seqThen, m.seqGroup = progs, then, false
+	m.begun = map[*program]bool{}
 	m.advance(now)
 }
 
-func (m *machine) advance(now time.Time) {
-	for len(m.seq) > 0 {
-		if m.beginStop(m.seq[0], now) {
-			return // wait for it; stopped continues
+// mustWait reports whether p's stop must wait for another program of the sequence.
+func (m *machine) mustWait(p *program) bool {
+	for _, q := range m.stops {
+		if q == p {
+			if m.strategy != OneForOne {
+				return false // every one before it has stopped
+			}
+			continue
 		}
-		m.seq = m.seq[1:]
+		if m.strategy != OneForOne || q.spec.dependsOn(p.spec.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *machine) advance(now time.Time) {
+	m.now = now
+	if m.begun == nil {
+		m.begun = map[*program]bool{}
+	}
+	for progress := true; progress; {
+		progress = false
+		for _, p := range slices.Clone(m.stops) {
+			if m.begun[p] || m.mustWait(p) {
+				continue
+			}
+			m.begun[p] = true
+			if !m.beginStop(p, now) {
+				m.dropStop(p)
+				progress = true
+			}
+		}
+	}
+	if len(m.stops) > 0 {
+		return // stopped continues
 	}
 	m.emit(actEscapes{})
 	then, group := m.seqThen, m.seqGroup
@@ -568,6 +783,14 @@ func (m *machine) advance(now time.Time) {
 	if (group || then == nil) && m.op != nil && !m.op.waiting {
 		m.groupStopped()
 	}
+}
+
+// dropStop removes p from the stop sequence.
+func (m *machine) dropStop(p *program) {
+	if i := slices.Index(m.stops, p); i >= 0 {
+		m.stops = slices.Delete(m.stops, i, i+1)
+	}
+	delete(m.begun, p)
 }
 
 // beginStop starts stopping p and reports whether there is a run to wait for.
@@ -584,6 +807,9 @@ func (m *machine) beginStop(p *program, now time.Time) bool {
 		m.emit(actCancelTimer{p: p})
 		m.setState(p, StateStopped, "stopped while in backoff", Event{}, now)
 		return false
+	case StateWaiting:
+		m.setState(p, StateStopped, "stopped while waiting", Event{}, now)
+		return false
 	default:
 		return false
 	}
@@ -595,20 +821,24 @@ func (m *machine) beginStop(p *program, now time.Time) bool {
 
 // stopped: p was being stopped and its run's whole tree is gone.
 func (m *machine) stopped(p *program, now time.Time) []action {
+	m.now = now
 	reason := "stopped"
 	if p.pendingRestart {
 		reason = "stopped for group restart"
+	} else if why := m.stopWhy[p]; why != "" {
+		reason = why
 	}
+	delete(m.stopWhy, p)
 	m.setState(p, StateStopped, reason, Event{Exit: p.lastExit}, now)
-	if len(m.seq) > 0 && m.seq[0] == p {
-		m.seq = m.seq[1:]
+	if slices.Contains(m.stops, p) {
+		m.dropStop(p)
 		m.advance(now)
 	}
 	return m.take()
 }
 
 // busy reports whether a group restart or a stop sequence is in progress.
-func (m *machine) busy() bool { return m.op != nil || len(m.seq) > 0 }
+func (m *machine) busy() bool { return m.op != nil || len(m.stops) > 0 }
 
 // ctlStart answers a Start request for p (reply receives the outcome).
 func (m *machine) ctlStart(p *program) error {
@@ -635,6 +865,7 @@ func (m *machine) ctlStop(p *program, restart bool, then any, now time.Time) ([]
 	if m.busy() {
 		return nil, ErrBusy
 	}
+	m.now = now
 	p.held = !restart
 	if restart {
 		p.log.Info("restart requested")

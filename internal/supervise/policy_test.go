@@ -346,10 +346,10 @@ func TestPolicyEssential(t *testing.T) {
 	}
 	h.trace = nil
 	h.exit("app", 3)
-	// The others stop in reverse order, one after another.
-	h.expect("app exited", "web stopping", "stop web")
+	// The others stop at once: nothing orders them.
+	h.expect("app exited", "web stopping", "stop web", "db stopping", "stop db")
 	h.stopAndGone("web")
-	h.expect("web stopped", "db stopping", "stop db")
+	h.expect("web stopped")
 	h.stopAndGone("db")
 	h.expect("db stopped")
 	if !h.m.essential || h.m.exitCode != 3 || !h.m.finished() {
@@ -541,7 +541,7 @@ func TestPolicyStops(t *testing.T) {
 		h.expect("a stopped")
 	})
 	t.Run("exits during shutdown", func(t *testing.T) {
-		h := newHarness(t, OneForOne, testSpec("a", upNow), testSpec("b", upNow))
+		h := newHarness(t, OneForOne, testSpec("a", upNow), testSpec("b", upNow, after("a")))
 		h.start("a")
 		h.start("b")
 		h.do(h.m.shutdown(h.now))
@@ -558,7 +558,7 @@ func TestPolicyStops(t *testing.T) {
 		h.do(h.m.shutdown(h.now))
 		h.trace = nil
 		h.do(h.m.kill(h.now))
-		h.expect("killnow b") // the one being stopped; a's stop gets no grace (Supervisor reads killAll)
+		h.expect("killnow a", "killnow b") // both being stopped; later stops get no grace (Supervisor reads killAll)
 		if !h.m.killAll {
 			t.Error("killAll not set")
 		}
@@ -645,6 +645,133 @@ func TestCatalogueCheck(t *testing.T) {
 			t.Errorf("%s: %v", tc.doc, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalidSpec)):
 			t.Errorf("%s: error %v, want one wrapping ErrInvalidSpec saying %q", tc.doc, err, tc.want)
+		}
+	}
+}
+
+func after(names ...string) func(*Spec)    { return func(sp *Spec) { sp.After = names } }
+func requires(names ...string) func(*Spec) { return func(sp *Spec) { sp.Requires = names } }
+
+func TestPolicyDependencies(t *testing.T) {
+	t.Parallel()
+	t.Run("start in order of readiness, stop in reverse, independent ones at once", func(t *testing.T) {
+		h := newHarness(t, OneForOne, testSpec("web", after("api")), testSpec("api", after("db")), testSpec("db"), testSpec("cron"))
+		h.do(h.m.startAll(h.now))
+		h.expect("spawn db", "db starting", "timer db uptime 1s", "api waiting", "web waiting", "spawn cron", "cron starting", "timer cron uptime 1s")
+		if want := "waiting for db"; h.p("api").reason != want {
+			t.Errorf("api: reason %q, want %q", h.p("api").reason, want)
+		}
+		h.fire("db") // db is up: api starts; web still waits for api
+		h.expect("db running", "spawn api", "api starting", "timer api uptime 1s")
+		h.state("web", StateWaiting)
+		h.fire("api")
+		h.expect("api running", "spawn web", "web starting", "timer web uptime 1s")
+		h.fire("web")
+		h.fire("cron")
+		h.trace = nil
+		h.do(h.m.shutdown(h.now))
+		// cron and web (nothing starts after them) at once; api after web; db after api.
+		h.expect("cron stopping", "stop cron", "web stopping", "stop web")
+		h.stopAndGone("cron")
+		h.expect("cron stopped")
+		h.stopAndGone("web")
+		h.expect("web stopped", "api stopping", "stop api")
+		h.stopAndGone("api")
+		h.expect("api stopped", "db stopping", "stop db")
+		h.stopAndGone("db")
+		h.expect("db stopped")
+		if !h.m.finished() {
+			t.Error("not finished")
+		}
+	})
+	t.Run("after only orders: a program that ended lets the next start", func(t *testing.T) {
+		h := newHarness(t, OneForOne, testSpec("migrate", func(sp *Spec) { sp.Restart = RestartNever }), testSpec("app", upNow, after("migrate")))
+		h.do(h.m.startAll(h.now))
+		h.state("app", StateWaiting)
+		h.trace = nil
+		h.exit("migrate", 0) // a one-shot that never counted as running
+		h.expect("migrate exited", "spawn app", "app starting", "app running")
+	})
+	t.Run("requires: not started when the required one ended for good", func(t *testing.T) {
+		h := newHarness(t, OneForOne, testSpec("db", func(sp *Spec) { sp.StartRetries = 0 }), testSpec("app", upNow, requires("db")))
+		h.do(h.m.startAll(h.now))
+		h.trace = nil
+		h.exit("db", 1)
+		h.expect("db fatal", "app stopped")
+		if want := "not started: requires db, which is fatal"; h.p("app").reason != want {
+			t.Errorf("app: reason %q, want %q", h.p("app").reason, want)
+		}
+		if !h.m.finished() {
+			t.Error("not finished: nothing can run")
+		}
+	})
+	t.Run("requires: stopped when the required one ends for good", func(t *testing.T) {
+		h := newHarness(t, OneForOne, testSpec("db", upNow, func(sp *Spec) { sp.Restart = RestartNever }), testSpec("app", upNow, requires("db")), testSpec("other", upNow))
+		h.do(h.m.startAll(h.now))
+		h.trace = nil
+		h.exit("db", 0)
+		h.expect("db exited", "app stopping", "stop app")
+		h.stopAndGone("app")
+		h.expect("app stopped")
+		if want := "stopped: requires db, which is exited"; h.p("app").reason != want {
+			t.Errorf("app: reason %q, want %q", h.p("app").reason, want)
+		}
+		h.state("other", StateRunning)
+	})
+	t.Run("a restart of a dependency leaves what runs after it running", func(t *testing.T) {
+		h := newHarness(t, OneForOne, testSpec("db", upNow), testSpec("app", upNow, requires("db")))
+		h.do(h.m.startAll(h.now))
+		h.trace = nil
+		h.exit("db", 1)
+		h.expect("db backoff", "timer db backoff 100ms")
+		h.state("app", StateRunning)
+	})
+	t.Run("start on request waits for what it starts after", func(t *testing.T) {
+		h := newHarness(t, OneForOne, testSpec("db", func(sp *Spec) { sp.Autostart = false }), testSpec("app", upNow, after("db"), func(sp *Spec) { sp.Autostart = false }))
+		h.do(h.m.startAll(h.now))
+		h.expect()
+		h.do(h.m.startOnRequest(h.p("db")))
+		h.do(h.m.startOnRequest(h.p("app")))
+		h.expect("spawn db", "db starting", "timer db uptime 1s", "app waiting")
+		h.fire("db")
+		h.expect("db running", "spawn app", "app starting", "app running")
+	})
+	t.Run("stopping a program that waits", func(t *testing.T) {
+		h := newHarness(t, OneForOne, testSpec("db"), testSpec("app", after("db")))
+		h.do(h.m.startAll(h.now))
+		h.trace = nil
+		acts, err := h.m.ctlStop(h.p("app"), false, ctlThen{p: h.p("app")}, h.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.do(acts)
+		h.expect("app stopped", "seq done")
+		h.fire("db")
+		h.state("app", StateStopped) // held: db running does not start it
+	})
+}
+
+func TestDependencyValidation(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		doc   string
+		specs []Spec
+		want  string
+	}{
+		{"unknown", []Spec{testSpec("a", after("b"))}, `program "a": after: no program "b"`},
+		{"itself", []Spec{testSpec("a", requires("a"))}, `program "a": requires: names the program itself`},
+		{"cycle", []Spec{testSpec("web", after("api")), testSpec("api", requires("db")), testSpec("db", after("web"))},
+			`dependency cycle: web -> api -> db -> web`},
+		{"a diamond is no cycle", []Spec{testSpec("a", after("b", "c")), testSpec("b", after("d")), testSpec("c", after("d")), testSpec("d")}, ""},
+	}
+	for _, tc := range cases {
+		g := Group{Strategy: OneForOne, Programs: tc.specs}
+		err := g.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.doc, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.doc, err, tc.want)
 		}
 	}
 }

@@ -56,7 +56,7 @@ func (reloadMsg) isMessage() {}
 // g start (if autostart), programs no longer in g are stopped and forgotten,
 // programs whose settings changed are stopped and started again with the new
 // ones, and the rest are not touched (same process, same counters). Removed and
-// changed programs are stopped in reverse order, as at shutdown. An invalid g is
+// changed programs are stopped as at shutdown. An invalid g is
 // refused whole and nothing changes. Reload returns once the new programs were
 // spawned. The strategy is g's from then on.
 func (s *Supervisor) Reload(ctx context.Context, g Group) (ReloadResult, error) {
@@ -170,13 +170,9 @@ func (s *Supervisor) reloaded(m reloadMsg) {
 		}
 	}
 	s.progs, s.group = progs, m.g
-	s.m.progs, s.m.strategy = progs, m.g.Strategy
+	s.m.setPrograms(m.g.Strategy, progs)
 	s.publishNames()
-	for _, p := range progs {
-		if kind[p.spec.Name] != "unchanged" && p.spec.Autostart {
-			s.do(s.m.start(p))
-		}
-	}
+	s.do(s.m.startNew(func(p *program) bool { return kind[p.spec.Name] != "unchanged" }, time.Now()))
 	s.log.Info("reloaded", "result", res.String())
 	m.reply <- reloadReply{res: res}
 }

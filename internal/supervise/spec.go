@@ -99,6 +99,14 @@ type Spec struct {
 	Protocol         bool
 	StartTimeout     time.Duration
 	HeartbeatTimeout time.Duration
+
+	// After names programs this one starts after: once each is running (ready,
+	// not merely spawned) or has ended for good. Requires is After, and also: a
+	// required program that ended for good keeps this one from starting, and
+	// stops it when that happens while it runs. Both order stops too: a program
+	// stops only once every program that starts after it has stopped.
+	After    []string
+	Requires []string
 }
 
 // DefaultSpec returns a Spec with the defaults documented in the README:
@@ -277,7 +285,73 @@ func (g *Group) Validate() error {
 		}
 		seen[g.Programs[i].Name] = true
 	}
+	return g.validateDeps()
+}
+
+// validateDeps checks After and Requires: every name exists, none is the
+// program itself, and there is no cycle (named in full).
+func (g *Group) validateDeps() error {
+	idx := make(map[string]int, len(g.Programs))
+	for i, sp := range g.Programs {
+		idx[sp.Name] = i
+	}
+	for _, sp := range g.Programs {
+		for _, key := range []struct {
+			name  string
+			names []string
+		}{{"after", sp.After}, {"requires", sp.Requires}} {
+			for _, d := range key.names {
+				switch _, ok := idx[d]; {
+				case d == sp.Name:
+					return fmt.Errorf("%w: program %q: %s: names the program itself", ErrInvalidSpec, sp.Name, key.name)
+				case !ok:
+					return fmt.Errorf("%w: program %q: %s: no program %q", ErrInvalidSpec, sp.Name, key.name, d)
+				}
+			}
+		}
+	}
+	// Depth-first search for a cycle; color: 0 unseen, 1 on the path, 2 done.
+	color := make([]int, len(g.Programs))
+	var path []string
+	var visit func(i int) error
+	visit = func(i int) error {
+		color[i] = 1
+		path = append(path, g.Programs[i].Name)
+		sp := &g.Programs[i]
+		for _, d := range append(slices.Clone(sp.After), sp.Requires...) {
+			j := idx[d]
+			switch color[j] {
+			case 1:
+				start := slices.Index(path, d)
+				cycle := append(slices.Clone(path[start:]), d)
+				key := "after"
+				if slices.Contains(sp.Requires, d) {
+					key = "requires"
+				}
+				return fmt.Errorf("%w: program %q: %s: dependency cycle: %s", ErrInvalidSpec, sp.Name, key, strings.Join(cycle, " -> "))
+			case 0:
+				if err := visit(j); err != nil {
+					return err
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		color[i] = 2
+		return nil
+	}
+	for i := range g.Programs {
+		if color[i] == 0 {
+			if err := visit(i); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// dependsOn reports whether a program with spec s starts after the program named d.
+func (s *Spec) dependsOn(d string) bool {
+	return slices.Contains(s.After, d) || slices.Contains(s.Requires, d)
 }
 
 // validName: a name must fit in a URL path segment and a command line as is, so

@@ -551,3 +551,45 @@ func TestMaxRSSLabelled(t *testing.T) {
 	}
 	rn.rec.waitLine(t, "small", "program exited", "maxrss_kib_at_most=")
 }
+
+// web after api after db: each starts once the one before it said Ready, an
+// independent program starts at once, and the stops go the other way.
+func TestDependencyOrder(t *testing.T) {
+	t.Parallel()
+	db := pspec("db", supervise.SpawnExec, "--slow-start", "50ms")
+	api := pspec("api", supervise.SpawnExec, "--slow-start", "50ms")
+	api.Requires = []string{"db"}
+	web := pspec("web", supervise.SpawnExec)
+	web.After = []string{"api"}
+	cron := spec("cron", supervise.SpawnExec)
+	rn := serve(t, group(supervise.OneForOne, web, api, db, cron))
+	rn.rec.waitEvent(t, 1, is("web", supervise.StateRunning))
+	// at is where the first such event stands among all events.
+	at := func(prog string, to supervise.State) int {
+		e := rn.rec.waitEvent(t, 1, is(prog, to))
+		rn.rec.mu.Lock()
+		defer rn.rec.mu.Unlock()
+		for i, x := range rn.rec.events {
+			if x == e {
+				return i
+			}
+		}
+		return -1
+	}
+	before := func(a, b int) bool { return a >= 0 && b >= 0 && a < b }
+	if !before(at("db", supervise.StateRunning), at("api", supervise.StateStarting)) ||
+		!before(at("api", supervise.StateRunning), at("web", supervise.StateStarting)) {
+		t.Errorf("started out of order:\n%s", rn.rec.dump())
+	}
+	if !before(at("cron", supervise.StateStarting), at("db", supervise.StateRunning)) {
+		t.Errorf("cron waited for db, which it does not start after:\n%s", rn.rec.dump())
+	}
+	rn.stop(t)
+	if !before(at("web", supervise.StateStopped), at("api", supervise.StateStopping)) ||
+		!before(at("api", supervise.StateStopped), at("db", supervise.StateStopping)) {
+		t.Errorf("stopped out of order:\n%s", rn.rec.dump())
+	}
+	if !before(at("cron", supervise.StateStopping), at("web", supervise.StateStopped)) {
+		t.Errorf("cron's stop waited for web:\n%s", rn.rec.dump())
+	}
+}

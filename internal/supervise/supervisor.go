@@ -21,6 +21,7 @@ type State string
 
 const (
 	StateStopped  State = "stopped"  // not running, by request (or never started)
+	StateWaiting  State = "waiting"  // to start once the programs it starts after are running
 	StateStarting State = "starting" // spawned, not yet up for MinUptime
 	StateRunning  State = "running"  // up for at least MinUptime
 	StateBackoff  State = "backoff"  // ended; waiting to be restarted
@@ -286,11 +287,12 @@ func (b *inbox) take() []message {
 	return q
 }
 
-// Serve starts the group's autostart programs in order and supervises them. It
-// blocks until every program has ended for good (exited, fatal, or stopped by
-// the group; a program stopped by a Stop request waits for Start instead), or
-// until ctx is cancelled; then it stops every program in reverse order (stop
-// signal to the group, grace period, SIGKILL) and returns once nothing is left.
+// Serve starts the group's autostart programs (each once the programs it starts
+// after are running) and supervises them. It blocks until every program has
+// ended for good (exited, fatal, or stopped by the group; a program stopped by
+// a Stop request waits for Start instead), or until ctx is cancelled; then it
+// stops every program (stop signal to the group, grace period, SIGKILL; each
+// once those that start after it have stopped) and returns once nothing is left.
 // It returns nil in both cases; ExitCode tells how it ended. ctx is the whole
 // lifetime, not just start-up.
 func (s *Supervisor) Serve(ctx context.Context) error {
@@ -312,11 +314,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	}
 	s.out = out
 	defer out.close() // also on the way out below, before the last log line
-	for _, p := range s.progs {
-		if p.spec.Autostart {
-			s.do(s.m.start(p))
-		}
-	}
+	s.do(s.m.startAll(time.Now()))
 	cancelled := ctx.Done()
 	for !s.m.finished() {
 		select {
