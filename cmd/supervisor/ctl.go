@@ -36,9 +36,10 @@ const ctlUsageText = `usage: supervisor ctl [--socket PATH] [--json] [--timeout 
 
 commands:
   status [NAME...]     programs' state, pid, uptime, restarts, last exit
-  start NAME           start a stopped, exited or fatal program
+  start NAME           start a stopped, exited or fatal program; waits until it is running
+                       (ready) or failed, and says which (--no-wait: until spawned)
   stop NAME            stop a program (it stays stopped until started)
-  restart NAME         stop it if it runs, then start it
+  restart NAME         stop it if it runs, then start it (waits as start does)
   signal SIG NAME      send a signal (TERM, USR1, 15, ...) to the program's process
   logs [-f] [-n N] NAME  the program's last N (default 100) output lines; -f follows
   events               stream state changes as they happen (Ctrl-C ends it)
@@ -89,8 +90,11 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 	sub.StringVar(socket, "socket", *socket, "control socket `path` of the running supervisor")
 	sub.BoolVar(asJSON, "json", *asJSON, "print JSON instead of text")
 	sub.DurationVar(timeout, "timeout", *timeout, "give up after this long")
-	var follow bool
+	var follow, noWait bool
 	var lines int
+	if cmd == "start" || cmd == "restart" {
+		sub.BoolVar(&noWait, "no-wait", false, "return once the program was spawned, not once it is running (ready) or failed")
+	}
 	if cmd == "logs" {
 		sub.BoolVar(&follow, "f", false, "follow: print new lines as they come")
 		sub.IntVar(&lines, "n", 100, "how many recent lines")
@@ -155,9 +159,9 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 		}
 		return ctlOK
 	case "signal":
-		err = c.Program(ctx, cmd, operands[1], operands[0])
+		err = c.Program(ctx, cmd, operands[1], operands[0], false)
 	default:
-		err = c.Program(ctx, cmd, operands[0], "")
+		err = c.Program(ctx, cmd, operands[0], "", noWait)
 	}
 	if err != nil {
 		return ctlError(stderr, *asJSON, stdout, err)

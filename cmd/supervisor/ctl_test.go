@@ -84,6 +84,40 @@ spawner = reexec
 protocol = true
 `
 
+// ctl start waits until the program is running or has failed, and says which,
+// as supervisorctl does; --no-wait returns once it was spawned.
+func TestCtlStartWaits(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "ctl", "s.sock")
+	p := start(t, "run", "-c", writeConf(t, `
+[program:broken]
+command = CHILD --run 0s --exit 3
+autostart = false
+start_retries = 0
+[program:slow]
+command = child --protocol --slow-start 300ms
+spawner = reexec
+protocol = true
+autostart = false
+[program:keep]
+command = CHILD
+`), "--socket", sock)
+	p.waitLine(t, "control socket ready")
+	if out, errOut, code := ctl(t, sock, "start", "broken"); code != 1 || !strings.Contains(errOut, "did not start: fatal") || !strings.Contains(errOut, "exit status 3") {
+		t.Errorf("start of a program that fails: exit %d, want 1 saying why:\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := ctl(t, sock, "start", "--no-wait", "broken"); code != 0 {
+		t.Errorf("start --no-wait: exit %d, want 0 (spawned):\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := ctl(t, sock, "start", "slow"); code != 0 || !strings.Contains(out, "start slow: ok") {
+		t.Errorf("start of a slow protocol program: exit %d:\n%s%s", code, out, errOut)
+	}
+	// It answered once the program was ready, not merely spawned.
+	if st := ctlStatus(t, sock)["slow"]; st.State != "running" {
+		t.Errorf("after start returned: %+v, want running", st)
+	}
+}
+
 func TestCtlCommands(t *testing.T) {
 	t.Parallel()
 	sock := filepath.Join(t.TempDir(), "ctl", "s.sock")

@@ -68,11 +68,15 @@ func (c *Client) Status(ctx context.Context) ([]ProgramStatus, error) {
 }
 
 // Program runs op (start, stop, restart, signal) on the named program; sig is
-// used by signal only.
-func (c *Client) Program(ctx context.Context, op, name, sig string) error {
+// used by signal only. start and restart return once the program is running or
+// failed to get there, unless noWait (then once it was spawned).
+func (c *Client) Program(ctx context.Context, op, name, sig string, noWait bool) error {
 	p := "/v1/programs/" + url.PathEscape(name) + "/" + op
-	if op == "signal" {
+	switch {
+	case op == "signal":
 		p += "?sig=" + url.QueryEscape(sig)
+	case noWait && (op == "start" || op == "restart"):
+		p += "?wait=false"
 	}
 	return c.do(ctx, http.MethodPost, p, nil)
 }

@@ -50,6 +50,12 @@ func (f *fake) Status(context.Context) ([]supervise.Status, error) {
 func (f *fake) Start(_ context.Context, n string) error   { return f.record("start " + n) }
 func (f *fake) Stop(_ context.Context, n string) error    { return f.record("stop " + n) }
 func (f *fake) Restart(_ context.Context, n string) error { return f.record("restart " + n) }
+func (f *fake) StartWait(_ context.Context, n string) error {
+	return f.record("start " + n + " (wait)")
+}
+func (f *fake) RestartWait(_ context.Context, n string) error {
+	return f.record("restart " + n + " (wait)")
+}
 func (f *fake) Signal(_ context.Context, n string, s syscall.Signal) error {
 	return f.record("signal " + s.String() + " " + n)
 }
@@ -117,25 +123,30 @@ func TestServeAndClient(t *testing.T) {
 		t.Fatalf("Status: %+v, %v", st, err)
 	}
 	for _, op := range []string{"start", "stop", "restart"} {
-		if err := c.Program(ctx, op, "a", ""); err != nil {
+		if err := c.Program(ctx, op, "a", "", false); err != nil {
 			t.Errorf("%s: %v", op, err)
 		}
 	}
-	if err := c.Program(ctx, "signal", "a", "usr1"); err != nil {
+	for _, op := range []string{"start", "restart"} {
+		if err := c.Program(ctx, op, "a", "", true); err != nil {
+			t.Errorf("%s --no-wait: %v", op, err)
+		}
+	}
+	if err := c.Program(ctx, "signal", "a", "usr1", false); err != nil {
 		t.Error(err)
 	}
 	if err := c.Shutdown(ctx); err != nil {
 		t.Error(err)
 	}
-	want := "start a,stop a,restart a,signal user defined signal 1 a,shutdown"
+	want := "start a (wait),stop a,restart a (wait),start a,restart a,signal user defined signal 1 a,shutdown"
 	if got := strings.Join(f.ops, ","); got != want {
 		t.Errorf("ops %q, want %q", got, want)
 	}
 	var api *APIError
-	if err := c.Program(ctx, "signal", "a", "nosuch"); !errors.As(err, &api) || api.Kind != "bad_request" {
+	if err := c.Program(ctx, "signal", "a", "nosuch", false); !errors.As(err, &api) || api.Kind != "bad_request" {
 		t.Errorf("bad signal: %v", err)
 	}
-	if err := c.Program(ctx, "frob", "a", ""); !errors.As(err, &api) || api.Status != 404 {
+	if err := c.Program(ctx, "frob", "a", "", false); !errors.As(err, &api) || api.Status != 404 {
 		t.Errorf("unknown op: %v", err)
 	}
 }

@@ -31,6 +31,10 @@ type Target interface {
 	Start(ctx context.Context, name string) error
 	Stop(ctx context.Context, name string) error
 	Restart(ctx context.Context, name string) error
+	// StartWait and RestartWait return once the program is running or failed
+	// to get there (supervise.ErrStartFailed).
+	StartWait(ctx context.Context, name string) error
+	RestartWait(ctx context.Context, name string) error
 	Signal(ctx context.Context, name string, sig syscall.Signal) error
 	Shutdown(ctx context.Context) error
 	// Reload re-reads the configuration and applies it, or changes nothing.
@@ -222,14 +226,25 @@ func statusOf(st []supervise.Status, now time.Time) []ProgramStatus {
 
 func (s *Server) program(w http.ResponseWriter, r *http.Request) {
 	name, op := r.PathValue("name"), r.PathValue("op")
+	// start and restart answer once the program is running (ready) or failed
+	// to get there; ?wait=false once it was spawned.
+	wait := r.URL.Query().Get("wait") != "false"
 	var err error
 	switch op {
 	case "start":
-		err = s.t.Start(r.Context(), name)
+		if wait {
+			err = s.t.StartWait(r.Context(), name)
+		} else {
+			err = s.t.Start(r.Context(), name)
+		}
 	case "stop":
 		err = s.t.Stop(r.Context(), name)
 	case "restart":
-		err = s.t.Restart(r.Context(), name)
+		if wait {
+			err = s.t.RestartWait(r.Context(), name)
+		} else {
+			err = s.t.Restart(r.Context(), name)
+		}
 	case "signal":
 		sig, perr := ParseSignal(r.URL.Query().Get("sig"))
 		if perr != nil {

@@ -16,6 +16,9 @@ var (
 	ErrNotRunning     = errors.New("not running")
 	ErrBusy           = errors.New("a group restart or stop is in progress")
 	ErrShuttingDown   = errors.New("the supervisor is shutting down")
+	// ErrStartFailed: StartWait or RestartWait saw the program end, or go to
+	// backoff, before it was running.
+	ErrStartFailed = errors.New("did not start")
 )
 
 // ctlOp is what a control message asks of one program.
@@ -42,6 +45,7 @@ type ctlMsg struct {
 	op    ctlOp
 	name  string
 	sig   syscall.Signal
+	wait  bool // start, restart: reply once running (ready) or failed, not once spawned
 	reply chan error
 }
 
@@ -68,6 +72,19 @@ func (s *Supervisor) Stop(ctx context.Context, name string) error {
 // Restart stops a program as Stop does, if it runs, then starts it as Start does.
 func (s *Supervisor) Restart(ctx context.Context, name string) error {
 	return s.control(ctx, ctlMsg{op: opRestart, name: name})
+}
+
+// StartWait is Start, returning once the program is running (ready: min_uptime
+// passed, or it said Ready; after any program it starts after) or has failed to
+// get there (an error wrapping ErrStartFailed that says how), as supervisorctl
+// start does.
+func (s *Supervisor) StartWait(ctx context.Context, name string) error {
+	return s.control(ctx, ctlMsg{op: opStart, name: name, wait: true})
+}
+
+// RestartWait is Restart, returning as StartWait does.
+func (s *Supervisor) RestartWait(ctx context.Context, name string) error {
+	return s.control(ctx, ctlMsg{op: opRestart, name: name, wait: true})
 }
 
 // Signal sends sig to a program's process (through its pidfd, never by a stored pid).
@@ -106,6 +123,7 @@ func (s *Supervisor) control(ctx context.Context, m ctlMsg) error {
 type ctlThen struct {
 	p       *program
 	restart bool
+	wait    bool
 	reply   chan error
 }
 
@@ -163,14 +181,56 @@ func (s *Supervisor) controlled(m ctlMsg) {
 			return
 		}
 		s.do(s.m.startOnRequest(p))
-		m.reply <- nil
+		s.answerStart(p, m.wait, m.reply)
 	case opStop, opRestart:
 		restart := m.op == opRestart
-		acts, err := s.m.ctlStop(p, restart, ctlThen{p: p, restart: restart, reply: m.reply}, now)
+		acts, err := s.m.ctlStop(p, restart, ctlThen{p: p, restart: restart, wait: m.wait, reply: m.reply}, now)
 		if err != nil {
 			fail(err)
 			return
 		}
 		s.do(acts)
+	}
+}
+
+// answerStart answers a start of p: now, or with wait once p is running or has
+// failed to get there (startWaiters, resolved by startResolved).
+func (s *Supervisor) answerStart(p *program, wait bool, reply chan error) {
+	switch {
+	case !wait:
+		reply <- nil
+	case p.state == StateRunning:
+		reply <- nil
+	case p.state == StateStarting || p.state == StateWaiting:
+		if s.startWaiters == nil {
+			s.startWaiters = map[*program][]chan error{}
+		}
+		s.startWaiters[p] = append(s.startWaiters[p], reply)
+	default:
+		reply <- fmt.Errorf("start %s: %w: %s (%s)", p.spec.Name, ErrStartFailed, p.state, p.reason)
+	}
+}
+
+// startResolved answers the starts waiting on p, if ev ends their wait.
+func (s *Supervisor) startResolved(p *program, ev Event) {
+	ws := s.startWaiters[p]
+	if len(ws) == 0 {
+		return
+	}
+	var err error
+	switch ev.To {
+	case StateRunning:
+	case StateBackoff, StateExited, StateFatal, StateStopped:
+		why := ev.Reason
+		if ev.Exit != nil {
+			why += ", last exit " + ev.Exit.String()
+		}
+		err = fmt.Errorf("start %s: %w: %s (%s)", p.spec.Name, ErrStartFailed, ev.To, why)
+	default:
+		return // starting, waiting, stopping: not yet
+	}
+	delete(s.startWaiters, p)
+	for _, w := range ws {
+		w <- err
 	}
 }

@@ -123,17 +123,20 @@ type Supervisor struct {
 	rr atomic.Uint64
 
 	// Owned by the Serve goroutine.
-	served     bool
-	stopping   atomic.Bool           // m.shuttingDown, for other goroutines (ShuttingDown)
-	opTimer    *time.Timer           // the group restart's timer (actGroupTimer)
-	sems       map[string]*semaphore // leases (lease.go)
-	leaseUse   map[runKey]int        // leases held or waited for, per run
-	done       chan struct{}
-	killMode   KillMode     // KillCgroup or KillGroup, chosen when Serve starts
-	cgroups    *cgroupTree  // this Supervisor's cgroups, in KillCgroup mode
-	out        *outputMux   // reads every program's stdout and stderr, from Serve on
-	escapes    escapeCheck  // what a stop sequence found before it killed
-	chosenMode atomic.Value // KillMode, for chosenKillMode()
+	served   bool
+	stopping atomic.Bool           // m.shuttingDown, for other goroutines (ShuttingDown)
+	opTimer  *time.Timer           // the group restart's timer (actGroupTimer)
+	sems     map[string]*semaphore // leases (lease.go)
+	// startWaiters: StartWait and RestartWait calls waiting for their program
+	// to be running or to fail (control.go).
+	startWaiters map[*program][]chan error
+	leaseUse     map[runKey]int // leases held or waited for, per run
+	done         chan struct{}
+	killMode     KillMode     // KillCgroup or KillGroup, chosen when Serve starts
+	cgroups      *cgroupTree  // this Supervisor's cgroups, in KillCgroup mode
+	out          *outputMux   // reads every program's stdout and stderr, from Serve on
+	escapes      escapeCheck  // what a stop sequence found before it killed
+	chosenMode   atomic.Value // KillMode, for chosenKillMode()
 
 	// Goroutine workers that ignored their stop and still run; written by the
 	// state goroutine (abandon) and by those goroutines when they return at last.
@@ -476,6 +479,7 @@ func (s *Supervisor) do(acts []action) {
 			if s.opts.OnEvent != nil {
 				s.opts.OnEvent(a.ev)
 			}
+			s.startResolved(a.p, a.ev)
 		case actLinkUp:
 			if r := a.p.cur; r != nil {
 				a.p.link.Store(r.linkUp())
@@ -560,10 +564,12 @@ func (s *Supervisor) treeGone(p *program, r run) {
 func (s *Supervisor) seqDone(then any) {
 	switch t := then.(type) {
 	case ctlThen:
-		if t.restart {
-			s.do(s.m.startOnRequest(t.p))
+		if !t.restart {
+			t.reply <- nil
+			return
 		}
-		t.reply <- nil
+		s.do(s.m.startOnRequest(t.p))
+		s.answerStart(t.p, t.wait, t.reply)
 	case reloadMsg:
 		s.reloaded(t)
 	}
