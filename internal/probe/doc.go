@@ -59,6 +59,16 @@
 // package's tests use a Runner built on os/exec, which is right only in a
 // process with no reaper.
 //
+// The supervisor's Runner, in outline: make an os.Pipe for the output; Spawn
+// with the write end as Stdout and Stderr, KillGroupOnExit, and an OnExit that
+// sends the Exit on a buffered channel; close the write end; copy the read end
+// into output on a goroutine; then select on that channel and ctx.Done, and on
+// ctx.Done kill the group (Proc.SignalGroup(SIGKILL), or the cgroup) and
+// still receive the Exit; close the read end (so a descendant holding the
+// write end cannot keep Run waiting) and return Exit.ShellCode, or ctx.Err().
+// A probe's exec therefore costs a spawn and a reap like any child's, and its
+// exit is the reaper's, never logged as an adopted orphan.
+//
 // # Bounds
 //
 // Per probe: one goroutine; at most one attempt in flight, hence at most one

@@ -11,7 +11,8 @@ import (
 // ErrTimeout is wrapped by the Err of an attempt that ran past Spec.Timeout.
 var ErrTimeout = errors.New("probe: timed out")
 
-// ErrNoRunner is returned by Start for an Exec probe without a Runner.
+// ErrNoRunner is returned by StartReady and StartLive for an Exec probe
+// without a Runner.
 var ErrNoRunner = errors.New("probe: exec probe needs a Runner")
 
 // Result is the outcome of one attempt, as passed to the report callback.
@@ -34,6 +35,7 @@ type Result struct {
 
 // Runner runs an exec probe's command. The supervisor implements it with its
 // reaper; see the package doc for why the probe cannot wait for a process itself.
+// Probes of different programs call Run concurrently.
 type Runner interface {
 	// Run starts argv and blocks until the process has ended and been reaped,
 	// then returns its exit status as a shell reports it (128+N for signal N).

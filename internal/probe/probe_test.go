@@ -372,3 +372,35 @@ func TestStartErrors(t *testing.T) {
 		t.Error("nil report: no error")
 	}
 }
+
+// BenchmarkTCPReady is one readiness probe per op against a listener that
+// accepts: the goroutine, one connect and close, the report, Done.
+func BenchmarkTCPReady(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	s := fast(probe.Spec{Kind: probe.TCP, Target: ln.Addr().String()})
+	results := make(chan probe.Result, 1)
+	report := func(r probe.Result) { results <- r }
+	for b.Loop() {
+		p, err := probe.StartReady(b.Context(), s, nil, report)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r := <-results; !r.OK {
+			b.Fatal(r.Err)
+		}
+		<-p.Done()
+	}
+}
