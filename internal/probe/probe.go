@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -111,6 +112,7 @@ func start(ctx context.Context, m mode, s Spec, run Runner, report func(Result))
 	if report == nil {
 		return nil, errors.New("probe: report is nil")
 	}
+	s.Argv = slices.Clone(s.Argv) // the caller may reuse its slice
 	p := &Probe{done: make(chan struct{})}
 	c := newChecker(s, run)
 	go p.loop(ctx, m, s, c, report)
