@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/supervisor/supervisor/internal/probe"
 	"github.com/supervisor/supervisor/internal/supervise"
 	"github.com/supervisor/supervisor/internal/worker"
 )
@@ -221,6 +222,9 @@ type program struct {
 	spec supervise.Spec
 	line int            // line of the section header
 	keys map[string]int // key -> line where it is set in this section
+	// probe holds probe_interval, probe_timeout and probe_failures as set in
+	// this section; endSection applies them (over [defaults]') to its probes.
+	probe map[string]string
 	// workerKind is the kind key's value (goroutine, reexec, exec), from this
 	// section or [defaults], or "" when neither sets it.
 	workerKind string
@@ -229,12 +233,13 @@ type program struct {
 type parser struct {
 	file string
 
-	group    supervise.Group
-	base     supervise.Spec // DefaultSpec with [defaults] applied
-	baseKeys map[string]int // keys set in [defaults] -> line
-	baseKind string         // kind set in [defaults], or ""
-	names    map[string]int // program name -> header line
-	programs []*program
+	group     supervise.Group
+	base      supervise.Spec    // DefaultSpec with [defaults] applied
+	baseKeys  map[string]int    // keys set in [defaults] -> line
+	baseKind  string            // kind set in [defaults], or ""
+	baseProbe map[string]string // probe_* keys set in [defaults]
+	names     map[string]int    // program name -> header line
+	programs  []*program
 
 	kind        sectionKind
 	section     string         // current section name, without brackets
@@ -411,8 +416,20 @@ func (p *parser) keyValue(n int, line string, hadComment bool) error {
 	case sectDefaults:
 		err = f.set(&p.base, val)
 		p.baseKeys[key] = n
+		if err == nil && strings.HasPrefix(key, "probe_") {
+			if p.baseProbe == nil {
+				p.baseProbe = map[string]string{}
+			}
+			p.baseProbe[key] = val
+		}
 	case sectProgram:
 		err = f.set(&p.cur.spec, val)
+		if err == nil && strings.HasPrefix(key, "probe_") {
+			if p.cur.probe == nil {
+				p.cur.probe = map[string]string{}
+			}
+			p.cur.probe[key] = val
+		}
 	}
 	if err != nil {
 		return &Error{File: p.file, Line: n, Section: p.section, Key: key, Msg: err.Error() + hint}
@@ -447,6 +464,14 @@ func (p *parser) endSection() error {
 				e.Line, e.Section = line, "defaults"
 			}
 			return e
+		}
+	}
+	for _, ps := range []**probe.Spec{&pr.spec.ReadyProbe, &pr.spec.LiveProbe} {
+		if *ps != nil {
+			c := **ps // [defaults] probes are shared: each program gets its own
+			applyProbeTiming(&c, p.baseProbe)
+			applyProbeTiming(&c, pr.probe)
+			*ps = &c
 		}
 	}
 	_, inProgram := pr.keys["protocol"]
@@ -605,6 +630,31 @@ var programKeys = map[string]field{
 	}},
 	"start_timeout":     durationField(func(s *supervise.Spec) *time.Duration { return &s.StartTimeout }),
 	"heartbeat_timeout": durationField(func(s *supervise.Spec) *time.Duration { return &s.HeartbeatTimeout }),
+	"notify": {set: func(s *supervise.Spec, v string) error {
+		switch k := supervise.NotifyKind(v); k {
+		case supervise.NotifySystemd, supervise.NotifyS6:
+			s.Notify = k
+		case "none":
+			s.Notify = ""
+		default:
+			return fmt.Errorf("%q is not one of systemd, s6, none", v)
+		}
+		return nil
+	}},
+	"notify_fd": intField(func(s *supervise.Spec) *int { return &s.NotifyFd }),
+	"watchdog":  durationField(func(s *supervise.Spec) *time.Duration { return &s.Watchdog }),
+	"ready_probe": {emptyOK: true, set: func(s *supervise.Spec, v string) (err error) {
+		s.ReadyProbe, err = parseProbe(v)
+		return err
+	}},
+	"live_probe": {emptyOK: true, set: func(s *supervise.Spec, v string) (err error) {
+		s.LiveProbe, err = parseProbe(v)
+		return err
+	}},
+	// Checked here, applied to the probes by endSection (applyProbeTiming).
+	"probe_interval": {set: func(_ *supervise.Spec, v string) error { return checkProbeTiming("probe_interval", v) }},
+	"probe_timeout":  {set: func(_ *supervise.Spec, v string) error { return checkProbeTiming("probe_timeout", v) }},
+	"probe_failures": {set: func(_ *supervise.Spec, v string) error { return checkProbeTiming("probe_failures", v) }},
 	"after": {emptyOK: true, set: func(s *supervise.Spec, v string) (err error) {
 		s.After, err = parseNames(v)
 		return err
@@ -613,6 +663,56 @@ var programKeys = map[string]field{
 		s.Requires, err = parseNames(v)
 		return err
 	}},
+}
+
+// parseProbe reads a ready_probe or live_probe value; empty means none.
+func parseProbe(v string) (*probe.Spec, error) {
+	if v == "" {
+		return nil, nil
+	}
+	ps, err := probe.Parse(v, splitCommand)
+	if err != nil {
+		return nil, err
+	}
+	return &ps, nil
+}
+
+// checkProbeTiming checks the value of a probe_* key.
+func checkProbeTiming(key, v string) error {
+	var ps probe.Spec
+	return setProbeTiming(&ps, key, v)
+}
+
+func setProbeTiming(ps *probe.Spec, key, v string) error {
+	switch key {
+	case "probe_failures":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q: want a whole number of at least 1", v)
+		}
+		ps.Failures = n
+	default:
+		d, err := parseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d <= 0 {
+			return fmt.Errorf("%q: want a positive duration", v)
+		}
+		if key == "probe_interval" {
+			ps.Interval = d
+		} else {
+			ps.Timeout = d
+		}
+	}
+	return nil
+}
+
+// applyProbeTiming sets ps's timing from probe_* keys (checked already).
+func applyProbeTiming(ps *probe.Spec, keys map[string]string) {
+	for k, v := range keys {
+		_ = setProbeTiming(ps, k, v)
+	}
 }
 
 // parseNames reads a list of program names separated by commas and/or spaces

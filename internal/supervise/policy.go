@@ -30,7 +30,7 @@ type pstate struct {
 	spawning bool // start asked for a spawn whose outcome (spawned, spawnFailed) is to come
 	live     bool // a run is current and its exit is still to come (also after a failed spawn)
 	hasRun   bool // the current run was spawned and has not exited: there is something to stop
-	ready    bool // the current run said Ready
+	ready    bool // the current run said Ready (or became ready another way: Spec.waitsForReady)
 	greeted  bool // the current run said Hello (a goroutine run needs no handshake)
 	ending   bool // the current run is being ended by us outside a stop sequence
 	failure  string
@@ -57,6 +57,7 @@ const (
 	timerBackoff                       // backoff passed: start again
 	timerStartTimeout                  // a protocol program did not say Ready in time
 	timerHeartbeat                     // a protocol program's heartbeats stopped
+	timerWatchdog                      // a notify = systemd program's WATCHDOG=1 pings stopped
 )
 
 // action is what the machine asks the state goroutine to do; the set is sealed.
@@ -362,7 +363,7 @@ func (m *machine) spawned(p *program, pid int, reason string, greeted bool, now 
 	p.pid, p.live, p.hasRun, p.started, p.greeted = pid, true, true, now, greeted
 	m.setState(p, StateStarting, reason, Event{Pid: pid}, now)
 	switch {
-	case p.spec.Protocol:
+	case p.spec.waitsForReady():
 		m.setTimer(p, timerStartTimeout, p.spec.StartTimeout)
 	case p.spec.MinUptime == 0:
 		m.becameRunning(p, now)
@@ -381,31 +382,61 @@ func (m *machine) spawnFailed(p *program, now time.Time) []action {
 }
 
 func (m *machine) becameRunning(p *program, now time.Time) {
+	m.becameRunningBecause(p, "up for min_uptime", now)
+}
+
+func (m *machine) becameRunningBecause(p *program, reason string, now time.Time) {
 	p.failedStarts = 0
-	reason := "up for min_uptime"
-	if p.ready {
-		reason = "said Ready"
-	}
 	m.setState(p, StateRunning, reason, Event{Pid: p.pid}, now)
 }
 
 // hello: p's run completed the protocol handshake.
 func (m *machine) hello(p *program) { p.greeted = true }
 
-// readied: p's run said Ready.
+// readied: p's run said Ready over the protocol.
 func (m *machine) readied(p *program, now time.Time) []action {
+	return m.readyBy(p, "said Ready", now)
+}
+
+// readyBy: p's run is ready, as how says ("said Ready", "sent READY=1", "ready
+// probe passed", ...): from any of the sources one model feeds (Spec.waitsForReady).
+func (m *machine) readyBy(p *program, how string, now time.Time) []action {
 	m.now = now
 	if p.state != StateStarting || p.ready || p.failure != "" {
 		return nil // late: the run is already being ended
 	}
 	p.ready = true
-	m.emit(actLinkUp{p: p})
-	m.becameRunning(p, now)
+	if p.spec.Protocol {
+		m.emit(actLinkUp{p: p})
+	}
+	m.becameRunningBecause(p, how, now)
 	p.lastBeat = now
-	if p.spec.HeartbeatTimeout > 0 {
+	switch {
+	case p.spec.HeartbeatTimeout > 0:
 		m.setTimer(p, timerHeartbeat, p.spec.HeartbeatTimeout)
-	} else {
+	case p.spec.Watchdog > 0:
+		m.setTimer(p, timerWatchdog, p.spec.Watchdog)
+	default:
 		m.emit(actCancelTimer{p: p})
+	}
+	return m.take()
+}
+
+// watchdog: p's run sent WATCHDOG=1.
+func (m *machine) watchdog(p *program, now time.Time) []action {
+	p.lastBeat = now
+	if p.state == StateRunning && p.spec.Watchdog > 0 && p.failure == "" {
+		m.setTimer(p, timerWatchdog, p.spec.Watchdog)
+	}
+	return m.take()
+}
+
+// extendStart: p's run asked for more time to become ready (EXTEND_TIMEOUT_USEC):
+// its start timeout is d from now, if that is later.
+func (m *machine) extendStart(p *program, d time.Duration, now time.Time) []action {
+	m.now = now
+	if p.state == StateStarting && p.hasRun && !p.ready && p.failure == "" {
+		m.setTimer(p, timerStartTimeout, d)
 	}
 	return m.take()
 }
@@ -446,8 +477,11 @@ func (m *machine) timer(p *program, kind timerKind, now time.Time) []action {
 		}
 	case timerStartTimeout:
 		if p.state == StateStarting && p.hasRun && !p.ready {
-			why := fmt.Sprintf("no ready within start_timeout %s", p.spec.StartTimeout)
-			if !p.greeted {
+			why := fmt.Sprintf("not ready within start_timeout %s (it did not %s)", p.spec.StartTimeout, p.spec.readyHow())
+			if p.spec.Protocol {
+				why = fmt.Sprintf("no ready within start_timeout %s", p.spec.StartTimeout)
+			}
+			if p.spec.Protocol && !p.greeted {
 				why = fmt.Sprintf("no handshake (Hello on fd 3) within start_timeout %s: does the program speak the protocol (protocol = true)?", p.spec.StartTimeout)
 			}
 			return m.runFailed(p, why, syscall.SIGKILL)
@@ -455,6 +489,10 @@ func (m *machine) timer(p *program, kind timerKind, now time.Time) []action {
 	case timerHeartbeat:
 		if p.state == StateRunning && p.hasRun {
 			return m.runFailed(p, fmt.Sprintf("no heartbeat for %s (last seq %d)", p.spec.HeartbeatTimeout, p.beatSeq), p.spec.StopSignal)
+		}
+	case timerWatchdog:
+		if p.state == StateRunning && p.hasRun {
+			return m.runFailed(p, fmt.Sprintf("no WATCHDOG=1 for %s (watchdog)", p.spec.Watchdog), syscall.SIGABRT)
 		}
 	}
 	return m.take()
@@ -546,8 +584,11 @@ func (m *machine) giveUp(p *program, uptime time.Duration, now time.Time) string
 		p.failedStarts++
 		if p.failedStarts > p.spec.StartRetries {
 			before := "min_uptime " + p.spec.MinUptime.String()
-			if p.spec.Protocol {
-				before = "Ready"
+			if p.spec.waitsForReady() {
+				before = "it was ready"
+				if p.spec.Protocol {
+					before = "Ready"
+				}
 			}
 			return fmt.Sprintf("ended before %s in %d starts in a row", before, p.failedStarts)
 		}

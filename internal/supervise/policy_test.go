@@ -57,7 +57,7 @@ func testSpec(name string, change ...func(*Spec)) Spec {
 	return sp
 }
 
-var timerNames = map[timerKind]string{timerUptime: "uptime", timerBackoff: "backoff", timerStartTimeout: "start_timeout", timerHeartbeat: "heartbeat"}
+var timerNames = map[timerKind]string{timerUptime: "uptime", timerBackoff: "backoff", timerStartTimeout: "start_timeout", timerHeartbeat: "heartbeat", timerWatchdog: "watchdog"}
 
 // do carries out acts as Supervisor.do does, recording each.
 func (h *harness) do(acts []action) {
@@ -774,4 +774,45 @@ func TestDependencyValidation(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.doc, err, tc.want)
 		}
 	}
+}
+
+// Readiness from sd_notify (and, the same way, s6 and probes): one model.
+func TestPolicyNotifyReadiness(t *testing.T) {
+	t.Parallel()
+	sd := func(sp *Spec) { sp.Notify, sp.StartTimeout, sp.Watchdog = NotifySystemd, 5*time.Second, 2*time.Second }
+	t.Run("ready, watchdog pings, then none", func(t *testing.T) {
+		h := newHarness(t, OneForOne, testSpec("d", sd))
+		h.start("d")
+		h.expect("spawn d", "d starting", "timer d start_timeout 5s")
+		h.do(h.m.extendStart(h.p("d"), 20*time.Second, h.now))
+		h.expect("timer d start_timeout 20s")
+		h.do(h.m.readyBy(h.p("d"), "sent READY=1", h.now))
+		h.expect("d running", "timer d watchdog 2s") // no link: it takes no requests
+		if h.p("d").reason != "sent READY=1" {
+			t.Errorf("reason %q", h.p("d").reason)
+		}
+		h.do(h.m.watchdog(h.p("d"), h.now))
+		h.expect("timer d watchdog 2s")
+		h.fire("d")
+		h.expect("end d SIGABRT (no WATCHDOG=1 for 2s (watchdog))")
+	})
+	t.Run("never ready", func(t *testing.T) {
+		h := newHarness(t, OneForOne, testSpec("d", sd))
+		h.start("d")
+		h.trace = nil
+		h.fire("d")
+		h.expect("end d SIGKILL (not ready within start_timeout 5s (it did not send READY=1))")
+		h.exit("d", -1)
+		if h.p("d").failedStarts != 1 {
+			t.Errorf("failedStarts %d, want 1", h.p("d").failedStarts)
+		}
+	})
+	t.Run("ready late is ignored once the run is ended", func(t *testing.T) {
+		h := newHarness(t, OneForOne, testSpec("d", sd))
+		h.start("d")
+		h.fire("d")
+		h.trace = nil
+		h.do(h.m.readyBy(h.p("d"), "sent READY=1", h.now))
+		h.expect()
+	})
 }

@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -47,6 +48,8 @@ type run interface {
 	sendLease(l ipc.Lease)
 	// close releases everything the run holds. Safe to call more than once.
 	close()
+	// base is what every kind of run shares.
+	base() *runBase
 }
 
 var (
@@ -74,6 +77,9 @@ type runBase struct {
 	over     bool   // the run's exit was handled
 	timer    *time.Timer
 	timerGen uint64
+
+	probeCtx    context.Context // the run's probes (probes.go); nil until one starts
+	probeCancel context.CancelFunc
 }
 
 type runTimerMsg struct {
@@ -84,6 +90,8 @@ type runTimerMsg struct {
 }
 
 func (runTimerMsg) isMessage() {}
+
+func (b *runBase) base() *runBase { return b }
 
 // ending reports whether the run is being stopped or ended and has not exited.
 func (b *runBase) ending() bool { return (b.stopping || b.killing) && !b.over }
@@ -106,6 +114,7 @@ func (b *runBase) cancelTimer() {
 // timer, its link (no new request reaches it) and its leases.
 func (b *runBase) releaseShared() {
 	b.cancelTimer()
+	b.stopProbes()
 	p := b.p
 	if p.runNo == b.no {
 		p.link.Store(nil)

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/supervisor/supervisor/internal/probe"
 	"github.com/supervisor/supervisor/internal/worker"
 )
 
@@ -29,6 +30,35 @@ const (
 	// stop), over channels; Protocol must be set.
 	SpawnGoroutine SpawnerKind = "goroutine"
 )
+
+// NotifyKind names a readiness protocol of ordinary daemons (Spec.Notify).
+type NotifyKind string
+
+const (
+	NotifySystemd NotifyKind = "systemd"
+	NotifyS6      NotifyKind = "s6"
+)
+
+// waitsForReady reports whether a run of s counts as running only once it says
+// (or a probe finds) it is ready, rather than after MinUptime.
+func (s *Spec) waitsForReady() bool {
+	return s.Protocol || s.Notify != "" || s.ReadyProbe != nil
+}
+
+// readyHow says, for messages, what a run of s must do to count as running.
+func (s *Spec) readyHow() string {
+	switch {
+	case s.Protocol:
+		return "say Ready"
+	case s.Notify == NotifySystemd:
+		return "send READY=1"
+	case s.Notify == NotifyS6:
+		return fmt.Sprintf("write a line to fd %d", s.NotifyFd)
+	case s.ReadyProbe != nil:
+		return "pass its ready probe (" + s.ReadyProbe.String() + ")"
+	}
+	return "stay up for min_uptime " + s.MinUptime.String()
+}
 
 // Spawners lists every SpawnerKind that starts a process, in the order docs and
 // benchmarks show them.
@@ -99,6 +129,23 @@ type Spec struct {
 	Protocol         bool
 	StartTimeout     time.Duration
 	HeartbeatTimeout time.Duration
+
+	// Notify is how a program that does not speak the protocol says it is
+	// ready: NotifySystemd (READY=1 on $NOTIFY_SOCKET, sd_notify) or NotifyS6 (a
+	// newline on fd NotifyFd); "" for none. Such a program, like a protocol
+	// program and one with a ReadyProbe, counts as running only once it is
+	// ready, within StartTimeout.
+	Notify   NotifyKind
+	NotifyFd int // NotifyS6: the fd the program writes its readiness line to (3 or more)
+	// Watchdog (NotifySystemd): a running program that sends no WATCHDOG=1 for
+	// this long is ended (SIGABRT, as systemd does) and restarted per its
+	// policy. It gets WATCHDOG_USEC and WATCHDOG_PID. 0: not watched.
+	Watchdog time.Duration
+	// ReadyProbe, if set, makes the program running once the probe first
+	// succeeds; LiveProbe, once it runs, ends its run as a failure after
+	// LiveProbe.Failures failures in a row.
+	ReadyProbe *probe.Spec
+	LiveProbe  *probe.Spec
 
 	// After names programs this one starts after: once each is running (ready,
 	// not merely spawned) or has ended for good. Requires is After, and also: a
@@ -253,8 +300,22 @@ func (s *Spec) Validate() error {
 		return bad("stop_signal", "SIGSTOP cannot be handled: it would freeze the program, and every stop would wait out stop_grace")
 	case s.StopGrace < 0:
 		return bad("stop_grace", "is negative")
-	case s.Protocol && s.StartTimeout <= 0:
-		return bad("start_timeout", "must be positive for a protocol program")
+	case s.waitsForReady() && s.StartTimeout <= 0:
+		return bad("start_timeout", "must be positive for a program that says when it is ready")
+	case s.Notify != "" && s.Notify != NotifySystemd && s.Notify != NotifyS6:
+		return bad("notify", "%q is not one of systemd, s6", s.Notify)
+	case s.Notify != "" && s.Spawner == SpawnGoroutine:
+		return bad("notify", "does not apply to a goroutine worker (it says Ready over the link)")
+	case s.Notify == NotifyS6 && s.NotifyFd < 3:
+		return bad("notify_fd", "%d: s6 readiness needs an fd of 3 or more (0, 1 and 2 are the standard streams)", s.NotifyFd)
+	case s.Notify == NotifyS6 && s.Protocol && (s.NotifyFd == 3 || s.NotifyFd == 4):
+		return bad("notify_fd", "%d is taken by the protocol's pipes (3 and 4)", s.NotifyFd)
+	case s.Notify != NotifyS6 && s.NotifyFd != 0:
+		return bad("notify_fd", "needs notify = s6")
+	case s.Watchdog < 0:
+		return bad("watchdog", "is negative")
+	case s.Watchdog > 0 && s.Notify != NotifySystemd:
+		return bad("watchdog", "needs notify = systemd (WATCHDOG=1 is how a program pings it)")
 	case s.HeartbeatTimeout < 0:
 		return bad("heartbeat_timeout", "is negative")
 	case s.HeartbeatTimeout > 0 && !s.Protocol:

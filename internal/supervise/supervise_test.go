@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/supervisor/supervisor/internal/probe"
 	"github.com/supervisor/supervisor/internal/procfs"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
@@ -591,5 +594,38 @@ func TestDependencyOrder(t *testing.T) {
 	}
 	if !before(at("cron", supervise.StateStopping), at("web", supervise.StateStopped)) {
 		t.Errorf("cron's stop waited for web:\n%s", rn.rec.dump())
+	}
+}
+
+// A program that speaks nothing is running once its ready probe passes, and a
+// live probe that fails probe_failures times in a row ends its run as a failure.
+func TestProbes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	readyFile, aliveFile := filepath.Join(dir, "ready"), filepath.Join(dir, "alive")
+	if err := os.WriteFile(aliveFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := spec("d", supervise.SpawnExec)
+	s.StartTimeout = 30 * time.Second
+	s.ReadyProbe = &probe.Spec{Kind: probe.Exec, Argv: []string{"test", "-e", readyFile}, Interval: 10 * time.Millisecond, Timeout: time.Second, Failures: 1}
+	s.LiveProbe = &probe.Spec{Kind: probe.Exec, Argv: []string{"test", "-e", aliveFile}, Interval: 10 * time.Millisecond, Timeout: time.Second, Failures: 2}
+	rn := serve(t, group(supervise.OneForOne, s))
+	rn.rec.waitLine(t, "ready probe: not yet")
+	if st := rn.status(t, "d"); st.State != supervise.StateStarting {
+		t.Fatalf("before its ready probe passed: %s, want starting", st.State)
+	}
+	if err := os.WriteFile(readyFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := rn.rec.waitEvent(t, 1, is("d", supervise.StateRunning))
+	if !strings.HasPrefix(e.Reason, "ready probe passed (exec test -e") {
+		t.Errorf("running because %q", e.Reason)
+	}
+	os.Remove(aliveFile)
+	e = rn.rec.waitEvent(t, 1, is("d", supervise.StateBackoff))
+	rn.rec.waitLine(t, "live probe failed: ending the run", "failures=2")
+	if e.Exit == nil {
+		t.Errorf("backoff without an exit: %+v", e)
 	}
 }

@@ -439,6 +439,11 @@ func (s *Supervisor) handle(m message) {
 			return
 		}
 		s.protocol(m.p, m.msg, m.err)
+	case probeMsg:
+		if m.run != m.p.runNo || !m.p.live {
+			return // a probe of an earlier run
+		}
+		s.probed(m.p, m)
 	case goPanicMsg:
 		if m.run != m.p.runNo || !m.p.live || m.p.state == StateStopping {
 			return // the run is over or being stopped already
@@ -480,6 +485,11 @@ func (s *Supervisor) do(acts []action) {
 				s.opts.OnEvent(a.ev)
 			}
 			s.startResolved(a.p, a.ev)
+			if a.ev.To == StateRunning && a.p.cur != nil && a.p.spec.LiveProbe != nil {
+				if b := a.p.cur.base(); b.no == a.p.runNo {
+					b.startLiveProbe()
+				}
+			}
 		case actLinkUp:
 			if r := a.p.cur; r != nil {
 				a.p.link.Store(r.linkUp())
@@ -521,6 +531,7 @@ func (s *Supervisor) spawn(p *program) {
 	}
 	p.cur = r
 	s.do(s.m.spawned(p, r.proc.Pid, "spawned", false, r.proc.Started))
+	r.startReadyProbe()
 	if len(p.oldCgs) > 0 {
 		// After the start is announced: nothing in this start waits on the
 		// rmdir of earlier runs' cgroups.
