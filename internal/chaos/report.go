@@ -49,6 +49,8 @@ func (r *result) print(w io.Writer, cfg config) {
 	capFds := r.connFdsBefore + cfg.connCap + 100
 	row(fmt.Sprintf("%d idle connections (%d held): supervisor fds", cfg.conns, r.connsOpened), fmt.Sprintf("%d (%d before)", r.connFdsDuring, r.connFdsBefore),
 		fmt.Sprintf("<= %d", capFds), verdict(r.connFdsDuring <= capFds))
+	row("  their PSS before / peak / 2s after closing", fmt.Sprintf("%s / %s / %s", mib(r.connPSSBefore), mib(r.connPSSPeak), mib(r.connPSSAfter)), "", "")
+	row("  fds 2s after closing them", fmt.Sprint(r.connFdsAfter), "", "")
 	row(fmt.Sprintf("%d idle connections: ctl status answers", cfg.conns), fmt.Sprintf("%v in %s", r.statusAnswered, r.statusLatency.Round(time.Millisecond)), "yes", verdict(r.statusAnswered))
 	row(fmt.Sprintf("%d idle connections: programs started", cfg.conns), fmt.Sprintf("%d of %d", r.lateStarted, cfg.late), "all", verdict(r.lateStarted == cfg.late))
 	ratio := 0.0
@@ -73,7 +75,7 @@ func (r *result) print(w io.Writer, cfg config) {
 		fmt.Fprintf(w, "old zombie: %s\n", z)
 	}
 	if r.pidReused > 0 {
-		fmt.Fprintf(w, "\nnote: %d pids were reused during the run; the lost-exit count assumes they were not\n", r.pidReused)
+		fmt.Fprintf(w, "\nnote: %d pids were reused during the run (runs are counted per pid)\n", r.pidReused)
 	}
 	if r.before.goroutines < 0 {
 		fmt.Fprintln(w, "\nnote: go_goroutines could not be read from /metrics")

@@ -108,6 +108,9 @@ type result struct {
 
 	connsOpened, connErrs        int
 	connFdsBefore, connFdsDuring int
+	connFdsAfter                 int
+	connPSSBefore, connPSSPeak   int
+	connPSSAfter                 int
 	statusAnswered               bool
 	statusLatency                time.Duration
 	lateStarted                  int
@@ -175,21 +178,19 @@ func run(ctx context.Context, log hclog.Logger, cfg config) (*result, error) {
 	log.Info("started", "programs", autostart, "kill_mode", res.killMode, "pss_kib", res.before.pss)
 
 	// ---- the kill storm ----
-	killedPids := storm(ctx, s, cfg, res)
-	s.waitFor(10*time.Second, func() bool {
-		for pid := range killedPids {
-			if !s.exited[pid] {
-				return false
+	kills := storm(ctx, s, cfg, res)
+	unreported := func() int {
+		n := 0
+		for _, k := range kills {
+			if s.exitsPid[k.pid] < k.run {
+				n++
 			}
 		}
-		return true
-	})
-	s.mu.Lock()
-	for pid := range killedPids {
-		if !s.exited[pid] {
-			res.lostKilled++
-		}
+		return n
 	}
+	s.waitFor(10*time.Second, func() bool { return unreported() == 0 })
+	s.mu.Lock()
+	res.lostKilled = unreported()
 	s.mu.Unlock()
 	// Quieten the restarting classes so the next phases measure themselves.
 	var names []string
@@ -243,7 +244,11 @@ func run(ctx context.Context, log hclog.Logger, cfg config) (*result, error) {
 	log.Info("frame flood over", "rate_alone", res.rateAlone, "rate_flood", res.rateFlood)
 
 	// ---- idle control connections ----
+	w.resetPhase()
+	res.connPSSBefore = pssKiB(s.pid)
 	idleConns(ctx, s, cfg, res, c)
+	time.Sleep(2 * time.Second)
+	res.connFdsAfter, res.connPSSAfter, res.connPSSPeak = fdCount(s.pid), pssKiB(s.pid), w.resetPhase()
 	log.Info("idle connections over", "fds_during", res.connFdsDuring, "late_started", res.lateStarted)
 
 	// ---- the end: the supervisor SIGKILLed ----
@@ -299,8 +304,12 @@ func writeNextConfig(dir, child string) string {
 	return p
 }
 
-// storm runs the kill storm for cfg.storm and returns the pids it SIGKILLed.
-func storm(ctx context.Context, s *supProc, cfg config, res *result) map[int]bool {
+// kill is one SIGKILL sent: to pid, whose run-th run (counted per pid, as pids
+// are reused) it ended; the supervisor must report an exit for that run.
+type kill struct{ pid, run int }
+
+// storm runs the kill storm for cfg.storm and returns the SIGKILLs it sent.
+func storm(ctx context.Context, s *supProc, cfg config, res *result) []kill {
 	rng := rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x9e3779b97f4a7c15))
 	var targets, stoppable []string
 	for i := 0; i < cfg.programs; i++ {
@@ -312,12 +321,18 @@ func storm(ctx context.Context, s *supProc, cfg config, res *result) map[int]boo
 			stoppable = append(stoppable, fmt.Sprintf("s%03d", i))
 		}
 	}
-	killedPids := map[int]bool{}
+	var kills []kill
 	stopped := map[int]time.Time{} // pid -> when to SIGCONT it
-	kill := func(pid int) {
-		if pid > 0 && signalChild(s.pid, pid, unix.SIGKILL) {
+	sigkill := func(pid int) {
+		if pid <= 0 {
+			return
+		}
+		s.mu.Lock()
+		run := s.startsPid[pid]
+		s.mu.Unlock()
+		if signalChild(s.pid, pid, unix.SIGKILL) {
 			res.kills++
-			killedPids[pid] = true
+			kills = append(kills, kill{pid, run})
 			delete(stopped, pid)
 		}
 	}
@@ -333,7 +348,7 @@ func storm(ctx context.Context, s *supProc, cfg config, res *result) map[int]boo
 		}
 		switch r := rng.IntN(100); {
 		case r < 70 && len(targets) > 0:
-			kill(s.pidOf(targets[rng.IntN(len(targets))]))
+			sigkill(s.pidOf(targets[rng.IntN(len(targets))]))
 		case r < 90 && len(stoppable) > 0:
 			pid := s.pidOf(stoppable[rng.IntN(len(stoppable))])
 			if _, already := stopped[pid]; pid > 0 && !already && signalChild(s.pid, pid, unix.SIGSTOP) {
@@ -342,7 +357,7 @@ func storm(ctx context.Context, s *supProc, cfg config, res *result) map[int]boo
 			}
 		default:
 			for pid := range stopped { // SIGKILL a stopped one
-				kill(pid)
+				sigkill(pid)
 				break
 			}
 		}
@@ -353,34 +368,31 @@ func storm(ctx context.Context, s *supProc, cfg config, res *result) map[int]boo
 			res.cont++
 		}
 	}
-	return killedPids
+	return kills
 }
 
-// lostOpenRuns counts runs the log shows started and not ended whose process is
-// gone: an exit the supervisor never reported. Each is re-checked after 5s, so
-// an exit still on its way through the log is not counted.
+// lostOpenRuns counts the runs the log shows started and not ended, per pid,
+// beyond the one a live program may still hold: exits the supervisor never
+// reported. It waits up to 5s for exits still on their way through the log.
 func lostOpenRuns(s *supProc) int {
-	suspect := map[string]int{}
-	s.mu.Lock()
-	for prog, pid := range s.running {
-		if !alive(pid) {
-			suspect[prog] = pid
+	open := func() int {
+		current := map[int]bool{}
+		for _, pid := range s.running {
+			current[pid] = true
 		}
+		n := 0
+		for pid, starts := range s.startsPid {
+			n += starts - s.exitsPid[pid]
+			if current[pid] && alive(pid) {
+				n--
+			}
+		}
+		return n
 	}
-	s.mu.Unlock()
-	if len(suspect) == 0 {
-		return 0
-	}
-	time.Sleep(5 * time.Second)
-	lost := 0
+	s.waitFor(5*time.Second, func() bool { return open() <= 0 })
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, pid := range suspect {
-		if !s.exited[pid] {
-			lost++
-		}
-	}
-	return lost
+	return max(open(), 0)
 }
 
 // ctlAll runs op on every named program through the control socket, eight at

@@ -31,7 +31,8 @@ type supProc struct {
 	started     int            // "program started" lines
 	ended       int            // "program exited" and "program stopped" lines with a pid
 	running     map[string]int // program -> pid of its run that started and has not ended
-	exited      map[int]bool   // pids whose exit was reported
+	startsPid   map[int]int    // pid -> runs started with it (pids are reused)
+	exitsPid    map[int]int    // pid -> exits reported for it
 	startsOf    map[string]int // program -> runs started
 	orphans     int            // "reaped adopted orphan"
 	markers     map[string]int // output lines starting with "chaos: " -> count
@@ -39,8 +40,7 @@ type supProc struct {
 	staleCgs    []string       // "processes of a dead supervisor's programs still run": their cgroups
 	staleSocket bool           // "removed a stale control socket"
 	httpAddr    string
-	pidReused   int // a "program started" for a pid already seen: pid accounting would be unsound
-	seen        map[int]bool
+	pidReused   int // a "program started" for a pid already seen: runs are counted per pid
 }
 
 // logLine is the part of a supervisor JSON log line the harness reads.
@@ -70,8 +70,8 @@ func startSup(sup, conf, sock string, http bool) (*supProc, error) {
 		return nil, fmt.Errorf("start supervisor: %w", err)
 	}
 	s := &supProc{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}),
-		running: map[string]int{}, exited: map[int]bool{}, startsOf: map[string]int{},
-		markers: map[string]int{}, problems: map[string]int{}, seen: map[int]bool{}}
+		running: map[string]int{}, startsPid: map[int]int{}, exitsPid: map[int]int{}, startsOf: map[string]int{},
+		markers: map[string]int{}, problems: map[string]int{}}
 	go s.readLog(stderr)
 	return s, nil
 }
@@ -125,13 +125,13 @@ func (s *supProc) handle(line []byte) {
 		s.started++
 		s.startsOf[prog]++
 		s.running[prog] = l.Pid
-		if s.seen[l.Pid] {
+		if s.startsPid[l.Pid] > 0 {
 			s.pidReused++
 		}
-		s.seen[l.Pid] = true
+		s.startsPid[l.Pid]++
 	case (l.Msg == "program exited" || l.Msg == "program stopped") && l.Pid != 0:
 		s.ended++
-		s.exited[l.Pid] = true
+		s.exitsPid[l.Pid]++
 		if s.running[prog] == l.Pid {
 			delete(s.running, prog)
 		}
