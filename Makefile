@@ -8,7 +8,7 @@ PKGS  := ./...
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build install demo test vet leakcheck bench bench-go clean
+.PHONY: all build install demo test vet leakcheck bench bench-go chaos clean
 
 all: build
 
@@ -71,6 +71,15 @@ bench: build
 	$(GO) test -run '^$$' -bench . -cpu 1,2 ./internal/ipc/
 	$(GO) test -run '^$$' -bench . -benchtime 50x ./internal/control/
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./internal/proctree/
+
+# Hostile children and clients against the built binaries (internal/chaos): a
+# kill storm over 200 programs, three 100 MiB output floods, a lease flood, a
+# frame flood, garbage on a pipe, 2,000 idle control connections, then the
+# supervisor SIGKILLed. One table; a few minutes; loopback and local processes
+# only. Exits non-zero if an exit status was lost, a zombie outlived a second or
+# a program outlived the supervisor. Not part of make test.
+chaos: build
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/chaos ./internal/chaos && ./$(BIN)/chaos -bin $(BIN)
 
 clean:
 	rm -rf $(BIN)

@@ -42,6 +42,7 @@ var (
 	settle   = flag.Duration("settle", 5*time.Second, "how long to let an idle supervisor settle before counting wake-ups")
 	big      = flag.Int("big", 1000, "children for the memory and idle measurements")
 	killMode = flag.String("kill-mode", "", "kill_mode of the benchmarked group: auto (the default), cgroup or group")
+	only     = flag.String("only", "", "run only this part: scale (N programs of sleep at N = 1,000 and 10,000)")
 )
 
 func main() {
@@ -59,7 +60,15 @@ func main() {
 			fail("%s missing: run make build first", p)
 		}
 	}
-	report(child, sup)
+	switch *only {
+	case "":
+		report(child, sup)
+		reportScale(sup)
+	case "scale":
+		reportScale(sup)
+	default:
+		fail("unknown -only %q: want scale", *only)
+	}
 }
 
 // runMode runs one measurement in this (fresh) process and prints "key value" lines.
