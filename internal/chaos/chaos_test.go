@@ -38,7 +38,7 @@ func TestChaosSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := config{binDir: bin, self: self, programs: 10, storm: time.Second, floodBytes: 100_000, floods: 3,
-		leases: 500, conns: 20, connCap: 512, late: 2, rateWindow: 300 * time.Millisecond, seed: 1}
+		leases: 500, conns: 20, connCap: 128, late: 2, rateWindow: 300 * time.Millisecond, seed: 1}
 	var out bytes.Buffer
 	code := mainRun(hclog.NewNullLogger(), cfg, &out)
 	t.Logf("\n%s", out.String())

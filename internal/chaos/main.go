@@ -105,7 +105,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{programs: 200, storm: 20 * time.Second, floodBytes: 100 << 20, floods: 3, leases: 200_000,
-		conns: 2000, connCap: 512, late: 20, rateWindow: 3 * time.Second}
+		conns: 2000, connCap: 128, late: 20, rateWindow: 3 * time.Second}
 }
 
 var errPrecondition = errors.New("chaos: precondition")

@@ -409,7 +409,7 @@ func ctlAll(ctx context.Context, c *control.Client, op string, names []string) {
 			defer func() { <-sem }()
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			_ = c.Program(cctx, op, n, "")
+			_ = c.Program(cctx, op, n, "", false)
 		}()
 	}
 	wg.Wait()
