@@ -82,7 +82,7 @@ func (s *Supervisor) beforeStop(r *procRun) {
 	}
 	// Every program of the sequence not stopped yet, p first.
 	runs := []*procRun{r}
-	for _, q := range s.m.stops {
+	for _, q := range s.m.seq.members() {
 		if qr, ok := q.cur.(*procRun); ok && qr != r && !qr.over {
 			runs = append(runs, qr)
 		}

@@ -131,15 +131,15 @@ type machine struct {
 	byName       map[string]*program
 	order        []*program // progs in dependency order (config order among independent ones)
 	shuttingDown bool
-	killAll      bool                // Kill was called: stops get no grace period
-	stops        []*program          // the stop sequence: programs still to stop (or stopping)
-	begun        map[*program]bool   // members of stops whose stop has begun
-	stopWhy      map[*program]string // why a program is stopped, if not asked (requires)
-	seqThen      any                 // the continuation of the running stop sequence (actSeqDone), or nil
-	seqGroup     bool                // the group restart's starts follow the running stop sequence
-	now          time.Time           // the time of the input being handled
-	dirty        bool                // a program turned running or ended for good: settle
-	op           *groupOp            // a one_for_all / rest_for_one restart in progress
+	killAll      bool                    // Kill was called: stops get no grace period
+	seq          stopSeq                 // the running stop sequence, if seq.running()
+	dependents   map[*program][]*program // programs that start after each (After, Requires)
+	stopWhy      map[*program]string     // why a program is stopped, if not asked (requires)
+	seqThen      any                     // the continuation of the running stop sequence (actSeqDone), or nil
+	seqGroup     bool                    // the group restart's starts follow the running stop sequence
+	now          time.Time               // the time of the input being handled
+	dirty        bool                    // a program turned running or ended for good: settle
+	op           *groupOp                // a one_for_all / rest_for_one restart in progress
 	opGen        uint64
 	exitCode     int
 	essential    bool // an essential program ended for good; exitCode is its status
@@ -167,6 +167,12 @@ func (m *machine) setPrograms(strategy Strategy, progs []*program) {
 	for _, p := range progs {
 		m.byName[p.spec.Name] = p
 	}
+	m.dependents = map[*program][]*program{}
+	for _, p := range progs {
+		for _, d := range m.deps(p) {
+			m.dependents[d] = append(m.dependents[d], p)
+		}
+	}
 	// Kahn's algorithm, taking the first ready program in config order each time.
 	m.order = m.order[:0]
 	placed := make(map[*program]bool, len(progs))
@@ -180,6 +186,17 @@ func (m *machine) setPrograms(strategy Strategy, progs []*program) {
 			break
 		}
 	}
+}
+
+// deps lists the programs p starts after (After and Requires), each once.
+func (m *machine) deps(p *program) []*program {
+	var out []*program
+	for _, d := range append(slices.Clone(p.spec.After), p.spec.Requires...) {
+		if q := m.byName[d]; q != nil && !slices.Contains(out, q) {
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 func (m *machine) depsPlaced(p *program, placed map[*program]bool) bool {
@@ -302,7 +319,7 @@ func (m *machine) startNew(isNew func(*program) bool, now time.Time) []action {
 
 // stopAlso adds p to the stop sequence (starting one if none runs), for why.
 func (m *machine) stopAlso(p *program, why string) {
-	if slices.Contains(m.stops, p) {
+	if m.seq.left[p] {
 		return
 	}
 	if m.stopWhy == nil {
@@ -310,9 +327,8 @@ func (m *machine) stopAlso(p *program, why string) {
 	}
 	m.stopWhy[p] = why
 	p.log.Info("stopping", "why", why)
-	if len(m.stops) > 0 {
-		m.stops = append(m.stops, p)
-		m.advance(m.now)
+	if m.seq.running() {
+		m.advance(m.now, m.seq.add(p))
 		return
 	}
 	m.stopSequence([]*program{p}, nil, m.now)
@@ -678,21 +694,16 @@ func (m *machine) groupRestart(trigger *program, from int, delay time.Duration, 
 			toStop = append(toStop, q)
 		}
 	}
-	if len(m.stops) > 0 {
+	if m.seq.running() {
 		// A stop sequence is running: ours (a group restart widened), or another
 		// one's (ctl stop or restart, a reload). Ours stops join it; the group's
 		// starts follow whatever that sequence does when it ends.
-		for _, q := range toStop {
-			if !slices.Contains(m.stops, q) {
-				m.stops = append(m.stops, q)
-			}
-		}
 		m.seqGroup = true
-		m.advance(now)
+		m.advance(now, m.seq.add(toStop...))
 		return
 	}
 	m.stopSequence(toStop, nil, now)
-	if m.op != nil && len(m.stops) > 0 {
+	if m.op != nil && m.seq.running() {
 		m.seqGroup = true
 	}
 }
@@ -773,48 +784,89 @@ func (m *machine) kill(now time.Time) []action {
 // rest_for_one, as soon as every program before it in progs has (they stop one
 // after another, as OTP stops children). Independent programs stop in parallel.
 func (m *machine) stopSequence(progs []*program, then any, now time.Time) {
-	m.stops, m.seqThen, m.seqGroup = progs, then, false
-	m.begun = map[*program]bool{}
-	m.advance(now)
+	m.seq = stopSeq{chain: m.strategy != OneForOne}
+	m.seqThen, m.seqGroup = then, false
+	m.advance(now, m.seq.add(progs...))
 }
 
-// mustWait reports whether p's stop must wait for another program of the sequence.
-func (m *machine) mustWait(p *program) bool {
-	for _, q := range m.stops {
-		if q == p {
-			if m.strategy != OneForOne {
-				return false // every one before it has stopped
-			}
-			continue
+// stopSeq is the running stop sequence. Its bookkeeping is incremental (a
+// member that stops wakes only those it kept waiting), so stopping N programs
+// costs O(N) of it, not O(N^2).
+type stopSeq struct {
+	chain bool              // members stop one after another, in order
+	order []*program        // members in the order given (chain mode's order)
+	head  int               // chain mode: order[head:] holds every member left
+	left  map[*program]bool // members not stopped yet
+	begun map[*program]bool // members whose stop has begun
+}
+
+func (q *stopSeq) running() bool { return len(q.left) > 0 }
+
+// add makes ps members (those not members already) and returns them.
+func (q *stopSeq) add(ps ...*program) []*program {
+	if q.left == nil {
+		q.left, q.begun = map[*program]bool{}, map[*program]bool{}
+	}
+	var added []*program
+	for _, p := range ps {
+		if !q.left[p] {
+			q.left[p] = true
+			q.order = append(q.order, p)
+			added = append(added, p)
 		}
-		if m.strategy != OneForOne || q.spec.dependsOn(p.spec.Name) {
+	}
+	return added
+}
+
+// members lists the members left, in order.
+func (q *stopSeq) members() []*program {
+	var out []*program
+	for _, p := range q.order[q.head:] {
+		if q.left[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// mustWait reports whether p's stop must wait for another member.
+func (m *machine) mustWait(p *program) bool {
+	q := &m.seq
+	if q.chain {
+		for q.head < len(q.order) && !q.left[q.order[q.head]] {
+			q.head++
+		}
+		return q.order[q.head] != p
+	}
+	for _, d := range m.dependents[p] {
+		if q.left[d] {
 			return true
 		}
 	}
 	return false
 }
 
-func (m *machine) advance(now time.Time) {
+// advance begins the stops of the members in work that may begin, and of
+// those that may begin once a member turned out to need no stop; when no
+// member is left it ends the sequence.
+func (m *machine) advance(now time.Time, work []*program) {
 	m.now = now
-	if m.begun == nil {
-		m.begun = map[*program]bool{}
-	}
-	for progress := true; progress; {
-		progress = false
-		for _, p := range slices.Clone(m.stops) {
-			if m.begun[p] || m.mustWait(p) {
-				continue
-			}
-			m.begun[p] = true
-			if !m.beginStop(p, now) {
-				m.dropStop(p)
-				progress = true
-			}
+	q := &m.seq
+	for len(work) > 0 {
+		p := work[0]
+		work = work[1:]
+		if !q.left[p] || q.begun[p] || m.mustWait(p) {
+			continue
+		}
+		q.begun[p] = true
+		if !m.beginStop(p, now) {
+			work = append(work, m.dropStop(p)...)
 		}
 	}
-	if len(m.stops) > 0 {
+	if q.running() {
 		return // stopped continues
 	}
+	m.seq = stopSeq{}
 	m.emit(actEscapes{})
 	then, group := m.seqThen, m.seqGroup
 	m.seqThen, m.seqGroup = nil, false
@@ -826,12 +878,22 @@ func (m *machine) advance(now time.Time) {
 	}
 }
 
-// dropStop removes p from the stop sequence.
-func (m *machine) dropStop(p *program) {
-	if i := slices.Index(m.stops, p); i >= 0 {
-		m.stops = slices.Delete(m.stops, i, i+1)
+// dropStop removes p, stopped, from the sequence and returns the members that
+// may now begin: the next one in chain mode, else those p started after.
+func (m *machine) dropStop(p *program) []*program {
+	q := &m.seq
+	delete(q.left, p)
+	delete(q.begun, p)
+	if q.chain {
+		for q.head < len(q.order) && !q.left[q.order[q.head]] {
+			q.head++
+		}
+		if q.head < len(q.order) {
+			return []*program{q.order[q.head]}
+		}
+		return nil
 	}
-	delete(m.begun, p)
+	return m.deps(p)
 }
 
 // beginStop starts stopping p and reports whether there is a run to wait for.
@@ -871,15 +933,14 @@ func (m *machine) stopped(p *program, now time.Time) []action {
 	}
 	delete(m.stopWhy, p)
 	m.setState(p, StateStopped, reason, Event{Exit: p.lastExit}, now)
-	if slices.Contains(m.stops, p) {
-		m.dropStop(p)
-		m.advance(now)
+	if m.seq.left[p] {
+		m.advance(now, m.dropStop(p))
 	}
 	return m.take()
 }
 
 // busy reports whether a group restart or a stop sequence is in progress.
-func (m *machine) busy() bool { return m.op != nil || len(m.stops) > 0 }
+func (m *machine) busy() bool { return m.op != nil || m.seq.running() }
 
 // ctlStart answers a Start request for p (reply receives the outcome).
 func (m *machine) ctlStart(p *program) error {

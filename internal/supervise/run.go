@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -512,16 +513,23 @@ func writeChild(conn *ipc.Conn, q <-chan ipc.Message) {
 func (r *procRun) readChild(conn *ipc.Conn, fromChild *os.File, credit, done chan struct{}) {
 	defer fromChild.Close()
 	s, p, no := r.s, r.p, r.no
-	push := func(m protoMsg) bool {
+	take := func() bool {
 		select {
 		case credit <- struct{}{}:
+			return true
 		case <-done:
+			return false
+		}
+	}
+	push := func(m protoMsg) bool {
+		if !take() {
 			return false
 		}
 		m.p, m.run, m.credit = p, no, credit
 		s.inbox.push(m)
 		return true
 	}
+	var beats beatBox
 	hello, err := conn.Handshake()
 	if err != nil {
 		push(protoMsg{err: fmt.Errorf("handshake: %w", err)})
@@ -540,10 +548,43 @@ func (r *procRun) readChild(conn *ipc.Conn, fromChild *os.File, credit, done cha
 			p.resolve(rep) // straight to the caller waiting in Request
 			continue
 		}
+		if hb, ok := m.(ipc.Heartbeat); ok {
+			// While one Heartbeat waits for the state goroutine, the next ones
+			// only update it: a flood of them costs the state goroutine one
+			// message per turn. Each still takes a credit, so the flood is read
+			// no faster than the state goroutine turns.
+			if !take() {
+				return
+			}
+			beats.seq.Store(hb.Seq)
+			beats.credits.Add(1)
+			if beats.pending.CompareAndSwap(false, true) {
+				s.inbox.push(protoMsg{p: p, run: no, msg: hb, credit: credit, beats: &beats})
+			}
+			continue
+		}
 		if !push(protoMsg{msg: m}) {
 			return
 		}
 	}
+}
+
+// beatBox coalesces a run's heartbeats (readChild): pending while a Heartbeat
+// message is in the inbox; seq is the newest; credits, the frame credits taken
+// by the heartbeats it stands for, which the state goroutine gives back.
+type beatBox struct {
+	pending atomic.Bool
+	seq     atomic.Uint64
+	credits atomic.Int32
+}
+
+// take is the state goroutine's side: the newest seq, and how many credits to
+// give back. Clearing pending first means a heartbeat read after it is pushed
+// anew (or counted here), never stranded.
+func (b *beatBox) take() (seq uint64, credits int) {
+	b.pending.Store(false)
+	n := b.credits.Swap(0)
+	return b.seq.Load(), int(n)
 }
 
 // awaitTreeGone waits, by polling only while something is left, for the

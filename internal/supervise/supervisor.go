@@ -245,6 +245,7 @@ type protoMsg struct {
 	msg    ipc.Message
 	err    error
 	credit chan struct{}
+	beats  *beatBox // a coalesced Heartbeat: its seq and credits are the box's
 }
 
 // link is what Request needs of a ready protocol program; it is replaced, never mutated.
@@ -432,7 +433,16 @@ func (s *Supervisor) handle(m message) {
 			}
 		}
 	case protoMsg:
-		if m.credit != nil {
+		n := 1
+		if m.beats != nil {
+			var seq uint64
+			seq, n = m.beats.take()
+			m.msg = ipc.Heartbeat{Seq: seq}
+		}
+		for range n {
+			if m.credit == nil {
+				break
+			}
 			<-m.credit
 		}
 		if m.run != m.p.runNo || !m.p.live {
