@@ -107,9 +107,11 @@ func TestSystemdNotifyReady(t *testing.T) {
 	needTool(t, "systemd-notify")
 	s := serve(t, nil)
 	cmd := notifyCmd(s, "systemd-notify", "--ready", "--status=hello")
+	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("systemd-notify: %v: %s", err, out)
 	}
+	t.Logf("systemd-notify --ready ran for %v (barrier released by Serve)", time.Since(start))
 	ready := s.next(t)
 	if ready.Err != nil || !ready.Ready || !ready.HasStatus || ready.Status != "hello" || ready.Barrier {
 		t.Errorf("first datagram = %+v, want READY=1 STATUS=hello", ready)
