@@ -174,6 +174,14 @@ func (l *Listener) Serve(ctx context.Context, handle func(Message)) error {
 		// net sets MSG_CMSG_CLOEXEC on Linux, so received fds never leak into a
 		// child spawned meanwhile.
 		n, oobn, flags, _, err := l.conn.ReadMsgUnix(buf, oob)
+		if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+			// Not our ctx: the AfterFunc of an earlier, cancelled Serve that
+			// fired late. Clear its deadline and read on.
+			if err := l.conn.SetReadDeadline(time.Time{}); err != nil {
+				return l.readErr(ctx, err)
+			}
+			continue
+		}
 		if err != nil {
 			return l.readErr(ctx, err)
 		}
