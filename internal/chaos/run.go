@@ -188,6 +188,7 @@ func run(ctx context.Context, log hclog.Logger, cfg config) (*result, error) {
 		}
 		return n
 	}
+	s.caughtUp(3 * time.Minute)
 	s.waitFor(10*time.Second, func() bool { return unreported() == 0 })
 	s.mu.Lock()
 	res.lostKilled = unreported()
@@ -389,10 +390,25 @@ func lostOpenRuns(s *supProc) int {
 		}
 		return n
 	}
+	s.caughtUp(3 * time.Minute)
 	s.waitFor(5*time.Second, func() bool { return open() <= 0 })
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return max(open(), 0)
+	n := max(open(), 0)
+	if n > 0 { // say which, for whoever looks into it
+		for pid, starts := range s.startsPid {
+			if starts > s.exitsPid[pid] && !alive(pid) {
+				var progs []string
+				for prog, rp := range s.running {
+					if rp == pid {
+						progs = append(progs, prog)
+					}
+				}
+				fmt.Fprintf(os.Stderr, "chaos: pid %d: %d starts, %d exits logged; alive %v; the latest run of %v\n", pid, starts, s.exitsPid[pid], alive(pid), progs)
+			}
+		}
+	}
+	return n
 }
 
 // ctlAll runs op on every named program through the control socket, eight at

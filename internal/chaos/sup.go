@@ -28,6 +28,8 @@ type supProc struct {
 	done chan struct{} // closed when the log reader hit EOF
 
 	mu          sync.Mutex
+	lastLine    time.Time      // the newest interesting line read (its @timestamp)
+	lastRead    time.Time      // when the reader last read anything
 	started     int            // "program started" lines
 	ended       int            // "program exited" and "program stopped" lines with a pid
 	running     map[string]int // program -> pid of its run that started and has not ended
@@ -45,12 +47,13 @@ type supProc struct {
 
 // logLine is the part of a supervisor JSON log line the harness reads.
 type logLine struct {
-	Level  string `json:"@level"`
-	Msg    string `json:"@message"`
-	Module string `json:"@module"`
-	Pid    int    `json:"pid"`
-	Addr   string `json:"addr"`
-	Cgroup string `json:"cgroup"`
+	Level  string    `json:"@level"`
+	Msg    string    `json:"@message"`
+	Module string    `json:"@module"`
+	Pid    int       `json:"pid"`
+	Addr   string    `json:"addr"`
+	Cgroup string    `json:"cgroup"`
+	Time   time.Time `json:"@timestamp"`
 }
 
 // startSup starts `supervisor run -c conf` with a JSON log, its control socket at
@@ -72,7 +75,13 @@ func startSup(sup, conf, sock string, http bool) (*supProc, error) {
 	s := &supProc{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}),
 		running: map[string]int{}, startsPid: map[int]int{}, exitsPid: map[int]int{}, startsOf: map[string]int{},
 		markers: map[string]int{}, problems: map[string]int{}}
-	go s.readLog(stderr)
+	var r io.Reader = stderr
+	if path := os.Getenv("CHAOS_SUPERVISOR_LOG"); path != "" { // every line, for a post-mortem
+		if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			r = io.TeeReader(stderr, f)
+		}
+	}
+	go s.readLog(r)
 	return s, nil
 }
 
@@ -94,6 +103,9 @@ func (s *supProc) readLog(r io.Reader) {
 			continue
 		}
 		if len(line) > 0 {
+			s.mu.Lock()
+			s.lastRead = time.Now()
+			s.mu.Unlock()
 			s.handle(line)
 		}
 		if err != nil {
@@ -120,6 +132,9 @@ func (s *supProc) handle(line []byte) {
 	prog := strings.TrimPrefix(l.Module, "supervisor.")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if l.Time.After(s.lastLine) {
+		s.lastLine = l.Time
+	}
 	switch {
 	case l.Msg == "program started":
 		s.started++
@@ -157,6 +172,16 @@ func (s *supProc) handle(line []byte) {
 
 // waitFor polls cond (called under s.mu) every 20ms until it holds or timeout
 // passes; it reports whether it held.
+// caughtUp waits until the log reader has read what the supervisor logged up to
+// now: it has read a line stamped from now on, or has read nothing for a second
+// (the log is behind by minutes under an output flood: 300 MB through one pipe).
+func (s *supProc) caughtUp(timeout time.Duration) bool {
+	t0 := time.Now()
+	return s.waitFor(timeout, func() bool {
+		return !s.lastLine.Before(t0) || time.Since(s.lastRead) > time.Second
+	})
+}
+
 func (s *supProc) waitFor(timeout time.Duration, cond func() bool) bool {
 	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
 		s.mu.Lock()

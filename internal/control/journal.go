@@ -33,10 +33,10 @@ type LogRecord struct {
 const defaultLogLines = 1000
 
 // logBytes bounds the text a Journal keeps per program, whatever the lines'
-// count: a program that floods its output with long lines keeps its last 1 MiB
-// (at least one line), not defaultLogLines lines of up to supervise.MaxLineLen
-// bytes (16 MiB).
-const logBytes = 1 << 20
+// count: a program that floods its output with long lines keeps its last 256
+// KiB (at least one line), not defaultLogLines lines of up to
+// supervise.MaxLineLen bytes (16 MiB). Lines of 256 bytes or less all fit.
+const logBytes = 256 << 10
 
 // followerBuffer is how many records a follower may fall behind before it is
 // dropped (its stream ends saying so); publishing never blocks.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -37,6 +39,8 @@ type outputMux struct {
 	closed  bool
 
 	done chan struct{} // closed when the loop has ended and every fd is closed
+
+	sinceRelease int // bytes read since memory was last given back (loop only)
 }
 
 type outStream struct {
@@ -51,6 +55,15 @@ const (
 	outReadChunk    = 16 << 10
 	outReadsPerWake = 4
 	outReadsAtClose = 64 // 1 MiB: a writer that never stops does not hold up close
+
+	// After a burst of output (releaseAfter bytes or more), once no output
+	// came for releaseIdle, the loop gives the garbage of the burst back to the
+	// kernel (debug.FreeOSMemory): the runtime's background scavenger would
+	// take minutes, and an output flood would leave the supervisor's PSS tens
+	// of MiB above its baseline meanwhile. Without a burst the loop sleeps with
+	// no timeout: an idle supervisor makes no wake-up.
+	releaseAfter = 16 << 20
+	releaseIdle  = time.Second
 )
 
 func newOutputMux(log hclog.Logger) (*outputMux, error) {
@@ -134,8 +147,17 @@ func (m *outputMux) loop() {
 		// goroutine in a blocking syscall keeps its P until sysmon takes it
 		// back, and with GOMAXPROCS=1 they would wait for that (see reapLoop).
 		runtime.Gosched()
-		n, err := unix.EpollWait(m.epfd, events, -1)
+		timeout := -1
+		if m.sinceRelease >= releaseAfter {
+			timeout = int(releaseIdle / time.Millisecond)
+		}
+		n, err := unix.EpollWait(m.epfd, events, timeout)
 		if err == unix.EINTR {
+			continue
+		}
+		if n == 0 && err == nil { // a burst ended: give its garbage back
+			m.sinceRelease = 0
+			debug.FreeOSMemory()
 			continue
 		}
 		if err != nil {
@@ -169,6 +191,7 @@ func (m *outputMux) drain(st *outStream, buf []byte, reads int) (ended bool) {
 		n, err := unix.Read(st.fd, buf)
 		switch {
 		case n > 0:
+			m.sinceRelease += n
 			st.split.feed(buf[:n])
 			if n < len(buf) {
 				return false // the pipe is empty (or nearly): back to epoll

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/supervisor/supervisor/internal/ipc"
+	"github.com/supervisor/supervisor/internal/notify"
 	"github.com/supervisor/supervisor/internal/procfs"
 )
 
@@ -134,15 +136,17 @@ type procRun struct {
 	// Protocol programs: the connection (fd 3 from the child, fd 4 to it). The
 	// run keeps toChild (closed by close: the child's fd 4 sees EOF) and hands
 	// fromChild to readChild, which reads and closes it.
-	conn      *ipc.Conn
-	toChild   *os.File
-	fromChild *os.File
-	pending   *ipc.Pending
-	ready     bool
-	outbox    chan ipc.Message // to writeChild, the one writer of fd 4; nil once closed
-	dropped   int              // messages the outbox had no room for
-	credit    chan struct{}    // frames read and not yet handled (readChild)
-	done      chan struct{}    // closed when the link is released: readChild stops waiting
+	conn       *ipc.Conn
+	toChild    *os.File
+	fromChild  *os.File
+	pending    *ipc.Pending
+	ready      bool
+	notifyL    *notify.Listener // notify = systemd: the run's socket (notify.go)
+	notifyStop func()           // ends the run's sd_notify reader or s6 wait
+	outbox     chan ipc.Message // to writeChild, the one writer of fd 4; nil once closed
+	dropped    int              // messages the outbox had no room for
+	credit     chan struct{}    // frames read and not yet handled (readChild)
+	done       chan struct{}    // closed when the link is released: readChild stops waiting
 
 	// Stop mechanics.
 	treeSignalled bool          // the stop signal went to the whole tree (not just the pipe's Stop)
@@ -191,11 +195,48 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 		}
 		extra = []*os.File{fromChildW, toChildR}
 	}
+	env := p.env
+	var s6R, s6W *os.File // notify = s6: the readiness pipe; the child gets s6W as fd NotifyFd
+	closeEarly := func() {
+		unix.Close(outR)
+		outW.Close()
+		unix.Close(errR)
+		errW.Close()
+		for _, f := range extra {
+			f.Close()
+		}
+		if p.spec.Protocol {
+			fromChild.Close()
+			toChild.Close()
+		}
+		r.stopNotify()
+	}
+	switch p.spec.Notify {
+	case NotifySystemd:
+		nenv, err := r.listenNotify()
+		if err != nil {
+			closeEarly()
+			return nil, err
+		}
+		if env == nil {
+			env = os.Environ()
+		}
+		env = append(slices.Clip(env), nenv...)
+	case NotifyS6:
+		if s6R, s6W, err = os.Pipe(); err != nil {
+			closeEarly()
+			return nil, fmt.Errorf("notify fd pipe: %w", err)
+		}
+		for len(extra) < p.spec.NotifyFd-3 {
+			extra = append(extra, s.r.devNull) // fds below NotifyFd that the child does not use
+		}
+		extra = append(extra[:p.spec.NotifyFd-3], s6W)
+	}
 	req := SpawnRequest{
 		Kind:       p.spec.Spawner,
 		Argv:       p.spec.Command,
 		Dir:        p.spec.Dir,
-		Env:        p.env,
+		Env:        env,
 		Stdout:     outW,
 		Stderr:     errW,
 		ExtraFiles: extra,
@@ -223,7 +264,9 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 	outW.Close()
 	errW.Close()
 	for _, f := range extra {
-		f.Close()
+		if f != s.r.devNull {
+			f.Close()
+		}
 	}
 	if err != nil {
 		unix.Close(outR)
@@ -232,9 +275,19 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 			fromChild.Close()
 			toChild.Close()
 		}
+		if s6R != nil {
+			s6R.Close()
+		}
+		r.stopNotify()
 		return nil, err
 	}
 	r.proc = proc
+	switch {
+	case r.notifyL != nil:
+		r.serveNotify()
+	case s6R != nil:
+		r.waitS6(s6R)
+	}
 	outLog := p.log.With("pid", proc.Pid, "stream", "stdout")
 	errLog := p.log.With("pid", proc.Pid, "stream", "stderr")
 	if err := s.out.add(outR, outLog, s.tap(p, proc.Pid, "stdout")); err != nil {
@@ -403,6 +456,7 @@ func logExit(p *program, pid int, e Exit, uptime time.Duration) {
 // err, the child's fd 4 sees EOF, readChild ends; and its leases go.
 func (r *procRun) releaseLink(err error) {
 	r.releaseShared()
+	r.stopNotify()
 	if r.pending != nil {
 		r.pending.Fail(err)
 		r.pending = nil

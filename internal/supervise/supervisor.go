@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/supervisor/supervisor/internal/ipc"
+	"github.com/supervisor/supervisor/internal/notify"
 )
 
 // State is a program's state, named as supervisord names them.
@@ -137,6 +138,8 @@ type Supervisor struct {
 	out          *outputMux   // reads every program's stdout and stderr, from Serve on
 	escapes      escapeCheck  // what a stop sequence found before it killed
 	chosenMode   atomic.Value // KillMode, for chosenKillMode()
+	notifyPath   string       // the directory of the runs' sd_notify sockets, once made (notify.go)
+	notifySeq    uint64
 
 	// Goroutine workers that ignored their stop and still run; written by the
 	// state goroutine (abandon) and by those goroutines when they return at last.
@@ -198,8 +201,13 @@ func New(log hclog.Logger, g Group, opts Options) (*Supervisor, error) {
 func (s *Supervisor) newProgram(spec Spec) *program {
 	p := &program{spec: spec, log: s.log.Named(spec.Name)}
 	p.state = StateStopped
-	if len(spec.Env) > 0 || spec.Protocol {
-		p.env = append(os.Environ(), spec.Env...)
+	inherited := os.Environ()
+	if stripped := notify.StripEnv(inherited); len(stripped) != len(inherited) {
+		// Started by systemd (or another notify receiver): its NOTIFY_SOCKET is
+		// ours, not our children's.
+		p.env = append(stripped, spec.Env...)
+	} else if len(spec.Env) > 0 || spec.Protocol {
+		p.env = append(inherited, spec.Env...)
 	}
 	if spec.Protocol {
 		p.env = append(p.env, "SUPERVISOR_PROGRAM="+spec.Name)
@@ -342,6 +350,9 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 		s.m.exitCode = 0
 	}
 	s.out.close()
+	if s.notifyPath != "" {
+		_ = os.RemoveAll(s.notifyPath)
+	}
 	s.log.Info("supervisor stopped", "exit_code", s.m.exitCode)
 	return nil
 }
@@ -449,6 +460,14 @@ func (s *Supervisor) handle(m message) {
 			return
 		}
 		s.protocol(m.p, m.msg, m.err)
+	case notifyMsg:
+		if m.credit != nil {
+			<-m.credit
+		}
+		if m.run != m.p.runNo || !m.p.live {
+			return // of an earlier run
+		}
+		s.notified(m.p, m)
 	case probeMsg:
 		if m.run != m.p.runNo || !m.p.live {
 			return // a probe of an earlier run
