@@ -215,6 +215,20 @@
 // RequestAny sends to the least busy ready program matching a glob pattern,
 // round-robin among ties, and never retries on another.
 //
+// # Readiness and liveness
+//
+// One model: a program counts as running once it is ready (Spec.waitsForReady),
+// whatever said so: the pipe protocol's Ready, sd_notify's READY=1 on the run's
+// own socket (notify.go: a listener goroutine per run, the socket file in a
+// 0700 directory of the Supervisor's, closed and removed with the run), s6's
+// readiness line on fd NotifyFd (a pipe whose read end a goroutine per run
+// owns), or the ready probe's first success (probes.go: package probe's
+// goroutine per probe, exec probes spawned and reaped through the Reaper). The
+// others count after MinUptime. Liveness: the protocol's heartbeats,
+// sd_notify's WATCHDOG=1, the live probe. Each source pushes tagged messages
+// (program, run) into the inbox; the machine sees only readyBy, heartbeat,
+// watchdog, extendStart and runFailed. A run's sources end in its close.
+//
 // The built-in workers that programs of spawner reexec and goroutine may name are
 // injected (Options.Workers, a Catalogue; cmd/supervisor fills it from
 // internal/worker's registry): this package keeps no registry.

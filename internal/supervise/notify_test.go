@@ -1,11 +1,15 @@
 package supervise_test
 
 import (
+	"net"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/supervisor/supervisor/internal/probe"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
 
@@ -75,4 +79,44 @@ func TestNotifyFailures(t *testing.T) {
 		t.Errorf("dog: backoff after %v, want SIGABRT", e.Exit)
 	}
 	rn.rec.waitLine(t, "dog", "ending the program's run", "no WATCHDOG=1 for 300ms")
+}
+
+// Debian's redis-server, which speaks none of our protocols, supervised with a
+// tcp ready probe: running once it accepts connections, restarted after a
+// SIGKILL, and stopped with nothing left.
+func TestRedisWithProbe(t *testing.T) {
+	t.Parallel()
+	needTool(t, "redis-server")
+	port := freePort(t)
+	s := spec("redis", supervise.SpawnExec)
+	s.Command = []string{"redis-server", "--port", port, "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"}
+	s.ReadyProbe = &probe.Spec{Kind: probe.TCP, Target: "127.0.0.1:" + port, Interval: 20 * time.Millisecond, Timeout: time.Second, Failures: 1}
+	s.StartTimeout = 30 * time.Second
+	rn := serve(t, group(supervise.OneForOne, s))
+	first := rn.rec.waitEvent(t, 1, is("redis", supervise.StateRunning))
+	if !strings.HasPrefix(first.Reason, "ready probe passed (tcp 127.0.0.1:") {
+		t.Errorf("running because %q", first.Reason)
+	}
+	if err := syscall.Kill(first.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	second := rn.rec.waitEvent(t, 2, is("redis", supervise.StateRunning))
+	if second.Pid == first.Pid {
+		t.Fatalf("not restarted: %+v", second)
+	}
+	rn.stop(t)
+	if alive(second.Pid) {
+		t.Errorf("redis-server %d alive after the stop", second.Pid)
+	}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }

@@ -426,7 +426,9 @@ func (m *machine) readyBy(p *program, how string, now time.Time) []action {
 		m.emit(actLinkUp{p: p})
 	}
 	m.becameRunningBecause(p, how, now)
-	p.lastBeat = now
+	if p.spec.Protocol || p.spec.Watchdog > 0 { // what ctl status shows as the heartbeat's age
+		p.lastBeat = now
+	}
 	switch {
 	case p.spec.HeartbeatTimeout > 0:
 		m.setTimer(p, timerHeartbeat, p.spec.HeartbeatTimeout)
