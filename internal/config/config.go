@@ -630,6 +630,21 @@ var programKeys = map[string]field{
 	}},
 	"start_timeout":     durationField(func(s *supervise.Spec) *time.Duration { return &s.StartTimeout }),
 	"heartbeat_timeout": durationField(func(s *supervise.Spec) *time.Duration { return &s.HeartbeatTimeout }),
+	"type": {set: func(s *supervise.Spec, v string) error {
+		switch v {
+		case "simple":
+			s.Forking = false
+		case "forking":
+			s.Forking = true
+		default:
+			return fmt.Errorf("%q is not one of simple, forking", v)
+		}
+		return nil
+	}},
+	"pid_file": {emptyOK: true, set: func(s *supervise.Spec, v string) error {
+		s.PidFile = v
+		return nil
+	}},
 	"notify": {set: func(s *supervise.Spec, v string) error {
 		switch k := supervise.NotifyKind(v); k {
 		case supervise.NotifySystemd, supervise.NotifyS6:

@@ -3,6 +3,7 @@ package supervise
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -210,3 +211,37 @@ func childPidsByScan() ([]int, error) {
 // Adopted lists the orphans the supervisor's reaper has adopted and not yet
 // reaped (see Reaper.Adopted). Safe for concurrent use.
 func (s *Supervisor) Adopted() []Orphan { return s.r.Adopted() }
+
+// ErrNotOurChild is returned by Follow for a pid that is not a live child of
+// this process.
+var ErrNotOurChild = errors.New("supervise: not a child of the supervisor")
+
+// Follow registers pid, a child this process did not spawn (a daemon's main
+// process, re-parented to us when the process that forked it exited), as if
+// Spawn had started it: from now on its exit goes to onExit, not to the log of
+// adopted orphans, and the returned Proc signals it through a pidfd. It fails
+// with ErrNotOurChild unless pid is, under the reaper's lock, a live child of
+// ours (so it cannot be reaped, or its pid reused, meanwhile).
+func (r *Reaper) Follow(pid int, onExit func(Exit)) (*Proc, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := r.procs[pid]; ok {
+		return nil, fmt.Errorf("%w: pid %d was spawned by us already", ErrNotOurChild, pid)
+	}
+	st, err := procfs.ReadStat(pid)
+	if err != nil || st.PPid != os.Getpid() || st.State == 'Z' {
+		return nil, fmt.Errorf("%w: pid %d", ErrNotOurChild, pid)
+	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		pidfd = -1 // signalled by pid: our unreaped child, and r.mu is held when we do
+	}
+	r.forgetAdoptedLocked(pid)
+	p := &Proc{Pid: pid, Started: time.Now(), r: r, pidfd: pidfd, onExit: onExit}
+	p.killGroup.Store(true) // as for a spawned leader: its group dies with it
+	r.procs[pid] = p
+	return p, nil
+}

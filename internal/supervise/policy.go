@@ -459,6 +459,21 @@ func (m *machine) extendStart(p *program, d time.Duration, now time.Time) []acti
 	return m.take()
 }
 
+// followed: p's run follows a new main process, pid (type = forking).
+func (m *machine) followed(p *program, pid int) []action {
+	p.pid = pid
+	return nil
+}
+
+// failedWith marks p's current run, which has ended, as a failure for why: its
+// exit, which follows at once, counts as one whatever its status.
+func (m *machine) failedWith(p *program, why string) []action {
+	if p.failure == "" {
+		p.failure = why
+	}
+	return nil
+}
+
 // heartbeat: p's run sent heartbeat seq.
 func (m *machine) heartbeat(p *program, seq uint64, now time.Time) []action {
 	p.lastBeat, p.beatSeq = now, seq
@@ -607,6 +622,9 @@ func (m *machine) giveUp(p *program, uptime time.Duration, now time.Time) string
 				if p.spec.Protocol {
 					before = "Ready"
 				}
+			}
+			if p.failure != "" {
+				return fmt.Sprintf("ended before %s in %d starts in a row; the last one: %s", before, p.failedStarts, p.failure)
 			}
 			return fmt.Sprintf("ended before %s in %d starts in a row", before, p.failedStarts)
 		}

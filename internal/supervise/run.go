@@ -67,6 +67,7 @@ const (
 	runKill       runTimerKind = iota // grace passed: SIGKILL the tree, or abandon the goroutine
 	runStopSignal                     // asked over the pipe and still running: signal it
 	runTreePoll                       // poll whether a stopped run's tree is gone
+	runPidFile                        // type = forking: look for the pid file again
 )
 
 // runBase is what both kinds of run share: whose run it is, its stop state and
@@ -136,11 +137,19 @@ type procRun struct {
 	// Protocol programs: the connection (fd 3 from the child, fd 4 to it). The
 	// run keeps toChild (closed by close: the child's fd 4 sees EOF) and hands
 	// fromChild to readChild, which reads and closes it.
-	conn       *ipc.Conn
-	toChild    *os.File
-	fromChild  *os.File
-	pending    *ipc.Pending
-	ready      bool
+	conn      *ipc.Conn
+	toChild   *os.File
+	fromChild *os.File
+	pending   *ipc.Pending
+	ready     bool
+	// type = forking (forking.go): the start process's exit, held while the
+	// main process's pid is read; whether the run follows that process now.
+	startExit   *Exit
+	followed    bool
+	pidDeadline time.Time
+	pidErr      error
+	daemonized  string // the leader exited 0 early leaving this behind (forking.go)
+
 	notifyL    *notify.Listener // notify = systemd: the run's socket (notify.go)
 	notifyStop func()           // ends the run's sd_notify reader or s6 wait
 	outbox     chan ipc.Message // to writeChild, the one writer of fd 4; nil once closed
@@ -242,7 +251,7 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 		ExtraFiles: extra,
 		OnExit:     func(e Exit) { s.inbox.push(exitMsg{p: p, run: no, exit: e}) },
 		// The group lives and dies with its leader.
-		KillGroupOnExit: true,
+		KillGroupOnExit: !p.spec.Forking, // a forking daemon's start process leaves the daemon behind
 	}
 	r.cg = s.cgroupFor(p, no)
 	if r.cg != nil {
@@ -320,6 +329,10 @@ func (r *procRun) linkUp() *link {
 func (r *procRun) stop() {
 	s, p := r.s, r.p
 	r.stopping = true
+	if r.startExit != nil { // type = forking, no main process yet: nothing else to stop
+		r.giveUpStart("stopped before its main process was found")
+		return
+	}
 	grace := p.spec.StopGrace
 	if s.m.killAll {
 		grace = 0
@@ -356,6 +369,10 @@ func (r *procRun) sendStop() {
 func (r *procRun) end(why string, sig syscall.Signal) {
 	p := r.p
 	r.killing = true
+	if r.startExit != nil {
+		r.giveUpStart(why + " (no main process found yet)")
+		return
+	}
 	if sig == p.spec.StopSignal && r.conn != nil && r.ready {
 		// The stop sequence, as for a requested stop: over the pipe first (a
 		// worker whose main loop is stuck may still have a reader that can
@@ -409,6 +426,10 @@ func (r *procRun) fire(kind runTimerKind) {
 		}
 	case runTreePoll:
 		r.pollTree()
+	case runPidFile:
+		if r.startExit != nil {
+			r.pollPidFile()
+		}
 	}
 }
 
@@ -418,6 +439,9 @@ func (r *procRun) exited(e Exit) bool {
 	r.over = true
 	r.cancelTimer()
 	cgLeft := r.cg != nil && r.cg.populated()
+	if cgLeft {
+		r.daemonized = r.daemonizedLeft(e)
+	}
 	// A stopped run's tree keeps the rest of its grace period (stop spared the
 	// group); any other run's tree lives and dies with its leader, and the
 	// reaper has already killed its group.

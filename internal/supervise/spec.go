@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -42,7 +43,7 @@ const (
 // waitsForReady reports whether a run of s counts as running only once it says
 // (or a probe finds) it is ready, rather than after MinUptime.
 func (s *Spec) waitsForReady() bool {
-	return s.Protocol || s.Notify != "" || s.ReadyProbe != nil
+	return s.Protocol || s.Notify != "" || s.ReadyProbe != nil || s.Forking
 }
 
 // readyHow says, for messages, what a run of s must do to count as running.
@@ -56,6 +57,8 @@ func (s *Spec) readyHow() string {
 		return fmt.Sprintf("write a line to fd %d", s.NotifyFd)
 	case s.ReadyProbe != nil:
 		return "pass its ready probe (" + s.ReadyProbe.String() + ")"
+	case s.Forking:
+		return "fork its main process and exit 0 (type = forking)"
 	}
 	return "stay up for min_uptime " + s.MinUptime.String()
 }
@@ -146,6 +149,13 @@ type Spec struct {
 	// LiveProbe.Failures failures in a row.
 	ReadyProbe *probe.Spec
 	LiveProbe  *probe.Spec
+
+	// Forking: the program's command is a daemon that forks its main process
+	// and exits 0 once it is ready (systemd's Type=forking). The supervisor then
+	// reads the main process's pid from PidFile and follows that process: its
+	// exit is the program's exit, its tree is what a stop stops.
+	Forking bool
+	PidFile string
 
 	// After names programs this one starts after: once each is running (ready,
 	// not merely spawned) or has ended for good. Requires is After, and also: a
@@ -312,6 +322,14 @@ func (s *Spec) Validate() error {
 		return bad("notify_fd", "%d is taken by the protocol's pipes (3 and 4)", s.NotifyFd)
 	case s.Notify != NotifyS6 && s.NotifyFd != 0:
 		return bad("notify_fd", "needs notify = s6")
+	case s.Forking && s.PidFile == "":
+		return bad("pid_file", "type = forking needs the pid file its daemon writes (pid_file = PATH)")
+	case s.Forking && !filepath.IsAbs(s.PidFile):
+		return bad("pid_file", "%q: want an absolute path", s.PidFile)
+	case !s.Forking && s.PidFile != "":
+		return bad("pid_file", "needs type = forking")
+	case s.Forking && (s.Spawner == SpawnGoroutine || s.Protocol):
+		return bad("type", "forking is for external daemons, not for protocol programs or goroutines")
 	case s.Watchdog < 0:
 		return bad("watchdog", "is negative")
 	case s.Watchdog > 0 && s.Notify != NotifySystemd:

@@ -570,11 +570,20 @@ func (s *Supervisor) spawn(p *program) {
 
 // exited handles the reaped exit of p's current run.
 func (s *Supervisor) exited(p *program, e Exit) {
+	if r, ok := p.cur.(*procRun); ok && r.holdStartExit(e) {
+		return // type = forking: the main process is followed, or the exit comes back
+	}
 	stopping := p.state == StateStopping
 	r := p.cur
 	gone := true
 	if r != nil {
 		gone = r.exited(e)
+		if pr, ok := r.(*procRun); ok && pr.daemonized != "" {
+			why := "it daemonized itself, leaving " + pr.daemonized + ": run it in the foreground, or set type = forking and pid_file"
+			p.log.Error("the program's main process exited 0 at once and left processes behind", "pid", e.Pid, "left", pr.daemonized,
+				"fix", "run it in the foreground (nginx: daemon off;), or set type = forking and pid_file")
+			s.do(s.m.failedWith(p, why))
+		}
 	} else if stopping { // a failed spawn
 		p.log.Info("program stopped", "pid", 0, "exit", e.String(), "uptime", e.Time.Sub(p.started).Round(time.Millisecond))
 	} else {

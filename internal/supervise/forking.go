@@ -1,0 +1,125 @@
+package supervise
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/supervisor/supervisor/internal/procfs"
+)
+
+// Daemons that fork.
+//
+// type = forking (Spec.Forking), as systemd's Type=forking: the command forks
+// the daemon's main process and exits 0 once it is ready. That exit is not the
+// program's: the run holds it (procRun.startExit), reads the main process's pid
+// from Spec.PidFile (polled every pidFilePoll until the start timeout: a daemon
+// may write it just after its parent exited), and follows that process through
+// Reaper.Follow (it is our child: the kernel re-parented it to us, a subreaper).
+// Its exit is then the run's; a stop signals its tree. The start process is
+// spawned without KillGroupOnExit, so its exit does not kill the daemon. If no
+// usable pid comes, or the run is stopped or ended meanwhile, the held exit is
+// handled as the program's, counted as a failure that says why.
+//
+// A program that is not forking and whose main process exits 0 before it was
+// ready (within min_uptime), leaving processes in its cgroup, daemonized
+// itself: that is said in one line (which pid, which command, what to do), its
+// leftovers are killed with the cgroup (as for any exit), and the exit counts
+// as a failed start, so the program turns fatal after start_retries instead of
+// looping. (In process-group mode a daemon that left the group with setsid
+// cannot be told apart from other adopted orphans at that moment; the stop
+// sequences' escape report names it.)
+
+// pidFilePoll is how often a forking program's pid file is looked for.
+const pidFilePoll = 10 * time.Millisecond
+
+// holdStartExit reports whether e, the exit of r's start process, is to be held
+// while the main process's pid is read (type = forking), and if so holds it.
+func (r *procRun) holdStartExit(e Exit) bool {
+	p := r.p
+	if !p.spec.Forking || r.followed || r.startExit != nil || r.stopping || r.killing ||
+		p.state != StateStarting || e.SpawnErr != nil || e.Signal != 0 || e.Code != 0 {
+		return false
+	}
+	r.startExit = &e
+	r.pidDeadline = p.started.Add(p.spec.StartTimeout)
+	p.log.Info("start process exited 0; reading the main process's pid", "pid_file", p.spec.PidFile)
+	r.pollPidFile()
+	return true
+}
+
+// pollPidFile tries to follow the pid in the pid file, again every pidFilePoll
+// until the deadline, then gives up.
+func (r *procRun) pollPidFile() {
+	s, p := r.s, r.p
+	pid, err := readPidFile(p.spec.PidFile)
+	if err == nil {
+		var proc *Proc
+		no := r.no
+		proc, err = s.r.Follow(pid, func(e Exit) { s.inbox.push(exitMsg{p: p, run: no, exit: e}) })
+		if err == nil {
+			r.proc, r.followed, r.startExit = proc, true, nil
+			p.log.Info("following the daemon's main process", "pid", pid, "pid_file", p.spec.PidFile, "command", procCommand(pid))
+			s.do(s.m.followed(p, pid))
+			s.do(s.m.readyBy(p, fmt.Sprintf("forked its main process %d (pid_file)", pid), time.Now()))
+			return
+		}
+	}
+	if time.Now().Before(r.pidDeadline) {
+		r.pidErr = err
+		r.setTimer(r, pidFilePoll, runPidFile)
+		return
+	}
+	r.giveUpStart(fmt.Sprintf("type = forking: no main process to follow from pid_file %s: %v", p.spec.PidFile, err))
+}
+
+// giveUpStart handles the held exit of the start process as the program's,
+// as a failure for why.
+func (r *procRun) giveUpStart(why string) {
+	e := *r.startExit
+	r.startExit = nil
+	r.cancelTimer()
+	r.p.log.Error("the forking daemon's start failed", "why", why)
+	r.s.do(r.s.m.failedWith(r.p, why))
+	r.s.exited(r.p, e)
+}
+
+func readPidFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("%q is not a pid", bytes.TrimSpace(b))
+	}
+	return pid, nil
+}
+
+// procCommand is pid's command line, for messages ("" if gone).
+func procCommand(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// daemonizedLeft names, when r's leader exits 0 before its program was ready
+// and leaves processes in its cgroup, the first of them: "pid N (command)".
+func (r *procRun) daemonizedLeft(e Exit) string {
+	p := r.p
+	if p.spec.Forking || r.stopping || r.killing || r.cg == nil || p.state != StateStarting ||
+		e.SpawnErr != nil || e.Signal != 0 || e.Code != 0 {
+		return ""
+	}
+	for _, pid := range r.cg.pids() {
+		if st, err := procfs.ReadStat(pid); err == nil && st.State != 'Z' {
+			return fmt.Sprintf("pid %d (%s)", pid, procCommand(pid))
+		}
+	}
+	return ""
+}
