@@ -402,15 +402,24 @@ func dumbInitLongOpts(args []string) ([]string, error) {
 		short string
 	}{{"help", "-h"}, {"single-child", "-c"}, {"rewrite", "-r"}, {"verbose", "-v"}, {"version", "-V"}}
 	out := make([]string, 0, len(args))
-	for i, a := range args {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
 		if a == "--" || len(a) < 2 || a[0] != '-' {
 			return append(out, args[i:]...), nil
 		}
 		body, ok := strings.CutPrefix(a, "--")
 		if !ok {
-			// A short cluster; an argument in the next word (-r 15:3) looks
-			// like an operand here and is passed on with the rest to getopt.
 			out = append(out, a)
+			// A cluster whose -r comes last takes the next word as its argument.
+			if r := strings.IndexByte(a, 'r'); r == len(a)-1 && i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+			continue
+		}
+		if body == "rewrite" && i+1 < len(args) { // --rewrite s:r
+			i++
+			out = append(out, "-r"+args[i])
 			continue
 		}
 		key, val, hasVal := strings.Cut(body, "=")
