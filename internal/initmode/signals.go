@@ -175,10 +175,13 @@ func ParseRewrite(rw map[syscall.Signal]syscall.Signal, s string) error {
 	return nil
 }
 
-// SignalName is sig's name (SIGTERM), RTMIN+n for a real-time one, or its
+// SignalName is sig's name (SIGTERM), SIGRTMIN+n for a real-time one, or its
 // number.
 func SignalName(sig syscall.Signal) string {
-	if sig >= 34 && sig <= maxSignal {
+	switch {
+	case sig == 34:
+		return "SIGRTMIN"
+	case sig > 34 && sig <= maxSignal:
 		return fmt.Sprintf("SIGRTMIN+%d", sig-34)
 	}
 	if n := unix.SignalName(sig); n != "" {
