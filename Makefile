@@ -4,9 +4,13 @@ GO    ?= go
 BIN   := bin
 PKGS  := ./...
 # make install puts the binaries in $(DESTDIR)$(PREFIX)/bin: DESTDIR stages a
-# package (DESTDIR=/tmp/pkg), PREFIX is where they will run from.
-PREFIX  ?= /usr/local
-DESTDIR ?=
+# package (DESTDIR=/tmp/pkg), PREFIX is where they will run from. INIT_LINKS=1
+# adds the links tini, docker-init and dumb-init to supervisor, which then takes
+# that tool's command line (docs/container.md).
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+INIT_LINKS ?=
+INIT_NAMES := tini docker-init dumb-init
 
 .PHONY: all build install demo test vet leakcheck bench bench-go chaos clean
 
@@ -24,6 +28,10 @@ build:
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BIN)/supervisor $(BIN)/child $(DESTDIR)$(PREFIX)/bin/
+	@if [ "$(INIT_LINKS)" = 1 ]; then \
+		for n in $(INIT_NAMES); do ln -sfn supervisor $(DESTDIR)$(PREFIX)/bin/$$n; done; \
+		echo "install: links $(INIT_NAMES) -> supervisor in $(DESTDIR)$(PREFIX)/bin"; \
+	fi
 
 # The main job: the embedded default config. Ctrl-C stops it cleanly.
 demo: build

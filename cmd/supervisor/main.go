@@ -8,6 +8,8 @@
 //	supervisor init -- PROGRAM ARGS...  a container init (like tini): run PROGRAM,
 //	                                  reap every zombie, forward signals, exit
 //	                                  with PROGRAM's status
+//	tini|docker-init|dumb-init ...    the same, under that tool's name, command
+//	                                  line and rules (a link to this binary)
 //	supervisor demo zombie|orphan|semaphore  narrated demonstrations (internal/demo)
 //	supervisor compare                the same workers as goroutines and as
 //	                                  processes, measured side by side
@@ -38,7 +40,6 @@ import (
 	"github.com/supervisor/supervisor/internal/config"
 	"github.com/supervisor/supervisor/internal/control"
 	"github.com/supervisor/supervisor/internal/demo"
-	"github.com/supervisor/supervisor/internal/initmode"
 	"github.com/supervisor/supervisor/internal/procs"
 	"github.com/supervisor/supervisor/internal/supervise"
 	"github.com/supervisor/supervisor/internal/worker"
@@ -71,6 +72,11 @@ func main() {
 	// import of internal/compare registers its sacrificial supervisor as one.
 	worker.Dispatch()
 	procs.Default()
+	// Under the name tini, docker-init or dumb-init (a link to this binary), take
+	// that tool's command line.
+	if code, ok := runAs(os.Args, os.Stdout, os.Stderr); ok {
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -94,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "top":
 		return cmdTop(args[1:], stdout, stderr)
 	case "init":
-		return cmdInit(args[1:], stderr)
+		return cmdInit(args[1:], stdout, stderr)
 	case "compare":
 		return cmdCompare(args[1:], stdout, stderr)
 	case "version":
@@ -468,72 +474,6 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 		return 1
 	}
 	return sup.ExitCode()
-}
-
-const initUsage = `usage: supervisor init [flags] -- PROGRAM [ARG...]
-
-Runs PROGRAM as its only child, as a container init (ENTRYPOINT ["supervisor",
-"init", "--"]): reaps every process that ends under it (as PID 1, or as a child
-subreaper otherwise), forwards HUP INT QUIT TERM USR1 USR2 WINCH ALRM CONT PWR
-to PROGRAM, and TSTP TTIN TTOU too before stopping itself, and exits with
-PROGRAM's status (128+N if signal N killed it, 127 if it was not found, 126 if
-it could not be executed). Processes still left once PROGRAM has ended get
-SIGTERM, then SIGKILL after --grace.
-
-Flags:
-`
-
-// cmdInit runs "supervisor init" and returns the exit code.
-func cmdInit(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("supervisor init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), initUsage)
-		fs.PrintDefaults()
-	}
-	var (
-		group     = fs.Bool("g", false, "forward signals to PROGRAM's whole process group, not only to PROGRAM")
-		grace     = fs.Duration("grace", initmode.DefaultGrace, "once PROGRAM has ended, how long processes left behind get between SIGTERM and SIGKILL")
-		logFormat = fs.String("log-format", "text", "log format: text or json")
-		logLevel  = fs.String("log-level", "warn", "log level: trace, debug, info, warn, error")
-	)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return exitUsage
-	}
-	switch {
-	case fs.NArg() == 0:
-		fmt.Fprintf(stderr, "supervisor init: nothing to run: give -- PROGRAM [ARG...]\n")
-		return exitUsage
-	case *grace < 0:
-		fmt.Fprintf(stderr, "supervisor init: --grace %s is negative\n", *grace)
-		return exitUsage
-	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
-	if err != nil {
-		fmt.Fprintf(stderr, "supervisor init: %v\n", err)
-		return exitUsage
-	}
-	log = log.Named("init")
-	reaper, err := supervise.NewReaper(log, supervise.ReaperOptions{})
-	if err != nil {
-		log.Error("cannot start the reaper", "error", err)
-		return 1
-	}
-	defer reaper.Close()
-	code, err := initmode.Run(context.Background(), log, initmode.Options{
-		Reaper: reaper,
-		Argv:   fs.Args(),
-		Group:  *group,
-		Grace:  *grace,
-	})
-	if err != nil {
-		log.Error("init failed", "error", err)
-		return 1
-	}
-	return code
 }
 
 // setKind applies --spawner and --kind to s, as the config keys spawner and kind

@@ -21,8 +21,12 @@
 // not called. One Reaper exists per process (NewReaper enforces it); several
 // Supervisors may share it.
 //
-// The Reaper sets PR_SET_CHILD_SUBREAPER unless the process is PID 1, so orphans of
-// our children are re-parented to us and reaped.
+// The Reaper sets PR_SET_CHILD_SUBREAPER unless the process is PID 1 (or
+// ReaperOptions.NoSubreaper asks it not to, for an init that must behave as tini
+// without -s), so orphans of our children are re-parented to us and reaped.
+// Whether a child is stopped (Proc.Stopped, for an init following a Ctrl-Z) is
+// read from /proc under the reaper's mutex, never asked of wait: stop reports
+// stay unconsumed, and no wait but the reaper's exists.
 //
 // # Adopted orphans
 //

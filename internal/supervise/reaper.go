@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/supervisor/supervisor/internal/procfs"
 	"github.com/supervisor/supervisor/internal/worker"
 )
 
@@ -63,9 +64,14 @@ type ReaperOptions struct {
 	// every reaped process that no Spawn registered: orphans the kernel re-parented
 	// to us because we are a subreaper or PID 1.
 	OnOrphan func(Exit)
+	// NoSubreaper leaves PR_SET_CHILD_SUBREAPER off: orphans of our children go
+	// to the nearest subreaper or init above us, not to us. Only for callers that
+	// must behave as a tool that does not reap (tini without -s, dumb-init).
+	NoSubreaper bool
 }
 
-// NewReaper makes this process a child subreaper (unless it is PID 1), marks every
+// NewReaper makes this process a child subreaper (unless it is PID 1 or
+// opts.NoSubreaper is set), marks every
 // inherited fd above 2 close-on-exec, registers for SIGCHLD and starts the reap
 // loop (there is no spawner thread: Spawn forks on the caller's goroutine). Only
 // one Reaper may exist per process at a time; Close releases the slot.
@@ -95,7 +101,7 @@ func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		r.log.Warn("cannot mark inherited fds close-on-exec", "error", err)
 	}
-	if !r.pid1 {
+	if !r.pid1 && !opts.NoSubreaper {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			return fail(fmt.Errorf("set child subreaper: %w", err))
 		}
@@ -298,6 +304,17 @@ type SpawnRequest struct {
 	// terminal Stdin, which must be the caller's controlling terminal (the spawn
 	// fails otherwise).
 	Foreground bool
+	// Setsid makes the child the leader of a new session (and of a new process
+	// group), without a controlling terminal unless Setctty is set too.
+	// Foreground and KeepProcessGroup must be off.
+	Setsid bool
+	// Setctty makes Stdin the controlling terminal of the child's new session
+	// (Setsid required). The terminal must not be another session's: Go's
+	// TIOCSCTTY would steal it from that session when we are root.
+	Setctty bool
+	// KeepProcessGroup leaves the child in our process group instead of a new
+	// one (as dumb-init -c does); SignalGroup then signals the child alone.
+	KeepProcessGroup bool
 	// Cgroup, if not nil, is an open cgroup v2 directory the process is created
 	// in (CLONE_INTO_CGROUP), so it and all its descendants belong to it from
 	// the start. The caller keeps it open for as long as it may be needed.
@@ -337,6 +354,19 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 	sys := &syscall.SysProcAttr{
 		Setpgid:   true,            // own process group: stopped as a group
 		Pdeathsig: syscall.SIGKILL, // dies with the supervisor (see Spawn)
+	}
+	switch {
+	case (req.Setsid || req.KeepProcessGroup) && req.Foreground,
+		req.Setsid && req.KeepProcessGroup,
+		req.Setctty && !req.Setsid:
+		return nil, fmt.Errorf("%w: Setsid, Setctty, Foreground and KeepProcessGroup do not combine that way", ErrInvalidSpec)
+	case req.Setsid:
+		sys.Setpgid = false // setsid makes it a group leader; setpgid would fail
+		sys.Setsid = true
+		sys.Setctty = req.Setctty
+		sys.Ctty = 0 // a child fd: Stdin
+	case req.KeepProcessGroup:
+		sys.Setpgid = false
 	}
 	if req.Foreground {
 		sys.Foreground = true
@@ -479,6 +509,24 @@ func (p *Proc) signalLocked(sig syscall.Signal) error {
 // ErrLeftGroup is returned by SignalGroup when the process had moved to another
 // process group; the signal was sent to the process alone.
 var ErrLeftGroup = errors.New("supervise: process left its process group; signalled it alone")
+
+// Stopped reports whether the process is stopped (by SIGSTOP, SIGTSTP, SIGTTIN
+// or SIGTTOU; not a ptrace stop), as /proc says. It reads /proc under the
+// reaper's lock, while the process is not reaped, so the pid is still this
+// process's; it waits for nothing. It returns os.ErrProcessDone once the process
+// has been reaped.
+func (p *Proc) Stopped() (bool, error) {
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	if p.reaped {
+		return false, os.ErrProcessDone
+	}
+	st, err := procfs.ReadStat(p.Pid)
+	if err != nil {
+		return false, fmt.Errorf("read state of %d: %w", p.Pid, err)
+	}
+	return st.State == 'T', nil
+}
 
 // SignalGroup sends sig to the process's whole process group. While the leader is
 // not reaped its pid (the group id) cannot be reused, so kill(-pgid) is safe; it is
