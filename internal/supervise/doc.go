@@ -252,6 +252,11 @@
 //     child does not read its fd 4 is dropped, counted and logged once. No
 //     goroutine is started per message. (Requests are written by their caller's
 //     goroutine: they are bounded by the callers.)
+//   - Output: each pipe is read in chunks of 16 KiB into lines of at most
+//     MaxLineLen; after a burst of 16 MiB or more, once output stops for a
+//     second, the output mux gives the burst's garbage back to the kernel
+//     (debug.FreeOSMemory) rather than wait minutes for the scavenger. (The
+//     bytes kept per program for ctl logs are internal/control's to bound.)
 //   - Leases: a run may hold or wait for at most maxLeasesPerRun (64) leases in
 //     all; an Acquire beyond is refused in its Lease reply. A semaphore's state
 //     is forgotten once nobody holds or waits for it.
