@@ -134,6 +134,7 @@ type machine struct {
 	killAll      bool                    // Kill was called: stops get no grace period
 	seq          stopSeq                 // the running stop sequence, if seq.running()
 	dependents   map[*program][]*program // programs that start after each (After, Requires)
+	hasDeps      bool                    // some program names another in After or Requires
 	stopWhy      map[*program]string     // why a program is stopped, if not asked (requires)
 	seqThen      any                     // the continuation of the running stop sequence (actSeqDone), or nil
 	seqGroup     bool                    // the group restart's starts follow the running stop sequence
@@ -168,9 +169,11 @@ func (m *machine) setPrograms(strategy Strategy, progs []*program) {
 		m.byName[p.spec.Name] = p
 	}
 	m.dependents = map[*program][]*program{}
+	m.hasDeps = false
 	for _, p := range progs {
 		for _, d := range m.deps(p) {
 			m.dependents[d] = append(m.dependents[d], p)
+			m.hasDeps = true
 		}
 	}
 	// Kahn's algorithm, taking the first ready program in config order each time.
@@ -231,8 +234,8 @@ func (m *machine) take() []action {
 // good. Programs are looked at in dependency order, so a chain resolves in one
 // pass.
 func (m *machine) settle() {
-	if m.shuttingDown {
-		return
+	if m.shuttingDown || !m.hasDeps {
+		return // nothing waits for another program: a start or an exit wakes no one
 	}
 	for _, p := range m.order {
 		switch p.state {

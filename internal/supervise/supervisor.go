@@ -201,13 +201,13 @@ func New(log hclog.Logger, g Group, opts Options) (*Supervisor, error) {
 func (s *Supervisor) newProgram(spec Spec) *program {
 	p := &program{spec: spec, log: s.log.Named(spec.Name)}
 	p.state = StateStopped
-	inherited := os.Environ()
-	if stripped := notify.StripEnv(inherited); len(stripped) != len(inherited) {
+	switch {
+	case os.Getenv("NOTIFY_SOCKET") != "" || os.Getenv("WATCHDOG_USEC") != "" || os.Getenv("WATCHDOG_PID") != "":
 		// Started by systemd (or another notify receiver): its NOTIFY_SOCKET is
 		// ours, not our children's.
-		p.env = append(stripped, spec.Env...)
-	} else if len(spec.Env) > 0 || spec.Protocol {
-		p.env = append(inherited, spec.Env...)
+		p.env = append(notify.StripEnv(os.Environ()), spec.Env...)
+	case len(spec.Env) > 0 || spec.Protocol:
+		p.env = append(os.Environ(), spec.Env...)
 	}
 	if spec.Protocol {
 		p.env = append(p.env, "SUPERVISOR_PROGRAM="+spec.Name)
