@@ -202,7 +202,10 @@ func run(ctx context.Context, log hclog.Logger, cfg config) (*result, error) {
 	}
 	ctlAll(ctx, c, "stop", names)
 	res.lostOpen += lostOpenRuns(s)
-	log.Info("kill storm over", "kills", res.kills, "spawns", s.started)
+	s.mu.Lock()
+	spawns := s.started
+	s.mu.Unlock()
+	log.Info("kill storm over", "kills", res.kills, "spawns", spawns)
 
 	// ---- output floods ----
 	time.Sleep(time.Second)
