@@ -37,6 +37,9 @@ func fdsNeeded(g *Group) int {
 		if sp.Protocol {
 			n += fdsPerProtocol
 		}
+		if sp.Notify != "" {
+			n++ // the run's sd_notify socket, or the read end of its s6 pipe
+		}
 	}
 	return n
 }
@@ -89,6 +92,9 @@ func (r *Reaper) ensureFds(need int) (fdLimit, error) {
 		}
 	}
 	res.Fit = (res.Limit - need) / fdsPerProcess
+	if res.Limit < need { // round away from zero: a shortfall of one fd is a program that does not fit
+		res.Fit = -((need - res.Limit + fdsPerProcess - 1) / fdsPerProcess)
+	}
 	return res, nil
 }
 

@@ -37,6 +37,7 @@ type pstate struct {
 
 	held           bool // stopped by a Stop request: waits for Start, and keeps Serve running
 	pendingRestart bool // part of the group restart in progress
+	restarting     bool // being stopped to be started again (a Restart, a Reload): not ended
 
 	started      time.Time
 	lastExit     *Exit
@@ -98,8 +99,12 @@ type (
 		d   time.Duration
 		gen uint64
 	}
-	// actSeqDone: a stop sequence begun with then ended; the caller's continuation runs.
-	actSeqDone struct{ then any }
+	// actSeqDone: a stop sequence begun with then ended; the caller's continuation
+	// runs, then (group) groupAfterSeq.
+	actSeqDone struct {
+		then  any
+		group bool
+	}
 	// actEscapes: a stop sequence that signalled something has ended: report what escaped.
 	actEscapes struct{}
 	// actReply answers a control call.
@@ -135,6 +140,7 @@ type machine struct {
 	seq          stopSeq                 // the running stop sequence, if seq.running()
 	dependents   map[*program][]*program // programs that start after each (After, Requires)
 	hasDeps      bool                    // some program names another in After or Requires
+	orderIdx     map[*program]int        // position in order
 	stopWhy      map[*program]string     // why a program is stopped, if not asked (requires)
 	seqThen      any                     // the continuation of the running stop sequence (actSeqDone), or nil
 	seqGroup     bool                    // the group restart's starts follow the running stop sequence
@@ -176,18 +182,26 @@ func (m *machine) setPrograms(strategy Strategy, progs []*program) {
 			m.hasDeps = true
 		}
 	}
-	// Kahn's algorithm, taking the first ready program in config order each time.
-	m.order = m.order[:0]
-	placed := make(map[*program]bool, len(progs))
-	for len(m.order) < len(progs) {
-		for _, p := range progs {
-			if placed[p] || !m.depsPlaced(p, placed) {
-				continue
+	// Dependency order: Kahn's algorithm, taking the first ready program in
+	// config order each time (config order itself when no program names another).
+	m.order = slices.Clone(progs)
+	if m.hasDeps {
+		m.order = m.order[:0]
+		placed := make(map[*program]bool, len(progs))
+		for len(m.order) < len(progs) {
+			for _, p := range progs {
+				if placed[p] || !m.depsPlaced(p, placed) {
+					continue
+				}
+				placed[p] = true
+				m.order = append(m.order, p)
+				break
 			}
-			placed[p] = true
-			m.order = append(m.order, p)
-			break
 		}
+	}
+	m.orderIdx = make(map[*program]int, len(progs))
+	for i, p := range m.order {
+		m.orderIdx[p] = i
 	}
 }
 
@@ -263,7 +277,7 @@ func (m *machine) endedForGood(q *program) bool {
 	case StateExited, StateFatal:
 		return true
 	case StateStopped:
-		return !q.pendingRestart
+		return !q.pendingRestart && !q.restarting
 	}
 	return false
 }
@@ -331,7 +345,7 @@ func (m *machine) stopAlso(p *program, why string) {
 	m.stopWhy[p] = why
 	p.log.Info("stopping", "why", why)
 	if m.seq.running() {
-		m.advance(m.now, m.seq.add(p))
+		m.advance(m.now, m.seqAdd(p))
 		return
 	}
 	m.stopSequence([]*program{p}, nil, m.now)
@@ -357,8 +371,13 @@ func (m *machine) setTimer(p *program, kind timerKind, d time.Duration) {
 // start begins a new run of p: the spawn's outcome comes back as spawned or
 // spawnFailed.
 func (m *machine) start(p *program) []action {
+	if p.live || p.spawning {
+		// Never two runs at once: a start asked twice in one turn (say, a
+		// restart's continuation and the group restart it joined) is one.
+		return m.take()
+	}
 	m.emit(actCancelTimer{p: p})
-	p.pendingRestart = false
+	p.pendingRestart, p.restarting = false, false
 	p.failure, p.ending, p.ready, p.greeted = "", false, false, false
 	p.spawning = true
 	m.emit(actSpawn{p: p})
@@ -708,7 +727,7 @@ func (m *machine) groupRestart(trigger *program, from int, delay time.Duration, 
 	for i := len(m.progs) - 1; i >= m.op.from; i-- {
 		q := m.progs[i]
 		switch q.state {
-		case StateStarting, StateRunning, StateBackoff, StateStopping:
+		case StateWaiting, StateStarting, StateRunning, StateBackoff, StateStopping:
 			if !q.held { // one being stopped on request stays stopped
 				q.pendingRestart = true
 			}
@@ -722,7 +741,7 @@ func (m *machine) groupRestart(trigger *program, from int, delay time.Duration, 
 		// one's (ctl stop or restart, a reload). Ours stops join it; the group's
 		// starts follow whatever that sequence does when it ends.
 		m.seqGroup = true
-		m.advance(now, m.seq.add(toStop...))
+		m.advance(now, m.seqAdd(toStop...))
 		return
 	}
 	m.stopSequence(toStop, nil, now)
@@ -809,7 +828,19 @@ func (m *machine) kill(now time.Time) []action {
 func (m *machine) stopSequence(progs []*program, then any, now time.Time) {
 	m.seq = stopSeq{chain: m.strategy != OneForOne}
 	m.seqThen, m.seqGroup = then, false
-	m.advance(now, m.seq.add(progs...))
+	m.advance(now, m.seqAdd(progs...))
+}
+
+// seqAdd adds ps to the stop sequence; in chain mode the members left are kept
+// in reverse dependency order (which is reverse config order among programs
+// that name no other), so a program stops after those that start after it.
+func (m *machine) seqAdd(ps ...*program) []*program {
+	added := m.seq.add(ps...)
+	if m.seq.chain && len(added) > 0 {
+		rest := m.seq.order[m.seq.head:]
+		slices.SortStableFunc(rest, func(a, b *program) int { return m.orderIdx[b] - m.orderIdx[a] })
+	}
+	return added
 }
 
 // stopSeq is the running stop sequence. Its bookkeeping is incremental (a
@@ -893,12 +924,24 @@ func (m *machine) advance(now time.Time, work []*program) {
 	m.emit(actEscapes{})
 	then, group := m.seqThen, m.seqGroup
 	m.seqThen, m.seqGroup = nil, false
-	if then != nil {
-		m.emit(actSeqDone{then: then})
-	}
-	if (group || then == nil) && m.op != nil && !m.op.waiting {
+	switch {
+	case then != nil:
+		// The continuation runs first (it may start programs, or replace them
+		// all: a reload); the group restart that joined the sequence, if any,
+		// goes on after it (groupAfterSeq).
+		m.emit(actSeqDone{then: then, group: group})
+	case m.op != nil && !m.op.waiting:
 		m.groupStopped()
 	}
+}
+
+// groupAfterSeq goes on with the group restart that joined a stop sequence,
+// once the sequence's continuation has run.
+func (m *machine) groupAfterSeq() []action {
+	if m.op != nil && !m.op.waiting {
+		m.groupStopped()
+	}
+	return m.take()
 }
 
 // dropStop removes p, stopped, from the sequence and returns the members that
@@ -962,6 +1005,15 @@ func (m *machine) stopped(p *program, now time.Time) []action {
 	return m.take()
 }
 
+// replacing marks ps, about to be stopped by a reload that starts them again
+// (changed) or drops them (removed), as not ended: what requires them is not
+// stopped for it.
+func (m *machine) replacing(ps []*program) {
+	for _, p := range ps {
+		p.restarting = true
+	}
+}
+
 // busy reports whether a group restart or a stop sequence is in progress.
 func (m *machine) busy() bool { return m.op != nil || m.seq.running() }
 
@@ -991,7 +1043,7 @@ func (m *machine) ctlStop(p *program, restart bool, then any, now time.Time) ([]
 		return nil, ErrBusy
 	}
 	m.now = now
-	p.held = !restart
+	p.held, p.restarting = !restart, restart
 	if restart {
 		p.log.Info("restart requested")
 	} else {

@@ -97,6 +97,9 @@ func (h *harness) do(acts []action) {
 					h.do(h.m.startOnRequest(c.p))
 				}
 			}
+			if a.group {
+				h.do(h.m.groupAfterSeq())
+			}
 		case actEscapes:
 		case actReply:
 			h.replies = append(h.replies, a.err)
@@ -815,4 +818,87 @@ func TestPolicyNotifyReadiness(t *testing.T) {
 		h.do(h.m.readyBy(h.p("d"), "sent READY=1", h.now))
 		h.expect()
 	})
+}
+
+// Found in review: each of these once went wrong.
+func TestPolicyReviewRegressions(t *testing.T) {
+	t.Parallel()
+	noBackoff := func(sp *Spec) { sp.BackoffInitial, sp.BackoffMax = 0, 0 }
+	t.Run("a restart joined by a group restart spawns the program once", func(t *testing.T) {
+		h := newHarness(t, OneForAll, testSpec("a", upNow, noBackoff), testSpec("b", upNow, noBackoff))
+		h.do(h.m.startAll(h.now))
+		h.trace = nil
+		acts, err := h.m.ctlStop(h.p("a"), true, ctlThen{p: h.p("a"), restart: true}, h.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.do(acts)
+		h.exit("b", 1) // while a is being stopped: the group restart joins the sequence
+		h.stopAndGone("a")
+		spawns := map[string]int{}
+		for _, a := range h.trace {
+			if n, ok := strings.CutPrefix(a, "spawn "); ok {
+				spawns[n]++
+			}
+		}
+		if spawns["a"] != 1 || spawns["b"] != 1 {
+			t.Errorf("spawns %v, want a and b once each; actions: %s", spawns, strings.Join(h.trace, "; "))
+		}
+	})
+	t.Run("restarting a required program leaves what requires it running", func(t *testing.T) {
+		h := newHarness(t, OneForOne, testSpec("db", upNow), testSpec("app", upNow, requires("db")))
+		h.do(h.m.startAll(h.now))
+		h.trace = nil
+		acts, err := h.m.ctlStop(h.p("db"), true, ctlThen{p: h.p("db"), restart: true}, h.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.do(acts)
+		h.stopAndGone("db")
+		h.expect("db stopping", "stop db", "db stopped", "seq done", "spawn db", "db starting", "db running")
+		h.state("app", StateRunning)
+	})
+	t.Run("a group restart takes a waiting program along", func(t *testing.T) {
+		h := newHarness(t, OneForAll, testSpec("db"), testSpec("app", upNow, after("db")), testSpec("c", upNow))
+		h.do(h.m.startAll(h.now))
+		h.state("app", StateWaiting)
+		h.exit("c", 1)
+		h.stopAndGone("db")
+		h.fireGroup()
+		h.state("app", StateWaiting) // waits for db again, as at the start
+		h.fire("db")
+		h.state("app", StateRunning)
+	})
+	t.Run("one after another, in reverse dependency order", func(t *testing.T) {
+		h := newHarness(t, OneForAll, testSpec("web", upNow, after("api")), testSpec("api", upNow))
+		h.do(h.m.startAll(h.now))
+		h.trace = nil
+		h.do(h.m.shutdown(h.now))
+		h.expect("web stopping", "stop web") // web starts after api: it stops first
+		h.stopAndGone("web")
+		h.expect("web stopped", "api stopping", "stop api")
+	})
+}
+
+func TestForkingValidation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		doc    string
+		change func(*Spec)
+		want   string
+	}{
+		{"no pid file", func(sp *Spec) { sp.Forking = true }, "pid_file: type = forking needs the pid file"},
+		{"a relative pid file", func(sp *Spec) { sp.Forking, sp.PidFile = true, "run/x.pid" }, "want an absolute path"},
+		{"a pid file without forking", func(sp *Spec) { sp.PidFile = "/run/x.pid" }, "pid_file: needs type = forking"},
+		{"forking with notify", func(sp *Spec) {
+			sp.Forking, sp.PidFile, sp.Notify, sp.StartTimeout = true, "/run/x.pid", NotifySystemd, time.Second
+		}, "notify and ready_probe do not apply"},
+		{"forking", func(sp *Spec) { sp.Forking, sp.PidFile = true, "/run/x.pid" }, ""},
+	} {
+		sp := testSpec("d", tc.change)
+		err := sp.Validate()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.doc, err, tc.want)
+		}
+	}
 }

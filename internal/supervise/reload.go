@@ -141,6 +141,7 @@ func (s *Supervisor) reload(m reloadMsg) {
 	s.checkFds(&m.g)
 	s.log.Info("reloading", "result", res.String())
 	m.res, m.old, m.kind = res, old, kind
+	s.m.replacing(toStop)
 	s.m.stopSequence(toStop, m, time.Now())
 	s.do(s.m.take())
 }

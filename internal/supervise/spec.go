@@ -330,6 +330,8 @@ func (s *Spec) Validate() error {
 		return bad("pid_file", "needs type = forking")
 	case s.Forking && (s.Spawner == SpawnGoroutine || s.Protocol):
 		return bad("type", "forking is for external daemons, not for protocol programs or goroutines")
+	case s.Forking && (s.Notify != "" || s.ReadyProbe != nil):
+		return bad("type", "a forking daemon is ready when its start process exits 0: notify and ready_probe do not apply (live_probe does)")
 	case s.Watchdog < 0:
 		return bad("watchdog", "is negative")
 	case s.Watchdog > 0 && s.Notify != NotifySystemd:

@@ -530,6 +530,9 @@ func (s *Supervisor) do(acts []action) {
 			s.reportEscapes()
 		case actSeqDone:
 			s.seqDone(a.then)
+			if a.group {
+				s.do(s.m.groupAfterSeq())
+			}
 		case actReply:
 			a.to <- a.err
 		}
