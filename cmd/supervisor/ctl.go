@@ -402,6 +402,9 @@ func describe(p control.ProgramStatus) string {
 	if p.StatusText != "" {
 		parts = append(parts, fmt.Sprintf("status %q", p.StatusText))
 	}
+	if p.State == "running" && p.Readiness != "" && p.Readiness != "min_uptime" {
+		parts = append(parts, "ready: "+p.Reason)
+	}
 	if p.Leaked > 0 {
 		parts = append(parts, fmt.Sprintf("leaked %d", p.Leaked))
 	}

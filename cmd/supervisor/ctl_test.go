@@ -112,9 +112,12 @@ command = CHILD
 	if out, errOut, code := ctl(t, sock, "start", "slow"); code != 0 || !strings.Contains(out, "start slow: ok") {
 		t.Errorf("start of a slow protocol program: exit %d:\n%s%s", code, out, errOut)
 	}
-	// It answered once the program was ready, not merely spawned.
-	if st := ctlStatus(t, sock)["slow"]; st.State != "running" {
-		t.Errorf("after start returned: %+v, want running", st)
+	// It answered once the program was ready, not merely spawned; status says how.
+	if st := ctlStatus(t, sock)["slow"]; st.State != "running" || st.Readiness != "protocol" {
+		t.Errorf("after start returned: %+v, want running, readiness protocol", st)
+	}
+	if out, _, _ := ctl(t, sock, "status", "slow"); !strings.Contains(out, "ready: said Ready") {
+		t.Errorf("status does not say how slow got ready:\n%s", out)
 	}
 }
 

@@ -43,6 +43,9 @@ type progInfo struct {
 	Restarts            int      `json:"restarts"`
 	LastExit            string   `json:"last_exit,omitempty"`
 	HeartbeatAgeSeconds *float64 `json:"heartbeat_age_seconds,omitempty"`
+	Readiness           string   `json:"readiness,omitempty"`
+	Reason              string   `json:"reason,omitempty"`
+	StatusText          string   `json:"status_text,omitempty"`
 }
 
 // view is a process tree with what we know of its nodes.
@@ -82,7 +85,8 @@ func (v *view) load(ctx context.Context, c *control.Client, pid int) error {
 	v.progs, v.adopted = map[int]*progInfo{}, map[int]bool{}
 	for _, p := range info.Programs {
 		if p.Pid != 0 {
-			v.progs[p.Pid] = &progInfo{Name: p.Name, State: p.State, Restarts: p.Restarts, LastExit: p.LastExit, HeartbeatAgeSeconds: p.HeartbeatAgeSeconds}
+			v.progs[p.Pid] = &progInfo{Name: p.Name, State: p.State, Restarts: p.Restarts, LastExit: p.LastExit, HeartbeatAgeSeconds: p.HeartbeatAgeSeconds,
+				Readiness: p.Readiness, Reason: p.Reason, StatusText: p.StatusText}
 		}
 	}
 	for _, o := range info.Adopted {
@@ -103,6 +107,12 @@ func (v *view) annotate(n *proctree.Node) []string {
 		}
 		if p.HeartbeatAgeSeconds != nil {
 			s += fmt.Sprintf(", heartbeat %.1fs ago", *p.HeartbeatAgeSeconds)
+		}
+		if p.State == "running" && p.Readiness != "" && p.Readiness != "min_uptime" {
+			s += ", ready: " + p.Reason
+		}
+		if p.StatusText != "" {
+			s += fmt.Sprintf(", status %q", p.StatusText)
 		}
 		notes = append(notes, s)
 	}

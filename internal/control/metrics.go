@@ -105,7 +105,15 @@ func (m *Metrics) writeTo(ctx context.Context, w io.Writer) error {
 			e.sample("supervisor_program_uptime_seconds", now.Sub(p.Started).Seconds(), "program", p.Name)
 		}
 	}
-	e.family("supervisor_program_heartbeat_age_seconds", "gauge", "Seconds since each running protocol program's last heartbeat (or Ready).")
+	e.family("supervisor_program_ready", "gauge", "1 if the program is running (ready), else 0; source says where its readiness comes from (protocol, sd_notify, s6, ready_probe, forking, min_uptime).")
+	for _, p := range st {
+		v := 0.0
+		if p.State == supervise.StateRunning {
+			v = 1
+		}
+		e.sample("supervisor_program_ready", v, "program", p.Name, "source", p.Readiness)
+	}
+	e.family("supervisor_program_heartbeat_age_seconds", "gauge", "Seconds since each running program's last heartbeat or Ready (protocol), or WATCHDOG=1 (sd_notify with a watchdog).")
 	for _, p := range st {
 		if p.Live() && !p.LastHeartbeat.IsZero() {
 			e.sample("supervisor_program_heartbeat_age_seconds", now.Sub(p.LastHeartbeat).Seconds(), "program", p.Name)

@@ -115,6 +115,11 @@ type ProgramStatus struct {
 	// In backoff: seconds until the next start, counted down (absent when the
 	// start waits for a group restart's stops).
 	RestartInSeconds *float64 `json:"restart_in_seconds,omitempty"`
+	// Readiness is where its readiness comes from: protocol, sd_notify, s6,
+	// ready_probe, forking or min_uptime; when running, Reason says how it got
+	// there. HeartbeatAgeSeconds is then also the age of sd_notify's last
+	// WATCHDOG=1.
+	Readiness string `json:"readiness,omitempty"`
 }
 
 // apiError is the body of every error reply.
@@ -198,7 +203,8 @@ func statusOf(st []supervise.Status, now time.Time) []ProgramStatus {
 	out := make([]ProgramStatus, 0, len(st))
 	for _, p := range st {
 		ps := ProgramStatus{Name: p.Name, State: string(p.State), Pid: p.Pid, Kind: string(p.Kind), Restarts: p.Restarts, Reason: p.Reason,
-			StatusText: p.StatusText, HeartbeatSeq: p.HeartbeatSeq, Leaked: p.Leaked, RequestsInFlight: p.InFlight}
+			StatusText: p.StatusText, HeartbeatSeq: p.HeartbeatSeq, Leaked: p.Leaked, RequestsInFlight: p.InFlight,
+			Readiness: p.Readiness}
 		if !p.Started.IsZero() {
 			t := p.Started
 			ps.Started = &t

@@ -46,6 +46,25 @@ func (s *Spec) waitsForReady() bool {
 	return s.Protocol || s.Notify != "" || s.ReadyProbe != nil || s.Forking
 }
 
+// Readiness names where a program's readiness comes from: "protocol",
+// "sd_notify", "s6", "ready_probe", "forking", or "min_uptime" (it is running
+// once it stayed up that long).
+func (s *Spec) Readiness() string {
+	switch {
+	case s.Protocol:
+		return "protocol"
+	case s.Notify == NotifySystemd:
+		return "sd_notify"
+	case s.Notify == NotifyS6:
+		return "s6"
+	case s.ReadyProbe != nil:
+		return "ready_probe"
+	case s.Forking:
+		return "forking"
+	}
+	return "min_uptime"
+}
+
 // readyHow says, for messages, what a run of s must do to count as running.
 func (s *Spec) readyHow() string {
 	switch {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -65,6 +66,9 @@ type Status struct {
 	InFlight int
 	// In backoff under one_for_one: when the next start is due (zero otherwise).
 	RestartAt time.Time
+	// Readiness is where its readiness comes from (Spec.Readiness); when it is
+	// running, Reason says how it got there ("sent READY=1", ...).
+	Readiness string
 }
 
 // Live reports whether the program has a current run: a process (Pid != 0), or a
@@ -327,6 +331,11 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	s.out = out
 	defer out.close() // also on the way out below, before the last log line
 	s.do(s.m.startAll(time.Now()))
+	// Start-up's garbage (the config, the first spawns) would stay resident for
+	// good: an idle supervisor's heap stays under the runtime's 4 MB minimum, so
+	// no GC ever runs to free it. One GC, and memory given back, a second in.
+	startGC := time.AfterFunc(startupRelease, debug.FreeOSMemory)
+	defer startGC.Stop()
 	cancelled := ctx.Done()
 	for !s.m.finished() {
 		select {
@@ -397,7 +406,8 @@ func (s *Supervisor) snapshot() []Status {
 	out := make([]Status, len(s.progs))
 	for i, p := range s.progs {
 		st := Status{Name: p.spec.Name, Kind: p.spec.Spawner, State: p.state, Started: p.started, Restarts: p.restarts, LastExit: p.lastExit, Reason: p.reason,
-			StatusText: p.statusText, LastHeartbeat: p.lastBeat, HeartbeatSeq: p.beatSeq, InFlight: int(p.inFlight.Load())}
+			StatusText: p.statusText, LastHeartbeat: p.lastBeat, HeartbeatSeq: p.beatSeq, InFlight: int(p.inFlight.Load()),
+			Readiness: p.spec.Readiness()}
 		if p.hasRun {
 			st.Pid = p.pid
 		}
@@ -679,6 +689,9 @@ func (s *Supervisor) tap(p *program, pid int, stream string) func(string, bool) 
 		on(OutputLine{Time: time.Now(), Program: name, Pid: pid, Stream: stream, Text: text, Partial: partial})
 	}
 }
+
+// startupRelease is when, after Serve starts, start-up's garbage is freed.
+const startupRelease = time.Second
 
 // killAllGoroutineGrace is what a goroutine worker gets to return once Kill was
 // called, at most its stop_grace: it cannot be killed, only abandoned.
