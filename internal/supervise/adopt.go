@@ -245,3 +245,23 @@ func (r *Reaper) Follow(pid int, onExit func(Exit)) (*Proc, error) {
 	r.procs[pid] = p
 	return p, nil
 }
+
+// killLeftover SIGKILLs pid, a child of ours that no Spawn registered (a
+// daemon re-parented to us), and the process group it leads, if it is still
+// the process that started at startTicks. It holds the reaper's lock, so the
+// child cannot be reaped, nor its pid or group id reused, meanwhile.
+func (r *Reaper) killLeftover(pid int, startTicks uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.procs[pid]; ok {
+		return
+	}
+	st, err := procfs.ReadStat(pid)
+	if err != nil || st.PPid != os.Getpid() || st.StartTicks != startTicks || st.State == 'Z' {
+		return
+	}
+	if st.Pgrp == pid {
+		_ = unix.Kill(-pid, unix.SIGKILL) // its workers too, which are not our children yet
+	}
+	_ = unix.Kill(pid, unix.SIGKILL)
+}

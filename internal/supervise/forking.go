@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/supervisor/supervisor/internal/procfs"
 )
@@ -29,9 +32,10 @@ import (
 // itself: that is said in one line (which pid, which command, what to do), its
 // leftovers are killed with the cgroup (as for any exit), and the exit counts
 // as a failed start, so the program turns fatal after start_retries instead of
-// looping. (In process-group mode a daemon that left the group with setsid
-// cannot be told apart from other adopted orphans at that moment; the stop
-// sequences' escape report names it.)
+// looping. In process-group mode, where a daemon that called setsid has left
+// the group, the leftovers are the supervisor's adopted children with the
+// leader's command name started since the run's spawn (daemonizedAdopted): a
+// heuristic, as nothing else ties them to the run once their parent is gone.
 
 // pidFilePoll is how often a forking program's pid file is looked for.
 const pidFilePoll = 10 * time.Millisecond
@@ -122,4 +126,60 @@ func (r *procRun) daemonizedLeft(e Exit) string {
 		}
 	}
 	return ""
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's start time:
+// 100 on every Linux build that matters (sysconf(_SC_CLK_TCK)).
+const clockTicks = 100
+
+// bootNow is CLOCK_BOOTTIME: the clock /proc/PID/stat's start times count on.
+func bootNow() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+// daemonizedAdopted is daemonizedLeft for process-group mode, where a daemon
+// that called setsid left the group and, its parent gone, was re-parented to
+// us: our children that no Spawn registered, with the leader's command name,
+// started since the run's spawn. Those are killed now (through pidfds checked
+// to be still ours), so that a daemonizing program leaves nothing behind in
+// this mode either; the first is named.
+func (r *procRun) daemonizedAdopted(e Exit) string {
+	p := r.p
+	if p.spec.Forking || r.stopping || r.killing || p.state != StateStarting || r.bootStart == 0 ||
+		e.SpawnErr != nil || e.Signal != 0 || e.Code != 0 {
+		return ""
+	}
+	self := os.Getpid()
+	comm := filepath.Base(p.spec.Command[0])
+	if len(comm) > 15 {
+		comm = comm[:15] // the kernel's TASK_COMM_LEN
+	}
+	since := uint64(r.bootStart / (time.Second / clockTicks))
+	all, err := procfs.All()
+	if err != nil {
+		return ""
+	}
+	var kids []procfs.Stat
+	var pids []int
+	for _, st := range all {
+		if st.PPid == self && st.Comm == comm && st.StartTicks+1 >= since && st.State != 'Z' {
+			kids, pids = append(kids, st), append(pids, st.Pid)
+		}
+	}
+	spawned := r.s.r.registered(pids)
+	named := ""
+	for _, st := range kids {
+		if spawned[st.Pid] {
+			continue
+		}
+		if named == "" {
+			named = fmt.Sprintf("pid %d (%s)", st.Pid, procCommand(st.Pid))
+		}
+		r.s.r.killLeftover(st.Pid, st.StartTicks)
+	}
+	return named
 }

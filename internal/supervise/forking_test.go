@@ -99,22 +99,31 @@ func TestForkingNginx(t *testing.T) {
 }
 
 // nginx as it daemonizes by default, without type = forking: one clear line,
-// nothing left behind, and fatal after start_retries, not a loop.
+// nothing left behind in either kill mode, and fatal after start_retries, not a
+// loop.
 func TestDaemonizingNginx(t *testing.T) {
 	t.Parallel()
-	s, dir, _ := nginxSpec(t, "daemon")
-	s.MinUptime, s.StartRetries = 2*time.Second, 1
-	rn := serve(t, group(supervise.OneForOne, s))
-	rn.rec.waitEvent(t, 1, is("daemon", supervise.StateStarting)) // the kill mode is chosen by then
-	if rn.sup.KillMode() != supervise.KillCgroup {
-		t.Skip("needs cgroup kill mode: in group mode a daemon that calls setsid escapes (and is reported at stops)")
-	}
-	e := rn.rec.waitEvent(t, 1, is("daemon", supervise.StateFatal))
-	if !strings.Contains(e.Reason, "it daemonized itself") {
-		t.Errorf("fatal because %q, want it to say the program daemonized itself", e.Reason)
-	}
-	rn.rec.waitLine(t, "daemon", "exited 0 at once and left processes behind", "nginx")
-	if left := nginxLeft(dir); len(left) > 0 {
-		t.Errorf("nginx processes left: %v", left)
+	for _, mode := range []supervise.KillMode{supervise.KillAuto, supervise.KillGroup} {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			s, dir, _ := nginxSpec(t, "daemon")
+			s.MinUptime, s.StartRetries = 2*time.Second, 1
+			g := group(supervise.OneForOne, s)
+			g.KillMode = mode
+			rn := serve(t, g)
+			e := rn.rec.waitEvent(t, 1, is("daemon", supervise.StateFatal))
+			if !strings.Contains(e.Reason, "it daemonized itself") {
+				t.Errorf("fatal because %q, want it to say the program daemonized itself", e.Reason)
+			}
+			rn.rec.waitLine(t, "daemon", "exited 0 at once and left processes behind", "nginx")
+			// In group mode the leftovers were SIGKILLed by pid: wait for them to go.
+			deadline := time.Now().Add(10 * time.Second)
+			for d := time.Millisecond; len(nginxLeft(dir)) > 0 && time.Now().Before(deadline); d = min(2*d, 100*time.Millisecond) {
+				time.Sleep(d) // polling the OS under a deadline
+			}
+			if left := nginxLeft(dir); len(left) > 0 {
+				t.Errorf("nginx processes left: %v", left)
+			}
+		})
 	}
 }

@@ -148,7 +148,8 @@ type procRun struct {
 	followed    bool
 	pidDeadline time.Time
 	pidErr      error
-	daemonized  string // the leader exited 0 early leaving this behind (forking.go)
+	daemonized  string        // the leader exited 0 early leaving this behind (forking.go)
+	bootStart   time.Duration // CLOCK_BOOTTIME at the spawn (forking.go: what the run started)
 
 	notifyL    *notify.Listener // notify = systemd: the run's socket (notify.go)
 	notifyStop func()           // ends the run's sd_notify reader or s6 wait
@@ -291,6 +292,7 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 		return nil, err
 	}
 	r.proc = proc
+	r.bootStart = bootNow()
 	switch {
 	case r.notifyL != nil:
 		r.serveNotify()
@@ -439,8 +441,11 @@ func (r *procRun) exited(e Exit) bool {
 	r.over = true
 	r.cancelTimer()
 	cgLeft := r.cg != nil && r.cg.populated()
-	if cgLeft {
+	switch {
+	case cgLeft:
 		r.daemonized = r.daemonizedLeft(e)
+	case r.cg == nil:
+		r.daemonized = r.daemonizedAdopted(e)
 	}
 	// A stopped run's tree keeps the rest of its grace period (stop spared the
 	// group); any other run's tree lives and dies with its leader, and the
