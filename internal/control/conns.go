@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -219,23 +220,54 @@ func (cl *connLimit) track(c net.Conn, state http.ConnState) {
 // (read and dropped) before closing. Beyond that, it closes at once.
 func (cl *connLimit) refuse(c net.Conn) {
 	body := `{"error":"too many connections (` + strconv.Itoa(cl.max) + `), every one busy; try again","kind":"busy"}` + "\n"
-	_ = c.SetWriteDeadline(time.Now().Add(lingerFor))
-	_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	reply := fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	select {
 	case cl.lingering <- struct{}{}:
-	default:
+	default: // too many held already: answer and close at once
+		_ = c.SetWriteDeadline(time.Now().Add(lingerFor))
+		_, _ = io.WriteString(c, reply)
 		c.Close()
 		return
 	}
 	go func() {
 		defer func() { <-cl.lingering }()
 		defer c.Close()
+		// The request's header first (or whatever comes within lingerFor): an
+		// HTTP client that gets a reply before it sent its request takes it
+		// for a broken connection, not for the 503 (Go's Transport says
+		// "readLoopPeekFailLocked").
+		_ = c.SetReadDeadline(time.Now().Add(lingerFor))
+		readHeader(c)
+		_ = c.SetWriteDeadline(time.Now().Add(lingerFor))
+		_, _ = io.WriteString(c, reply)
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		}
 		_ = c.SetReadDeadline(time.Now().Add(lingerFor))
 		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 	}()
+}
+
+// readHeader reads from c until the end of an HTTP request header (a blank
+// line), an error or the read deadline, at most 64 KiB, and keeps nothing.
+func readHeader(c net.Conn) {
+	var buf [4096]byte
+	var tail [3]byte // the last bytes of the previous read, for a "\r\n\r\n" split across reads
+	seen := 0
+	for seen < 64<<10 {
+		n, err := c.Read(buf[:])
+		if n > 0 {
+			chunk := append(tail[:min(seen, 3)], buf[:n]...)
+			if strings.Contains(string(chunk), "\r\n\r\n") {
+				return
+			}
+			seen += n
+			copy(tail[:], chunk[max(len(chunk)-3, 0):])
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 const (
