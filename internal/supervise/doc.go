@@ -49,6 +49,11 @@
 // children file may miss a child while the list changes under the read; the next
 // scan finds it.
 //
+// Reaper.Follow turns an adopted child into a registered one, as if Spawn had
+// started it: a forking daemon's main process (type = forking), re-parented to
+// us when the process that forked it exited. It checks, under the reaper's
+// mutex, that the pid is a live child of ours, so it cannot have been reaped.
+//
 // # Who spawns
 //
 // Reaper.Spawn forks on the caller's goroutine (the Supervisor's state goroutine
@@ -159,8 +164,9 @@
 // After each stop sequence (a shutdown, a group restart) one /proc scan reports
 // every live process not accounted for (escape.go): descendants recorded before
 // the first signal that survived, under their program's name, and processes
-// adopted by us that no Spawn registered. Reported, never killed. In cgroup mode
-// this finds nothing of the stopped programs'.
+// adopted by us that no Spawn registered. Reported, never killed (the one
+// exception: what a program that daemonized itself left behind, forking.go). In
+// cgroup mode this finds nothing of the stopped programs'.
 //
 // # File descriptors
 //
@@ -192,8 +198,9 @@
 // program waits (StateWaiting) until those it starts after are running, a
 // program whose required one ended for good is not started or is stopped, and
 // a stop sequence stops a program only once those that start after it have
-// stopped, independent ones at once (one after another in reverse order under
-// one_for_all and rest_for_one). It makes no syscall and reads no clock; the state goroutine feeds it
+// stopped, independent ones at once (one after another in reverse dependency
+// order under one_for_all and rest_for_one). It makes no syscall and reads no
+// clock; the state goroutine feeds it
 // and carries out its actions in order (Supervisor.do), and policy_test.go drives
 // it from tables without a process. It never asks which kind of worker it drives.
 //
