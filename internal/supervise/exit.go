@@ -40,6 +40,9 @@ type Exit struct {
 	Leaked bool
 }
 
+// clean reports whether the process exited by itself with status 0.
+func (e Exit) clean() bool { return e.SpawnErr == nil && e.Signal == 0 && e.Code == 0 }
+
 // ShellCode is the exit status as a shell would report it: the exit code, or
 // 128+signal for a process killed by a signal.
 //

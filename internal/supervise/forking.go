@@ -28,13 +28,12 @@ import (
 // handled as the program's, counted as a failure that says why.
 //
 // A program that is not forking and whose main process exits 0 before it was
-// ready (within min_uptime), leaving processes in its cgroup, daemonized
-// itself: that is said in one line (which pid, which command, what to do), its
-// leftovers are killed with the cgroup (as for any exit), and the exit counts
-// as a failed start, so the program turns fatal after start_retries instead of
-// looping. In process-group mode, where a daemon that called setsid has left
+// ready (within min_uptime), leaving processes behind, daemonized itself: that
+// is said in one line (which pid, which command, what to do), its leftovers are
+// killed with the cgroup (as for any exit), and the exit counts as a failed
+// start, so the program turns fatal after start_retries instead of looping. In process-group mode, where a daemon that called setsid has left
 // the group, the leftovers are the supervisor's adopted children with the
-// leader's command name started since the run's spawn (daemonizedAdopted): a
+// leader's command name started since the run's spawn (leftAdopted): a
 // heuristic, as nothing else ties them to the run once their parent is gone.
 
 // pidFilePoll is how often a forking program's pid file is looked for.
@@ -45,7 +44,7 @@ const pidFilePoll = 10 * time.Millisecond
 func (r *procRun) holdStartExit(e Exit) bool {
 	p := r.p
 	if !p.spec.Forking || r.followed || r.startExit != nil || r.stopping || r.killing ||
-		p.state != StateStarting || e.SpawnErr != nil || e.Signal != 0 || e.Code != 0 {
+		p.state != StateStarting || !e.clean() {
 		return false
 	}
 	r.startExit = &e
@@ -112,14 +111,24 @@ func procCommand(pid int) string {
 	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
 }
 
-// daemonizedLeft names, when r's leader exits 0 before its program was ready
-// and leaves processes in its cgroup, the first of them: "pid N (command)".
-func (r *procRun) daemonizedLeft(e Exit) string {
-	p := r.p
-	if p.spec.Forking || r.stopping || r.killing || r.cg == nil || p.state != StateStarting ||
-		e.SpawnErr != nil || e.Signal != 0 || e.Code != 0 {
+// leftBehind names, when r's leader exits 0 by itself before its program was
+// ready (and the program is not forking), the first process it left behind:
+// "pid N (command)", or "". cgLeft says whether its cgroup still holds any.
+func (r *procRun) leftBehind(e Exit, cgLeft bool) string {
+	if r.p.spec.Forking || r.stopping || r.killing || r.p.state != StateStarting || !e.clean() {
 		return ""
 	}
+	switch {
+	case cgLeft:
+		return r.leftInCgroup()
+	case r.cg == nil:
+		return r.leftAdopted()
+	}
+	return ""
+}
+
+// leftInCgroup names the first live process of r's cgroup.
+func (r *procRun) leftInCgroup() string {
 	for _, pid := range r.cg.pids() {
 		if st, err := procfs.ReadStat(pid); err == nil && st.State != 'Z' {
 			return fmt.Sprintf("pid %d (%s)", pid, procCommand(pid))
@@ -141,16 +150,15 @@ func bootNow() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// daemonizedAdopted is daemonizedLeft for process-group mode, where a daemon
-// that called setsid left the group and, its parent gone, was re-parented to
-// us: our children that no Spawn registered, with the leader's command name,
-// started since the run's spawn. Those are killed now (through pidfds checked
-// to be still ours), so that a daemonizing program leaves nothing behind in
-// this mode either; the first is named.
-func (r *procRun) daemonizedAdopted(e Exit) string {
+// leftAdopted is leftInCgroup for process-group mode, where a daemon that
+// called setsid left the group and, its parent gone, was re-parented to us:
+// our children that no Spawn registered, with the leader's command name,
+// started since the run's spawn. Those are killed now, with the groups they
+// lead (Reaper.killLeftover, under the reaper's lock), so that a daemonizing
+// program leaves nothing behind in this mode either; the first is named.
+func (r *procRun) leftAdopted() string {
 	p := r.p
-	if p.spec.Forking || r.stopping || r.killing || p.state != StateStarting || r.bootStart == 0 ||
-		e.SpawnErr != nil || e.Signal != 0 || e.Code != 0 {
+	if r.bootStart == 0 {
 		return ""
 	}
 	self := os.Getpid()

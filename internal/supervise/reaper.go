@@ -378,6 +378,12 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 	}
 	p := &Proc{r: r, pidfd: -1, onExit: req.OnExit}
 	p.killGroup.Store(req.KillGroupOnExit)
+	// Our peak RSS, which the child's will include (Exit.MaxRSSInherited); read
+	// before taking the lock the reap loop waits on.
+	var self unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &self) == nil {
+		p.parentRSS = self.Maxrss * 1024
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -437,10 +443,6 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		return nil, fmt.Errorf("%w: unknown spawner %q", ErrInvalidSpec, req.Kind)
 	}
 	p.Started = time.Now()
-	var self unix.Rusage
-	if unix.Getrusage(unix.RUSAGE_SELF, &self) == nil {
-		p.parentRSS = self.Maxrss * 1024
-	}
 	if r.childNofile != nil {
 		// Before the child can have opened many fds: it runs exec or its first
 		// instructions now. (os/exec and ForkExec have no hook in the child.)

@@ -441,12 +441,7 @@ func (r *procRun) exited(e Exit) bool {
 	r.over = true
 	r.cancelTimer()
 	cgLeft := r.cg != nil && r.cg.populated()
-	switch {
-	case cgLeft:
-		r.daemonized = r.daemonizedLeft(e)
-	case r.cg == nil:
-		r.daemonized = r.daemonizedAdopted(e)
-	}
+	r.daemonized = r.leftBehind(e, cgLeft)
 	// A stopped run's tree keeps the rest of its grace period (stop spared the
 	// group); any other run's tree lives and dies with its leader, and the
 	// reaper has already killed its group.
@@ -512,11 +507,14 @@ func (r *procRun) releaseLink(err error) {
 }
 
 func (r *procRun) close() {
-	r.cancelTimer()
 	r.treeWait = 0
 	if r.conn != nil || r.pending != nil {
 		r.releaseLink(fmt.Errorf("program %q: run closed", r.p.spec.Name))
+		return
 	}
+	// Released at the exit already, usually; each of these is a no-op then.
+	r.releaseShared()
+	r.stopNotify()
 }
 
 // pipeEnded handles the end of the run's protocol pipe: requests in flight fail
