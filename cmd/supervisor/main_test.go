@@ -419,7 +419,7 @@ func TestStopSuspendedProgram(t *testing.T) {
 	t.Parallel()
 	conf := writeConf(t, `
 [program:susp]
-command = /bin/sh -c 'echo ready; kill -STOP $$; echo resumed'
+command = /bin/sh -c 'echo ready; kill -STOP $$$$; echo resumed'
 stop_grace = 1h
 `)
 	p := start(t, "run", "-c", conf)

@@ -28,6 +28,13 @@ func CheckCommands(name string, src []byte) ([]error, error) {
 	var problems []error
 	for _, pr := range p.programs {
 		s := pr.spec
+		if err := supervise.CheckUser(&s); err != nil {
+			_, line, section, _ := p.rawValue(pr, "user")
+			problems = append(problems, p.validateError(err))
+			if e := problems[len(problems)-1].(*Error); line > 0 {
+				e.Line, e.Section, e.Key = line, section, "user"
+			}
+		}
 		if s.Spawner != supervise.SpawnExec && s.Spawner != supervise.SpawnForkExec {
 			continue // built-in workers: Parse checked their names
 		}

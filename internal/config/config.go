@@ -228,6 +228,10 @@ type program struct {
 	// workerKind is the kind key's value (goroutine, reexec, exec), from this
 	// section or [defaults], or "" when neither sets it.
 	workerKind string
+	// raw holds the values of the keys endSection applies (isRawKey) as
+	// written; instanceNames, the names of its instances (instances = N).
+	raw           map[string]string
+	instanceNames []string
 }
 
 type parser struct {
@@ -238,6 +242,7 @@ type parser struct {
 	baseKeys  map[string]int    // keys set in [defaults] -> line
 	baseKind  string            // kind set in [defaults], or ""
 	baseProbe map[string]string // probe_* keys set in [defaults]
+	baseRaw   map[string]string // keys of isRawKey set in [defaults], as written
 	names     map[string]int    // program name -> header line
 	programs  []*program
 
@@ -284,6 +289,7 @@ func (p *parser) parse(src []byte) (supervise.Group, error) {
 	if len(p.group.Programs) == 0 {
 		return supervise.Group{}, &Error{File: p.file, Msg: "no [program:NAME] sections"}
 	}
+	p.expandInstanceDeps()
 	if err := p.group.Validate(); err != nil {
 		// Every program and the strategy were checked already; this only catches
 		// group-level rules that the parser does not know about.
@@ -404,8 +410,11 @@ func (p *parser) keyValue(n int, line string, hadComment bool) error {
 	if val == "" && !f.emptyOK {
 		return p.errorf(n, key, "empty value%s", hint)
 	}
+	val, err := p.expandEarly(key, val) // ${VAR} (ident.go)
+	if err != nil {
+		return p.errorf(n, key, "%s", err.Error())
+	}
 
-	var err error
 	switch p.kind {
 	case sectSupervisor:
 		if key == "kill_mode" {
@@ -454,6 +463,9 @@ func (p *parser) endSection() error {
 	if _, ok := pr.keys["command"]; !ok {
 		return &Error{File: p.file, Line: pr.line, Section: p.section, Key: "command", Msg: "missing required key"}
 	}
+	if err := p.prepareProgram(pr); err != nil { // user, ${VAR}, env_file (ident.go)
+		return err
+	}
 	if k := pr.workerKind; k != "" {
 		if got := kindOf(pr.spec.Spawner); got != k {
 			e := &Error{File: p.file, Line: pr.line, Section: p.section, Key: "spawner",
@@ -485,8 +497,7 @@ func (p *parser) endSection() error {
 	if err := Workers().Check(&pr.spec); err != nil {
 		return p.validateError(err)
 	}
-	p.group.Programs = append(p.group.Programs, pr.spec)
-	return nil
+	return p.appendProgram(pr) // or its instances (ident.go)
 }
 
 // validateError turns an error from supervise's Validate into an *Error pointing at
@@ -678,6 +689,18 @@ var programKeys = map[string]field{
 		s.Requires, err = parseNames(v)
 		return err
 	}},
+	// Identity, limits, environment file, instances (ident.go).
+	"user":           {set: checkUserName("user")},
+	"group":          {set: checkUserName("group")},
+	"umask":          {set: setUmask},
+	"rlimit_nofile":  rlimitField("rlimit_nofile"),
+	"rlimit_core":    rlimitField("rlimit_core"),
+	"rlimit_nproc":   rlimitField("rlimit_nproc"),
+	"rlimit_memlock": rlimitField("rlimit_memlock"),
+	"nice":           signedField(-20, 19, func(s *supervise.Spec) **int { return &s.Limits.Nice }),
+	"oom_score_adj":  signedField(-1000, 1000, func(s *supervise.Spec) **int { return &s.Limits.OOMScoreAdj }),
+	"env_file":       {set: checkEnvFile},
+	"instances":      {set: checkInstances},
 }
 
 // parseProbe reads a ready_probe or live_probe value; empty means none.

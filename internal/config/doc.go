@@ -86,7 +86,8 @@
 // # Program keys
 //
 //	command          required, [defaults] excluded. The argv, split as a POSIX shell
-//	                 would but with no expansion of any kind ($VAR, ~, globs, ...):
+//	                 would but with no expansion other than ${VAR} (below; no
+//	                 $VAR, ~, globs, ...):
 //	                 unquoted whitespace separates arguments; '...' is taken
 //	                 literally; inside "..." a backslash escapes \ " $ and ` and is
 //	                 otherwise kept; outside quotes a backslash escapes any
@@ -158,6 +159,42 @@
 //	                 protocol program with no heartbeat for this long is stopped
 //	                 and restarted per its policy, as a failure
 //
+// Identity, limits, environment file and instances (ident.go, envfile.go):
+//
+//	user             a user name or uid, looked up in the user database when
+//	                 the file is parsed (an unknown one is an error at its line):
+//	                 supervise.Spec.User, with the supplementary groups of the
+//	                 group database and the home directory. Whether this process
+//	                 may switch to it is supervise.CheckUser's to say (New,
+//	                 Reload and CheckCommands ask), not Parse's
+//	group            a group name or gid (needs user): the primary group
+//	                 instead of the user's, added to the supplementary groups
+//	umask            octal, 000-777
+//	rlimit_nofile, rlimit_core, rlimit_nproc, rlimit_memlock
+//	                 N, unlimited (or infinity), or SOFT:HARD
+//	nice             -20..19
+//	oom_score_adj    -1000..1000
+//	env_file         a file of KEY=VALUE lines (ParseEnvFile: systemd's
+//	                 EnvironmentFile= syntax), read when the file is parsed
+//	                 under the limits of a config file (ReadFile's); a leading
+//	                 '-' makes a missing file no error. Its variables come
+//	                 before environment's, which win
+//	instances        1..1000, not in [defaults]: the program becomes N programs
+//	                 NAME-0 .. NAME-(N-1), each with SUPERVISOR_INSTANCE=i in its
+//	                 environment and ${INSTANCE} = i; after and requires naming
+//	                 NAME name them all
+//
+// ${VAR} expansion (Expand) applies to the values of ExpandKeys (command,
+// directory, environment, env_file, pid_file, ready_probe, live_probe, and the
+// log paths when they exist), before quotes are read: ${NAME} from the
+// supervisor's environment (INSTANCE: the instance number, in a program with
+// instances), ${NAME:-WORD}, and $$ for a literal $. An undefined NAME is an
+// error at the key's line; any other $ is kept. A value is expanded when its
+// line is read (with INSTANCE 0, for the early checks) and again when its
+// program's section ends, per instance; the keys endSection resolves (user,
+// group, env_file, instances and the expanded ones) are kept as written per
+// section for that.
+//
 // A boolean is true, yes, on or 1, or false, no, off or 0, in any case. A duration
 // is a Go duration (time.ParseDuration: "500ms", "1m30s", "0") or a whole number of
 // seconds ("90", as in supervisord); it may not be negative. Enumerated values
@@ -179,8 +216,10 @@
 //
 // # Invariants
 //
-// Parsing is pure: Parse does no I/O, runs nothing, reads no environment
-// variables and expands nothing; Load only adds reading one file (ReadFile: a
+// Parsing runs nothing and reads only what the file names: the supervisor's
+// environment (for ${VAR}), the user and group databases (for user and group)
+// and env_file files (each under ReadFile's rules). A file that uses none of
+// these is parsed without any I/O. Load only adds reading one file (ReadFile: a
 // regular file or a pipe, at most maxFileSize bytes; never a named pipe that is
 // not our stdin, a device or a socket, which could block the read forever or
 // feed it without end). Parse never panics, whatever the input (FuzzParse

@@ -75,6 +75,33 @@
 // SysProcAttr.PidFD), and re-exec of /proc/self/exe with argv[0]
 // "supervisor-worker" running a built-in worker.
 //
+// # Identity and limits
+//
+// A program with Spec.User runs as that user: with no Limits, through Go's
+// SysProcAttr.Credential (setgroups, setgid, setuid in the child, then the
+// Pdeathsig prctl: Go sets Pdeathsig after the credential change, so the
+// kernel's clearing of it on a uid change does not undo it), and the exec of
+// an ordinary binary keeps it (the kernel clears it only on exec of a set-uid,
+// set-gid or file-capability binary: a program that is one does not die with
+// a SIGKILLed supervisor). A program with Limits (umask, rlimits, nice,
+// oom_score_adj) is spawned through the exec shim (package shim): any of the
+// three spawners' command, resolved as usual, is run as
+// /proc/self/exe with argv[0] "supervisor-exec-shim", which applies the
+// limits while it still has our privileges, then the user, sets
+// PR_SET_PDEATHSIG SIGKILL again on the thread that execs, checks that its
+// parent is still us, and execs the program: same pid, fds, group and cgroup,
+// so the Proc, its pidfd and the reaper's registration are the program's; its
+// Started time is the shim's. A program with neither is spawned as before,
+// and pays nothing. New and Reload refuse (CheckUser) a group with a user this
+// process cannot switch to: not the one we are, without CAP_SETUID and
+// CAP_SETGID. A user's program gets HOME, USER and LOGNAME from the user
+// database unless its Env sets them. When this process raised its own fd limit
+// (fdlimit.go), Spawn gives each child the original back with prlimit right
+// after the spawn; for a shimmed spawn that would race the shim, so the shim
+// applies it instead, unless Limits sets rlimit_nofile. TestSIGKILLedSupervisorTakesOtherUsersChildren
+// (cmd/supervisor) checks both paths for all three spawners; without the
+// shim's prctl its children outlive a SIGKILLed supervisor (checked).
+//
 // # Goroutine workers
 //
 // A program of kind goroutine (Spec.Spawner SpawnGoroutine) is a built-in

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/supervisor/supervisor/internal/procfs"
+	"github.com/supervisor/supervisor/internal/shim"
 	"github.com/supervisor/supervisor/internal/worker"
 )
 
@@ -319,6 +320,11 @@ type SpawnRequest struct {
 	// in (CLONE_INTO_CGROUP), so it and all its descendants belong to it from
 	// the start. The caller keeps it open for as long as it may be needed.
 	Cgroup *os.File
+	// Cred, if set, is the user the process runs as. Limits, if not zero,
+	// are set up by the exec shim (package shim) before the program's first
+	// instruction; the shim then also switches to Cred.
+	Cred   *shim.Cred
+	Limits *Limits
 }
 
 // Spawn starts a process in its own process group, registered with the reaper
@@ -372,6 +378,9 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		sys.Foreground = true
 		sys.Ctty = int(stdin.Fd()) // a parent fd: Go sets the foreground group before moving fds
 	}
+	if req.Cred != nil && req.Limits.IsZero() {
+		sys.Credential = sysCredential(req.Cred) // Go sets Pdeathsig after it
+	}
 	if req.Cgroup != nil {
 		sys.UseCgroupFD = true // clone3(CLONE_INTO_CGROUP), for all three spawners
 		sys.CgroupFD = int(req.Cgroup.Fd())
@@ -412,6 +421,9 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 			}
 			cmd.Path = path
 		}
+		if !req.Limits.IsZero() {
+			cmd.Path, cmd.Args = r.shimmed(req, cmd.Path, cmd.Args)
+		}
 		// Start, never Wait: the reap loop owns the exit status (DESIGN rule 1).
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("start %q: %w", cmd.Path, explainExec(cmd.Path, err))
@@ -433,7 +445,11 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		if env == nil {
 			env = os.Environ()
 		}
-		pid, err := syscall.ForkExec(path, req.Argv, &syscall.ProcAttr{Dir: req.Dir, Env: env, Files: files, Sys: sys})
+		argv := req.Argv
+		if !req.Limits.IsZero() {
+			path, argv = r.shimmed(req, path, argv)
+		}
+		pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Dir: req.Dir, Env: env, Files: files, Sys: sys})
 		if err != nil {
 			return nil, fmt.Errorf("fork/exec %q: %w", path, explainExec(path, err))
 		}
@@ -443,7 +459,7 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		return nil, fmt.Errorf("%w: unknown spawner %q", ErrInvalidSpec, req.Kind)
 	}
 	p.Started = time.Now()
-	if r.childNofile != nil {
+	if r.childNofile != nil && req.Limits.IsZero() { // else the shim set it (shimmed)
 		// Before the child can have opened many fds: it runs exec or its first
 		// instructions now. (os/exec and ForkExec have no hook in the child.)
 		_ = unix.Prlimit(p.Pid, unix.RLIMIT_NOFILE, r.childNofile, nil)

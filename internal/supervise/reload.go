@@ -69,6 +69,9 @@ func (s *Supervisor) Reload(ctx context.Context, g Group) (ReloadResult, error) 
 	if err := s.opts.Workers.CheckGroup(&g); err != nil {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
+	if err := g.CheckUsers(); err != nil {
+		return ReloadResult{}, fmt.Errorf("reload: %w", err)
+	}
 	m := reloadMsg{g: g, reply: make(chan reloadReply, 1)}
 	s.inbox.push(m)
 	select {

@@ -253,6 +253,8 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 		OnExit:     func(e Exit) { s.inbox.push(exitMsg{p: p, run: no, exit: e}) },
 		// The group lives and dies with its leader.
 		KillGroupOnExit: !p.spec.Forking, // a forking daemon's start process leaves the daemon behind
+		Cred:            spawnCred(p.spec.User),
+		Limits:          &p.spec.Limits,
 	}
 	r.cg = s.cgroupFor(p, no)
 	if r.cg != nil {

@@ -183,6 +183,15 @@ type Spec struct {
 	// stops only once every program that starts after it has stopped.
 	After    []string
 	Requires []string
+
+	// User, if set, is who the program's processes run as (uid, gid,
+	// supplementary groups); they get HOME, USER and LOGNAME from it unless
+	// Env sets them. CheckUser says whether this process may switch to it.
+	User *User
+	// Limits (umask, rlimits, nice, oom_score_adj) are in effect from the
+	// program's first instruction: a program that sets any is spawned through
+	// the exec shim (package shim), one that sets none is not.
+	Limits Limits
 }
 
 // DefaultSpec returns a Spec with the defaults documented in the README:
@@ -360,7 +369,7 @@ func (s *Spec) Validate() error {
 	case s.HeartbeatTimeout > 0 && !s.Protocol:
 		return bad("heartbeat_timeout", "needs protocol = true")
 	}
-	return nil
+	return s.validateIdent(bad)
 }
 
 // Validate checks every program and that names are unique.

@@ -189,6 +189,9 @@ func New(log hclog.Logger, g Group, opts Options) (*Supervisor, error) {
 	if err := opts.Workers.CheckGroup(&g); err != nil {
 		return nil, err
 	}
+	if err := g.CheckUsers(); err != nil {
+		return nil, err
+	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
 	}
@@ -212,6 +215,9 @@ func (s *Supervisor) newProgram(spec Spec) *program {
 		p.env = append(notify.StripEnv(os.Environ()), spec.Env...)
 	case len(spec.Env) > 0 || spec.Protocol:
 		p.env = append(os.Environ(), spec.Env...)
+	}
+	if spec.User != nil {
+		p.env = withUserEnv(p.env, &p.spec)
 	}
 	if spec.Protocol {
 		p.env = append(p.env, "SUPERVISOR_PROGRAM="+spec.Name)
