@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 )
 
@@ -15,7 +16,16 @@ func readEnvFile(path string) ([]string, error) {
 	if optional {
 		path = path[1:]
 	}
-	src, err := readFile(path)
+	// A regular file only: readFile would take our stdin (-c /dev/stdin is
+	// deliberate; an env_file of /dev/stdin would block a reload on a terminal).
+	src, err := []byte(nil), error(nil)
+	if st, serr := os.Stat(path); serr != nil {
+		err = serr
+	} else if !st.Mode().IsRegular() {
+		err = ErrNotRegular
+	} else {
+		src, err = readFile(path)
+	}
 	if err != nil {
 		if optional && errors.Is(err, fs.ErrNotExist) {
 			return nil, nil

@@ -276,6 +276,7 @@ func TestParseIdentityErrors(t *testing.T) {
 		{"instances in defaults", "[defaults]\ninstances = 2\n[program:a]\ncommand = x\n", 2, "instances", "cannot be set in [defaults]"},
 		{"undefined variable", "[program:a]\ncommand = x ${IDENT_TEST_UNDEFINED_XYZ}\n", 2, "command", "IDENT_TEST_UNDEFINED_XYZ is not set"},
 		{"instance without instances", "[program:a]\ncommand = x\nenvironment = P=${INSTANCE}\n", 3, "environment", "only in a program with instances"},
+		{"env_file a directory", "[program:a]\ncommand = x\nenv_file = /etc\n", 3, "env_file", "/etc: not a regular file"},
 		{"missing env_file", "[program:a]\ncommand = x\nenv_file = /nonexistent/x.env\n", 3, "env_file", "/nonexistent/x.env: cannot read"},
 		{"user on a goroutine", "[program:a]\ncommand = service\nkind = goroutine\nuser = root\n", 4, "user", "goroutine"},
 		{"nice on a goroutine", "[program:a]\ncommand = service\nkind = goroutine\numask = 022\n", 4, "umask", "goroutine"},

@@ -1,17 +1,17 @@
 package shim
 
+// Only the standard library's basic packages, and neither fmt nor x/sys: Go
+// initialises packages in import-path order among those whose imports are
+// initialised, so the fewer this package imports, the sooner its init runs,
+// before most of the binary's other packages (measured in docs/benchmarks.md).
 import (
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Arg0 is the argv[0] under which the supervisor binary runs as the exec shim.
@@ -72,7 +72,7 @@ func Command(l *Limits, cred *Cred, path string, argv []string) []string {
 			out = append(out, "nice="+strconv.Itoa(*l.Nice))
 		}
 		for _, r := range l.Rlimits {
-			out = append(out, fmt.Sprintf("rlimit=%d:%d:%d", r.Resource, r.Cur, r.Max))
+			out = append(out, "rlimit="+strconv.Itoa(r.Resource)+":"+strconv.FormatUint(r.Cur, 10)+":"+strconv.FormatUint(r.Max, 10))
 		}
 		if l.Umask != nil {
 			out = append(out, "umask="+strconv.FormatUint(uint64(*l.Umask), 8))
@@ -83,14 +83,14 @@ func Command(l *Limits, cred *Cred, path string, argv []string) []string {
 		for i, g := range cred.Groups {
 			gs[i] = strconv.FormatUint(uint64(g), 10)
 		}
-		out = append(out, fmt.Sprintf("cred=%d:%d:%s", cred.Uid, cred.Gid, strings.Join(gs, ",")))
+		out = append(out, "cred="+u32(cred.Uid)+":"+u32(cred.Gid)+":"+strings.Join(gs, ","))
 	}
 	out = append(out, "--", path)
 	return append(out, argv...)
 }
 
 func init() {
-	if len(os.Args) == 0 || filepath.Base(os.Args[0]) != Arg0 {
+	if len(os.Args) == 0 || os.Args[0][strings.LastIndexByte(os.Args[0], '/')+1:] != Arg0 {
 		return
 	}
 	// Still on the main thread (the runtime locks it during init): keep the
@@ -106,9 +106,9 @@ func init() {
 		code = 126
 	}
 	if path != "" {
-		fmt.Fprintf(os.Stderr, "%s: exec %s: %v\n", Arg0, path, err)
+		os.Stderr.WriteString(Arg0 + ": exec " + path + ": " + err.Error() + "\n")
 	} else {
-		fmt.Fprintf(os.Stderr, "%s: %v (argv %q)\n", Arg0, err, argv)
+		os.Stderr.WriteString(Arg0 + ": " + err.Error() + " (argv " + strings.Join(argv, " ") + ")\n")
 	}
 	os.Exit(code)
 }
@@ -132,7 +132,7 @@ func run(args []string, ppid int) (string, []string, error) {
 			var n int
 			if n, err = strconv.Atoi(val); err == nil {
 				// Linux: the calling thread's nice value, which the exec keeps.
-				err = unix.Setpriority(unix.PRIO_PROCESS, 0, n)
+				err = syscall.Setpriority(syscall.PRIO_PROCESS, 0, n)
 			}
 		case "rlimit":
 			var r [3]uint64
@@ -154,7 +154,7 @@ func run(args []string, ppid int) (string, []string, error) {
 		case "umask":
 			var m uint64
 			if m, err = strconv.ParseUint(val, 8, 32); err == nil {
-				unix.Umask(int(m))
+				syscall.Umask(int(m))
 			}
 		case "cred":
 			cred, err = parseCred(val)
@@ -173,7 +173,7 @@ func run(args []string, ppid int) (string, []string, error) {
 					hint = " (raising a hard limit needs CAP_SYS_RESOURCE)"
 				}
 			}
-			return "", args, fmt.Errorf("%s: %w%s", s, err, hint)
+			return "", args, wrap(s+": ", err, hint)
 		}
 	}
 	if cred != nil {
@@ -182,23 +182,27 @@ func run(args []string, ppid int) (string, []string, error) {
 			groups[i] = int(g)
 		}
 		if err := syscall.Setgroups(groups); err != nil {
-			return "", args, fmt.Errorf("setgroups %v: %w", groups, err)
+			return "", args, wrap("setgroups: ", err, "")
 		}
 		if err := syscall.Setgid(int(cred.Gid)); err != nil {
-			return "", args, fmt.Errorf("setgid %d: %w", cred.Gid, err)
+			return "", args, wrap("setgid "+u32(cred.Gid)+": ", err, "")
 		}
 		if err := syscall.Setuid(int(cred.Uid)); err != nil {
-			return "", args, fmt.Errorf("setuid %d: %w", cred.Uid, err)
+			return "", args, wrap("setuid "+u32(cred.Uid)+": ", err, "")
 		}
 	}
 	// The credential change cleared it, and only the thread Go forked had it.
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
-		return "", args, fmt.Errorf("prctl PR_SET_PDEATHSIG: %w", err)
+	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0); e != 0 {
+		return "", args, wrap("prctl PR_SET_PDEATHSIG: ", e, "")
 	}
 	if os.Getppid() != ppid {
 		return "", args, errors.New("the supervisor died before the program could start")
 	}
-	return path, argv, syscall.Exec(path, argv, os.Environ())
+	err := syscall.Exec(path, argv, os.Environ())
+	if cred != nil {
+		err = wrap("", err, " (as uid "+u32(cred.Uid)+", gid "+u32(cred.Gid)+")")
+	}
+	return path, argv, err
 }
 
 func parseCred(v string) (*Cred, error) {
@@ -226,3 +230,16 @@ func parseCred(v string) (*Cred, error) {
 	}
 	return c, nil
 }
+
+func u32(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+// wrapped is an error with context around it, as fmt.Errorf("%s%w%s") makes.
+type wrapped struct {
+	pre, post string
+	err       error
+}
+
+func (w *wrapped) Error() string { return w.pre + w.err.Error() + w.post }
+func (w *wrapped) Unwrap() error { return w.err }
+
+func wrap(pre string, err error, post string) error { return &wrapped{pre, post, err} }

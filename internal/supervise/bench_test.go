@@ -335,3 +335,45 @@ func BenchmarkRestartLatency(b *testing.B) {
 		b.ReportMetric(benchPerOp(benchNeed(b, res, "total_ns"), b.N), "ns/op") // the helper's own timing
 	})
 }
+
+// BenchmarkSpawnShim is what the exec shim adds to a spawn: /bin/true spawned
+// and reaped directly, and through the shim (a program that sets umask,
+// rlimit_*, nice or oom_score_adj). The shim is this test binary re-executed;
+// the supervisor binary is of the same order of size.
+func BenchmarkSpawnShim(b *testing.B) {
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		b.Skip("no true in PATH")
+	}
+	umask := uint32(0o22)
+	for _, tc := range []struct {
+		name   string
+		limits *supervise.Limits
+	}{
+		{"direct", nil},
+		{"shim", &supervise.Limits{Umask: &umask}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			exited := make(chan supervise.Exit, 1)
+			onExit := func(e supervise.Exit) { exited <- e }
+			var cpu time.Duration // the child's own (shim and program), less sensitive to load than wall time
+			b.ResetTimer()
+			for range b.N {
+				if _, err := testReaper.Spawn(supervise.SpawnRequest{Kind: supervise.SpawnExec, Argv: []string{truePath}, Limits: tc.limits, OnExit: onExit}); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case e := <-exited:
+					if e.ShellCode() != 0 {
+						b.Fatalf("true: %s", e)
+					}
+					cpu += e.UserTime + e.SysTime
+				case <-time.After(benchTimeout):
+					b.Fatal("timed out waiting for the exit")
+				}
+			}
+			b.ReportMetric(benchPerOp(b.Elapsed(), b.N), "ns/spawn")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "child-cpu-ns/spawn")
+		})
+	}
+}
