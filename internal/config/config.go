@@ -592,6 +592,18 @@ var programKeys = map[string]field{
 		s.Env, err = parseEnv(v)
 		return err
 	}},
+	// Identity, limits, environment file, instances (ident.go).
+	"user":           {set: checkUserName("user")},
+	"group":          {set: checkUserName("group")},
+	"umask":          {set: setUmask},
+	"rlimit_nofile":  rlimitField("rlimit_nofile"),
+	"rlimit_core":    rlimitField("rlimit_core"),
+	"rlimit_nproc":   rlimitField("rlimit_nproc"),
+	"rlimit_memlock": rlimitField("rlimit_memlock"),
+	"nice":           signedField(-20, 19, func(s *supervise.Spec) **int { return &s.Limits.Nice }),
+	"oom_score_adj":  signedField(-1000, 1000, func(s *supervise.Spec) **int { return &s.Limits.OOMScoreAdj }),
+	"env_file":       {set: checkEnvFile},
+	"instances":      {set: checkInstances},
 	"autostart": {set: func(s *supervise.Spec, v string) (err error) {
 		s.Autostart, err = parseBool(v)
 		return err
@@ -689,18 +701,6 @@ var programKeys = map[string]field{
 		s.Requires, err = parseNames(v)
 		return err
 	}},
-	// Identity, limits, environment file, instances (ident.go).
-	"user":           {set: checkUserName("user")},
-	"group":          {set: checkUserName("group")},
-	"umask":          {set: setUmask},
-	"rlimit_nofile":  rlimitField("rlimit_nofile"),
-	"rlimit_core":    rlimitField("rlimit_core"),
-	"rlimit_nproc":   rlimitField("rlimit_nproc"),
-	"rlimit_memlock": rlimitField("rlimit_memlock"),
-	"nice":           signedField(-20, 19, func(s *supervise.Spec) **int { return &s.Limits.Nice }),
-	"oom_score_adj":  signedField(-1000, 1000, func(s *supervise.Spec) **int { return &s.Limits.OOMScoreAdj }),
-	"env_file":       {set: checkEnvFile},
-	"instances":      {set: checkInstances},
 }
 
 // parseProbe reads a ready_probe or live_probe value; empty means none.

@@ -117,6 +117,15 @@ type Spec struct {
 	Env     []string    // extra KEY=VALUE pairs added to the supervisor's environment (processes only)
 	Spawner SpawnerKind // how the process is created, or SpawnGoroutine for none
 
+	// User, if set, is who the program's processes run as (uid, gid,
+	// supplementary groups); they get HOME, USER and LOGNAME from it unless
+	// Env sets them. CheckUser says whether this process may switch to it.
+	User *User
+	// Limits (umask, rlimits, nice, oom_score_adj) are in effect from the
+	// program's first instruction: a program that sets any is spawned through
+	// the exec shim (package shim), one that sets none is not.
+	Limits Limits
+
 	Autostart bool // start when the group starts
 	// Essential: once this program has ended for good (exited and not restarted
 	// by its policy, or fatal), the supervisor stops every other program and
@@ -183,15 +192,6 @@ type Spec struct {
 	// stops only once every program that starts after it has stopped.
 	After    []string
 	Requires []string
-
-	// User, if set, is who the program's processes run as (uid, gid,
-	// supplementary groups); they get HOME, USER and LOGNAME from it unless
-	// Env sets them. CheckUser says whether this process may switch to it.
-	User *User
-	// Limits (umask, rlimits, nice, oom_score_adj) are in effect from the
-	// program's first instruction: a program that sets any is spawned through
-	// the exec shim (package shim), one that sets none is not.
-	Limits Limits
 }
 
 // DefaultSpec returns a Spec with the defaults documented in the README:
@@ -305,6 +305,9 @@ func (s *Spec) Validate() error {
 	default:
 		return bad("spawner", "%q is not one of exec, forkexec, reexec, goroutine", s.Spawner)
 	}
+	if err := s.validateIdent(bad); err != nil {
+		return err
+	}
 	switch s.Restart {
 	case RestartAlways, RestartOnFailure, RestartNever:
 	default:
@@ -369,7 +372,7 @@ func (s *Spec) Validate() error {
 	case s.HeartbeatTimeout > 0 && !s.Protocol:
 		return bad("heartbeat_timeout", "needs protocol = true")
 	}
-	return s.validateIdent(bad)
+	return nil
 }
 
 // Validate checks every program and that names are unique.
