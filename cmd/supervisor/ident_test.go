@@ -287,17 +287,32 @@ func TestUnprivilegedSupervisorRefusesUser(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("[program:web]\ncommand = /bin/sleep 60\nuser = root\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	self := filepath.Join(dir, "self.conf")
+	if err := os.WriteFile(self, []byte("[program:web]\ncommand = /bin/sleep 60\nuser = "+testUser+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gids, err := u.GroupIds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []uint32
+	for _, g := range gids {
+		n, _ := strconv.Atoi(g)
+		groups = append(groups, uint32(n))
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
 		want string
 	}{
+		// Naming the user it already is (groups included) needs no privilege.
+		{[]string{"run", "--check", "-c", self}, 0, ""},
 		{[]string{"run", "--socket", "none", "-c", conf}, 2, `program \"web\": user: cannot run it as root (uid 0, gid 0): the supervisor runs as uid ` + u.Uid + ` without the privilege to switch users`},
 		{[]string{"run", "--check", "-c", conf}, 1, conf + `:3: [program:web] user: cannot run it as root`},
 	} {
 		cmd := exec.Command(bin("supervisor"), tc.args...)
 		cmd.Dir = dir
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: groups}}
 		out, err := cmd.CombinedOutput()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -319,4 +334,27 @@ func haveCap(c int) bool {
 		return false
 	}
 	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
+}
+
+// A program run as another user reaches its sd_notify socket: the supervisor
+// gives the socket to that user.
+func TestNotifyAsAnotherUser(t *testing.T) {
+	t.Parallel()
+	needTestUser(t)
+	if _, err := exec.LookPath("systemd-notify"); err != nil {
+		t.Skip("needs systemd-notify (Debian: systemd)")
+	}
+	p := start(t, "run", "-c", writeConf(t, `
+[program:n]
+command = sh -c 'systemd-notify --ready --status="as $(id -un)" && exec sleep 1000'
+notify = systemd
+user = `+testUser+`
+`))
+	p.waitLine(t, "supervisor.n:", "status:", "as "+testUser)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.exitCode(t); code != 0 {
+		t.Fatalf("exit code %d:\n%s", code, p.log())
+	}
 }

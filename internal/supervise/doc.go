@@ -258,7 +258,9 @@
 // One model: a program counts as running once it is ready (Spec.waitsForReady),
 // whatever said so: the pipe protocol's Ready, sd_notify's READY=1 on the run's
 // own socket (notify.go: a listener goroutine per run, the socket file in a
-// 0700 directory of the Supervisor's, closed and removed with the run), s6's
+// 0700 directory of the Supervisor's, closed and removed with the run; for a
+// program with a User, the socket is chowned to it and the directory made
+// 0711, searchable but not listable), s6's
 // readiness line on fd NotifyFd (a pipe whose read end a goroutine per run
 // owns), or the ready probe's first success (probes.go: package probe's
 // goroutine per probe, exec probes spawned and reaped through the Reaper). The

@@ -46,9 +46,6 @@ func (s *Spec) validateIdent(bad func(field, format string, args ...any) error) 
 		return bad("user", "does not apply to a goroutine worker (it has no process)")
 	case s.Spawner == SpawnGoroutine && !l.IsZero():
 		return bad("umask", "umask, rlimit_*, nice and oom_score_adj do not apply to a goroutine worker (it has no process)")
-	case s.User != nil && s.Notify == NotifySystemd:
-		// The socket is the supervisor's, mode 0600 in a 0700 directory.
-		return bad("user", "notify = systemd cannot be combined with user yet: the notify socket would not be reachable by %s", s.User.Name)
 	case l.Umask != nil && *l.Umask > 0o777:
 		return bad("umask", "%#o is not a umask (000-777)", *l.Umask)
 	case l.Nice != nil && (*l.Nice < -20 || *l.Nice > 19):
@@ -100,8 +97,13 @@ func CheckUser(s *Spec) error {
 	if haveCaps(unix.CAP_SETUID, unix.CAP_SETGID) {
 		return nil
 	}
-	return fmt.Errorf("%w: program %q: user: cannot run it as %s: the supervisor runs as uid %d without the privilege to switch users (run it as root, or give it CAP_SETUID and CAP_SETGID)",
-		ErrInvalidSpec, s.Name, s.User, os.Geteuid())
+	why := fmt.Sprintf("the supervisor runs as uid %d", os.Geteuid())
+	if int(s.User.Uid) == os.Geteuid() && int(s.User.Gid) == os.Getegid() {
+		ours, _ := os.Getgroups()
+		why = fmt.Sprintf("the supervisor is that user, but with the groups %v, not %v from the group database,", ours, s.User.Groups)
+	}
+	return fmt.Errorf("%w: program %q: user: cannot run it as %s: %s without the privilege to switch users (run it as root, or give it CAP_SETUID and CAP_SETGID)",
+		ErrInvalidSpec, s.Name, s.User, why)
 }
 
 // spawnCred is the credential to spawn u's processes with, or nil when u is

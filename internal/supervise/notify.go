@@ -76,6 +76,19 @@ func (r *procRun) listenNotify() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notify socket: %w", err)
 	}
+	if c := spawnCred(p.spec.User); c != nil {
+		// Another user's program must own its socket (0600) and be able to
+		// search the directory (0711: no listing; the others' sockets stay
+		// theirs). Datagrams are attributed by their credentials anyway.
+		err := os.Chown(l.Path(), int(c.Uid), int(c.Gid))
+		if err == nil {
+			err = os.Chmod(dir, 0o711)
+		}
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("notify socket for user %s: %w", p.spec.User, err)
+		}
+	}
 	r.notifyL = l
 	return notify.Env(l.Path(), p.spec.Watchdog, 0), nil
 }
