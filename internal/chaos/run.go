@@ -394,7 +394,12 @@ func lostOpenRuns(s *supProc) int {
 		return n
 	}
 	s.caughtUp(3 * time.Minute)
-	s.waitFor(5*time.Second, func() bool { return open() <= 0 })
+	// A program still restarting has, for a moment after each exit, a run that
+	// is logged as started and whose process is already a zombie: one moment
+	// with nothing open settles it (counting again could catch that moment).
+	if s.waitFor(5*time.Second, func() bool { return open() <= 0 }) {
+		return 0
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := max(open(), 0)
@@ -408,6 +413,12 @@ func lostOpenRuns(s *supProc) int {
 					}
 				}
 				fmt.Fprintf(os.Stderr, "chaos: pid %d: %d starts, %d exits logged; alive %v; the latest run of %v\n", pid, starts, s.exitsPid[pid], alive(pid), progs)
+				for _, prog := range progs {
+					fmt.Fprintf(os.Stderr, "chaos: %s's last %d log lines:\n", prog, len(s.history[prog]))
+					for _, l := range s.history[prog] {
+						fmt.Fprintf(os.Stderr, "chaos:   %s", l)
+					}
+				}
 			}
 		}
 	}

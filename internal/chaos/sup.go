@@ -42,8 +42,13 @@ type supProc struct {
 	staleCgs    []string       // "processes of a dead supervisor's programs still run": their cgroups
 	staleSocket bool           // "removed a stale control socket"
 	httpAddr    string
-	pidReused   int // a "program started" for a pid already seen: runs are counted per pid
+	pidReused   int                 // a "program started" for a pid already seen: runs are counted per pid
+	history     map[string][]string // program -> its last historyLen interesting lines, for a post-mortem
 }
+
+// historyLen is how many of a program's log lines the harness keeps to print
+// when one of its runs is found lost.
+const historyLen = 40
 
 // logLine is the part of a supervisor JSON log line the harness reads.
 type logLine struct {
@@ -74,7 +79,7 @@ func startSup(sup, conf, sock string, http bool) (*supProc, error) {
 	}
 	s := &supProc{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}),
 		running: map[string]int{}, startsPid: map[int]int{}, exitsPid: map[int]int{}, startsOf: map[string]int{},
-		markers: map[string]int{}, problems: map[string]int{}}
+		markers: map[string]int{}, problems: map[string]int{}, history: map[string][]string{}}
 	var r io.Reader = stderr
 	if path := os.Getenv("CHAOS_SUPERVISOR_LOG"); path != "" { // every line, for a post-mortem
 		if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
@@ -134,6 +139,13 @@ func (s *supProc) handle(line []byte) {
 	defer s.mu.Unlock()
 	if l.Time.After(s.lastLine) {
 		s.lastLine = l.Time
+	}
+	if prog != "" && prog != "supervisor" {
+		h := append(s.history[prog], string(line))
+		if len(h) > historyLen {
+			h = h[len(h)-historyLen:]
+		}
+		s.history[prog] = h
 	}
 	switch {
 	case l.Msg == "program started":

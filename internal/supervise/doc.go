@@ -75,6 +75,18 @@
 // SysProcAttr.PidFD), and re-exec of /proc/self/exe with argv[0]
 // "supervisor-worker" running a built-in worker.
 //
+// The one locked thread: once the process holds lightSpawnMinFds fds (a fork
+// copies the whole fd table, so each spawn cost grew with the programs running),
+// Spawn hands the fork to the light spawner (spawnlight.go), a goroutine locked
+// to a thread that unshared its fd table and emptied it but for the runtime's
+// eventpoll and eventfd fds. The state goroutine still holds the reaper's mutex
+// across the hand-off and the registration. Each spawn copies the fds the child
+// needs into the thread's table (pidfd_getfd), forks (os/exec is not used: the
+// child's fds are given by number, ForkExec style), and closes the copies; the
+// pidfd is opened afterwards in the process's table. The thread owns only those
+// copies and a pidfd of this process. Its goroutine returns (and the thread
+// ends, its children getting their Pdeathsig) only when the Reaper is closed.
+//
 // # Identity and limits
 //
 // A program with Spec.User runs as that user: with no Limits, through Go's
@@ -85,7 +97,8 @@
 // set-gid or file-capability binary: a program that is one does not die with
 // a SIGKILLed supervisor). A program with Limits (umask, rlimits, nice,
 // oom_score_adj) is spawned through the exec shim (package shim): any of the
-// three spawners' command, resolved as usual, is run as
+// three spawners' command, resolved as usual, forked from the calling thread
+// or by the light spawner alike (TestSpawnIdentity checks both), is run as
 // /proc/self/exe with argv[0] "supervisor-exec-shim", which applies the
 // limits while it still has our privileges, then the user, sets
 // PR_SET_PDEATHSIG SIGKILL again on the thread that execs, checks that its
@@ -243,8 +256,11 @@
 // Start, Stop, Restart, Signal and Shutdown (control.go) are inbox messages too,
 // answered on a reply channel once done; a program stopped by Stop is "held": it
 // keeps Serve running until Start or shutdown, where a program that ended on its
-// own does not. A per-program Stop or Restart during a group restart or another
-// stop is refused (ErrBusy), never interleaved with it.
+// own does not. Stops and Restarts of different programs run side by side: one
+// asked while another's stop runs joins that stop sequence (in dependency order
+// with its members) and is answered once its own program has stopped (Restart:
+// started again). A second Stop or Restart of a program being stopped, and any
+// during a group restart or a reload, is refused (ErrBusy), never interleaved.
 // Request and RequestAny (request.go) are the exception: they do not go through
 // the inbox. They read the program's link, an atomic pointer the state goroutine
 // sets when a run says Ready and clears when the run ends, and wait for the reply

@@ -157,7 +157,8 @@ func sysCredential(c *shim.Cred) *syscall.Credential {
 
 // withUserEnv sets HOME, USER and LOGNAME from s.User in env (nil: ours),
 // unless s.Env sets them, and returns it with each variable once (the last
-// setting wins: os/exec does that, syscall.ForkExec would pass duplicates).
+// setting wins: os/exec does that, syscall.ForkExec would pass duplicates;
+// dedupEnv is spawnlight.go's).
 func withUserEnv(env []string, s *Spec) []string {
 	if env == nil {
 		env = append(os.Environ(), s.Env...)
@@ -178,24 +179,6 @@ func withUserEnv(env []string, s *Spec) []string {
 	out = append(out, add...)
 	out = append(out, env[n:]...)
 	return dedupEnv(out)
-}
-
-// dedupEnv keeps the last setting of each variable, in the order of first appearance.
-func dedupEnv(env []string) []string {
-	last := make(map[string]string, len(env))
-	var order []string
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := last[k]; !ok {
-			order = append(order, k)
-		}
-		last[k] = kv
-	}
-	out := make([]string, len(order))
-	for i, k := range order {
-		out[i] = last[k]
-	}
-	return out
 }
 
 // shimmed returns the path and argv that run the program at path with argv

@@ -88,6 +88,9 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if os.Getenv("SUPERVISE_TEST_LIGHT_SPAWN") == "1" { // the whole suite through the light spawner
+		testReaper.SetLightSpawnMinFds(0)
+	}
 	code := m.Run()
 	// Leak check: after every test, this process has no child left, live or zombie.
 	if left := waitNoDescendants(os.Getpid(), 10*time.Second); len(left) > 0 {

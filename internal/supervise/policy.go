@@ -143,6 +143,8 @@ type machine struct {
 	orderIdx     map[*program]int        // position in order
 	stopWhy      map[*program]string     // why a program is stopped, if not asked (requires)
 	seqThen      any                     // the continuation of the running stop sequence (actSeqDone), or nil
+	seqJoin      bool                    // ctl stops and restarts may join the running stop sequence
+	memberThen   map[*program]any        // continuations of joined ctl stops: each runs once its program stopped
 	seqGroup     bool                    // the group restart's starts follow the running stop sequence
 	now          time.Time               // the time of the input being handled
 	dirty        bool                    // a program turned running or ended for good: settle
@@ -349,6 +351,7 @@ func (m *machine) stopAlso(p *program, why string) {
 		return
 	}
 	m.stopSequence([]*program{p}, nil, m.now)
+	m.seqJoin = m.seq.running()
 }
 
 func (m *machine) emit(a action) { m.acts = append(m.acts, a) }
@@ -827,7 +830,7 @@ func (m *machine) kill(now time.Time) []action {
 // after another, as OTP stops children). Independent programs stop in parallel.
 func (m *machine) stopSequence(progs []*program, then any, now time.Time) {
 	m.seq = stopSeq{chain: m.strategy != OneForOne}
-	m.seqThen, m.seqGroup = then, false
+	m.seqThen, m.seqGroup, m.seqJoin = then, false, false
 	m.advance(now, m.seqAdd(progs...))
 }
 
@@ -950,6 +953,10 @@ func (m *machine) dropStop(p *program) []*program {
 	q := &m.seq
 	delete(q.left, p)
 	delete(q.begun, p)
+	if then, ok := m.memberThen[p]; ok {
+		delete(m.memberThen, p)
+		m.emit(actSeqDone{then: then})
+	}
 	if q.chain {
 		for q.head < len(q.order) && !q.left[q.order[q.head]] {
 			q.head++
@@ -1039,7 +1046,10 @@ func (m *machine) ctlStop(p *program, restart bool, then any, now time.Time) ([]
 			return nil, fmt.Errorf("%w (%s)", ErrNotRunning, p.state)
 		}
 	}
-	if m.busy() {
+	// Stops and restarts of other programs join a running stop sequence (they
+	// are its members' own business: each is answered once its program has
+	// stopped); a group restart, a reload or a second stop of p refuses them.
+	if m.op != nil || m.seq.left[p] || (m.seq.running() && !m.seqJoin) {
 		return nil, ErrBusy
 	}
 	m.now = now
@@ -1049,7 +1059,18 @@ func (m *machine) ctlStop(p *program, restart bool, then any, now time.Time) ([]
 	} else {
 		p.log.Info("stop requested")
 	}
-	m.stopSequence([]*program{p}, then, now)
+	if then != nil {
+		if m.memberThen == nil {
+			m.memberThen = map[*program]any{}
+		}
+		m.memberThen[p] = then
+	}
+	if m.seq.running() {
+		m.advance(now, m.seqAdd(p))
+	} else {
+		m.stopSequence([]*program{p}, nil, now)
+		m.seqJoin = m.seq.running()
+	}
 	return m.take(), nil
 }
 

@@ -468,6 +468,41 @@ func TestPolicyControl(t *testing.T) {
 		h.stopAndGone("a")
 		h.expect("a stopping", "stop a", "a stopped", "seq done", "spawn a", "a starting", "a running")
 	})
+	t.Run("stops of other programs join a running stop", func(t *testing.T) {
+		// ctl stop a b c sends three requests at once: none is refused because
+		// another's stop is still running, and each is answered (seq done) once
+		// its own program has stopped, in whatever order they stop.
+		h := newHarness(t, OneForOne, testSpec("a", upNow), testSpec("b", upNow), testSpec("c", upNow))
+		for _, n := range []string{"a", "b", "c"} {
+			h.start(n)
+		}
+		h.trace = nil
+		for _, n := range []string{"a", "b"} {
+			acts, err := h.m.ctlStop(h.p(n), false, ctlThen{p: h.p(n)}, h.now)
+			if err != nil {
+				t.Fatalf("stop %s: %v", n, err)
+			}
+			h.do(acts)
+		}
+		acts, err := h.m.ctlStop(h.p("c"), true, ctlThen{p: h.p("c"), restart: true}, h.now)
+		if err != nil {
+			t.Fatalf("restart c during the stops of a and b: %v", err)
+		}
+		h.do(acts)
+		h.expect("a stopping", "stop a", "b stopping", "stop b", "c stopping", "stop c")
+		if _, err := h.m.ctlStop(h.p("a"), false, nil, h.now); !errors.Is(err, ErrBusy) {
+			t.Errorf("a second stop of a program being stopped: %v, want ErrBusy", err)
+		}
+		h.stopAndGone("b")
+		h.expect("b stopped", "seq done")
+		h.stopAndGone("c")
+		h.expect("c stopped", "seq done", "spawn c", "c starting", "c running")
+		h.stopAndGone("a")
+		h.expect("a stopped", "seq done")
+		if h.m.busy() {
+			t.Error("busy after every stop ended")
+		}
+	})
 	t.Run("start resets the failure counters", func(t *testing.T) {
 		h := newHarness(t, OneForOne, testSpec("a", func(sp *Spec) { sp.StartRetries = 0 }))
 		h.start("a")

@@ -57,6 +57,12 @@ type Reaper struct {
 
 	onOrphan func(Exit) // optional; called from the reap goroutine
 	devNull  *os.File
+
+	// light forks from a thread with a small fd table once this process holds
+	// lightMin fds or more (spawnlight.go); started at the first such spawn.
+	light       *lightSpawner // guarded by mu
+	lightMin    int
+	lightSpawns int // guarded by mu
 }
 
 // ReaperOptions configures a Reaper.
@@ -93,6 +99,7 @@ func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		onOrphan: opts.OnOrphan,
+		lightMin: lightSpawnMinFds,
 	}
 	fail := func(err error) (*Reaper, error) {
 		reaperExists.Store(false)
@@ -399,6 +406,21 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
+	var err error
+	if r.wantLight(req, stdin, stdout, stderr) {
+		err = r.spawnLight(req, p, sys, stdin, stdout, stderr)
+	} else {
+		err = r.spawnHeavy(req, p, sys, stdin, stdout, stderr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.register(p, !req.Limits.IsZero()), nil
+}
+
+// spawnHeavy forks p from the calling thread, with the process's whole fd
+// table; r.mu must be held.
+func (r *Reaper) spawnHeavy(req *SpawnRequest, p *Proc, sys *syscall.SysProcAttr, stdin, stdout, stderr *os.File) error {
 	switch req.Kind {
 	case SpawnExec, SpawnReexec:
 		cmd := &exec.Cmd{
@@ -417,7 +439,7 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		} else {
 			path, err := lookPath(req.Argv[0], req.Dir)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			cmd.Path = path
 		}
@@ -426,14 +448,14 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		}
 		// Start, never Wait: the reap loop owns the exit status (DESIGN rule 1).
 		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start %q: %w", cmd.Path, explainExec(cmd.Path, err))
+			return fmt.Errorf("start %q: %w", cmd.Path, explainExec(cmd.Path, err))
 		}
 		p.Pid = cmd.Process.Pid
 		p.os = cmd.Process
 	case SpawnForkExec:
 		path, err := lookPath(req.Argv[0], req.Dir)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		files := []uintptr{stdin.Fd(), stdout.Fd(), stderr.Fd()}
 		for _, f := range req.ExtraFiles {
@@ -451,15 +473,20 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 		}
 		pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Dir: req.Dir, Env: env, Files: files, Sys: sys})
 		if err != nil {
-			return nil, fmt.Errorf("fork/exec %q: %w", path, explainExec(path, err))
+			return fmt.Errorf("fork/exec %q: %w", path, explainExec(path, err))
 		}
 		p.Pid = pid
 		p.pidfd = pidfd
 	default:
-		return nil, fmt.Errorf("%w: unknown spawner %q", ErrInvalidSpec, req.Kind)
+		return fmt.Errorf("%w: unknown spawner %q", ErrInvalidSpec, req.Kind)
 	}
+	return nil
+}
+
+// register records p, just spawned, for the reap loop; r.mu must be held.
+func (r *Reaper) register(p *Proc, shimmed bool) *Proc {
 	p.Started = time.Now()
-	if r.childNofile != nil && req.Limits.IsZero() { // else the shim set it (shimmed)
+	if r.childNofile != nil && !shimmed { // else the shim set it (Reaper.shimmed)
 		// Before the child can have opened many fds: it runs exec or its first
 		// instructions now. (os/exec and ForkExec have no hook in the child.)
 		_ = unix.Prlimit(p.Pid, unix.RLIMIT_NOFILE, r.childNofile, nil)
@@ -469,7 +496,7 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 	case r.kick <- struct{}{}:
 	default:
 	}
-	return p, nil
+	return p
 }
 
 // Proc is one process started by Spawn, until it is reaped.

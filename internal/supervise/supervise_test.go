@@ -249,8 +249,7 @@ func TestGroupRestartDuringAnotherStop(t *testing.T) {
 			t.Parallel()
 			slow := spec("slow", supervise.SpawnExec, "--ignore-term", "--ready-line")
 			slow.StopGrace = 2 * time.Second
-			rn := serve(t, group(supervise.RestForOne,
-				slow, spec("x", supervise.SpawnExec, "--run", "500ms", "--exit", "1"), spec("p", supervise.SpawnExec)))
+			rn := serve(t, group(supervise.RestForOne, slow, spec("x", supervise.SpawnExec), spec("p", supervise.SpawnExec)))
 			for _, n := range []string{"slow", "x", "p"} {
 				rn.rec.waitEvent(t, 1, is(n, supervise.StateRunning))
 			}
@@ -258,13 +257,17 @@ func TestGroupRestartDuringAnotherStop(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			done := make(chan error, 1)
-			go func() { // slow takes its 2s grace; x exits meanwhile
+			go func() { // slow takes its 2s grace; x is killed meanwhile
 				if op == "stop" {
 					done <- rn.sup.Stop(ctx, "slow")
 				} else {
 					done <- rn.sup.Restart(ctx, "slow")
 				}
 			}()
+			rn.rec.waitEvent(t, 1, is("slow", supervise.StateStopping))
+			if err := rn.sup.Signal(ctx, "x", syscall.SIGKILL); err != nil {
+				t.Fatalf("kill x: %v", err)
+			}
 			rn.rec.waitEvent(t, 1, is("x", supervise.StateBackoff))
 			if err := <-done; err != nil {
 				t.Fatalf("%s slow: %v", op, err)

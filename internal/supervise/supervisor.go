@@ -636,6 +636,10 @@ func (s *Supervisor) seqDone(then any) {
 			t.reply <- nil
 			return
 		}
+		if s.m.shuttingDown { // a shutdown took the restart's stop over
+			t.reply <- fmt.Errorf("restart %s: %w", t.p.spec.Name, ErrShuttingDown)
+			return
+		}
 		s.do(s.m.startOnRequest(t.p))
 		s.answerStart(t.p, t.wait, t.reply)
 	case reloadMsg:

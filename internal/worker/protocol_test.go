@@ -401,9 +401,10 @@ func TestProtocolSlowStart(t *testing.T) {
 	t.Parallel()
 	const slow = 100 * time.Millisecond
 	p := startProto(t, "", "--slow-start", slow.String())
-	p.handshake(t)
-	// The worker starts waiting once it has our HelloAck, after Handshake returned.
+	// The worker starts waiting once it has our HelloAck, which the handshake
+	// sends before it returns: the clock starts before it.
 	start := time.Now()
+	p.handshake(t)
 	if m := p.frames.next(t); m != (ipc.Ready{}) {
 		t.Fatalf("first frame after the handshake: %T %+v, want Ready", m, m)
 	}

@@ -1,0 +1,133 @@
+package supervise_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/supervisor/supervisor/internal/supervise"
+)
+
+// The light spawner (forking from a thread with a small fd table, used once the
+// supervisor holds many fds) behaves as a plain fork does: every spawner kind,
+// exit statuses, output, the protocol's extra fds, stops. Not parallel: it
+// makes testReaper fork every process that way while it runs.
+func TestLightSpawner(t *testing.T) {
+	defer testReaper.SetLightSpawnMinFds(testReaper.SetLightSpawnMinFds(0))
+	before := testReaper.LightSpawns()
+	for _, kind := range supervise.Spawners {
+		t.Run(string(kind), func(t *testing.T) {
+			exits := spec("exits", kind, "--run", "0s", "--exit", "3")
+			exits.Restart = supervise.RestartNever
+			long := spec("long", kind)
+			rn := serve(t, group(supervise.OneForOne, exits, long, pspec("proto", kind)))
+			rn.rec.waitEvent(t, 1, is("exits", supervise.StateExited))
+			if st := rn.status(t, "exits"); st.LastExit == nil || st.LastExit.Code != 3 {
+				t.Fatalf("exits: last exit %v, want status 3", st.LastExit)
+			}
+			rn.rec.waitEvent(t, 1, is("proto", supervise.StateRunning))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			body, err := rn.sup.Request(ctx, "proto", "echo", []byte("hi"))
+			if err != nil || string(body) != "hi" {
+				t.Fatalf("echo through the protocol's fds: %q, %v", body, err)
+			}
+			rn.rec.waitEvent(t, 1, is("long", supervise.StateRunning))
+			pid := rn.status(t, "long").Pid
+			rn.rec.waitLine(t, "started", "stream=stdout")
+			if err := rn.sup.Stop(ctx, "long"); err != nil {
+				t.Fatalf("stop: %v", err)
+			}
+			if _, err := os.Stat("/proc/" + itoa(pid)); err == nil {
+				t.Errorf("pid %d still exists after its stop", pid)
+			}
+		})
+	}
+	if err := testReaper.LightSpawnerErr(); err != nil {
+		t.Skipf("the light spawner cannot work here (every spawn was a plain fork): %v", err)
+	}
+	if n := testReaper.LightSpawns() - before; n < 6 {
+		t.Errorf("%d processes forked through the light spawner, want 6 or more", n)
+	}
+}
+
+func init() {
+	// light-parent: a reaper that forks everything through the light spawner
+	// starts `sleep 3600`, prints its pid and waits to be killed.
+	helpers["light-parent"] = func([]string) {
+		r, err := supervise.NewReaper(nil, supervise.ReaperOptions{})
+		if err != nil {
+			fmt.Println("reaper:", err)
+			os.Exit(1)
+		}
+		r.SetLightSpawnMinFds(0)
+		p, err := r.Spawn(supervise.SpawnRequest{Kind: supervise.SpawnExec, Argv: []string{"sleep", "3600"}, OnExit: func(supervise.Exit) {}})
+		if err == nil && r.LightSpawnerErr() != nil {
+			fmt.Println("unavailable:", r.LightSpawnerErr())
+			p.Signal(syscall.SIGKILL)
+			os.Exit(0)
+		}
+		if err != nil || r.LightSpawns() != 1 {
+			fmt.Println("spawn:", err, r.LightSpawns())
+			os.Exit(1)
+		}
+		fmt.Printf("pid %d\n", p.Pid)
+		select {}
+	}
+}
+
+// A process forked through the light spawner still dies with the supervisor:
+// its parent-death signal is tied to the spawner's thread, which lives as long
+// as the process.
+func TestLightSpawnerChildDiesWithSupervisor(t *testing.T) {
+	t.Parallel()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	exited := make(chan supervise.Exit, 1)
+	parent, err := testReaper.Spawn(supervise.SpawnRequest{Kind: supervise.SpawnExec, Argv: []string{exe},
+		Env: append(os.Environ(), "SUPERVISE_TEST_HELPER=light-parent"), Stdout: w, Stderr: w,
+		OnExit: func(e supervise.Exit) { exited <- e }})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if strings.HasPrefix(line, "unavailable:") {
+		<-exited
+		t.Skipf("the light spawner cannot work here: %s", line)
+	}
+	var pid int
+	if _, serr := fmt.Sscanf(line, "pid %d", &pid); err != nil || serr != nil {
+		parent.Signal(syscall.SIGKILL)
+		<-exited
+		t.Fatalf("helper said %q (%v)", line, err)
+	}
+	if err := parent.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	// The child, orphaned, comes to testReaper (a subreaper), which reaps it.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat("/proc/" + itoa(pid)); err != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("pid %d outlived its supervisor by 10s", pid)
+		}
+		runtime.Gosched()
+	}
+}
