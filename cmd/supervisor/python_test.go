@@ -136,7 +136,7 @@ const pythonConf = `
 command = PYTHON PYDIR/example_worker.py --heartbeat 50ms --status python-here
 protocol = true
 start_timeout = 2m
-heartbeat_timeout = 30s
+heartbeat_timeout = 3s
 [program:go]
 command = CHILD --protocol --heartbeat 50ms
 protocol = true
@@ -189,6 +189,12 @@ func TestPythonWorker(t *testing.T) {
 	}
 	if out, errOut, code := ctlIn(t, sock, nil, "request", "py", "sleep", "10ms"); code != 0 || string(out) != "slept" {
 		t.Errorf("request py sleep 10ms: exit %d, %q: %s", code, out, errOut)
+	}
+
+	// The negative control of TestPythonBlockedMainLoopRestarted: a main loop
+	// that runs keeps the heartbeats coming, so heartbeat_timeout never fired.
+	if st := ctlStatus(t, sock)["py"]; st.Restarts != 0 || st.Pid != first.Pid {
+		t.Errorf("a healthy Python worker was restarted: %+v", st)
 	}
 
 	// A Stop over the pipe: the worker answers and exits 0.
