@@ -52,7 +52,7 @@ test: build vet
 
 vet:
 	$(GO) vet $(PKGS)
-	@unformatted=$$(gofmt -l cmd internal); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	@unformatted=$$(gofmt -l cmd internal protocol clients); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 
 # Fails if a process the test run started is still there, running or as a
 # zombie: one whose environment carries this run's TEST_RUN marker, or a zombie

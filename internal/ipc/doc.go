@@ -60,7 +60,10 @@
 //	12   Release    c->s  ID: the lease goes back, or the Acquire is withdrawn
 //
 // Decoding is strict, so every message has exactly one encoding: re-encoding a
-// decoded frame gives back its bytes (FuzzDecode checks it).
+// decoded frame gives back its bytes (FuzzDecode checks it). The full
+// specification, for workers in other languages, is docs/protocol.md; the frames
+// in testdata/golden.json, written by this encoder, are checked by TestGolden and
+// by the Python client's tests, so other implementations cannot drift from this one.
 //
 // # The conversation
 //
