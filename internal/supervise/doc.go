@@ -217,7 +217,13 @@
 // answered on a reply channel once done; a program stopped by Stop is "held": it
 // keeps Serve running until Start or shutdown, where a program that ended on its
 // own does not. A per-program Stop or Restart during a group restart or another
-// stop is refused (ErrBusy), never interleaved with it.
+// stop is refused (ErrBusy), never interleaved with it. Group (group.go) is one
+// inbox message for several programs (names, glob patterns, "all"): it resolves
+// them and begins the operation in the same step, so no reload comes between;
+// a name or pattern matching nothing means nothing is done. Its stop and
+// restart are one stop sequence (reverse dependency order), its starts go in
+// dependency order, and its waits for readiness are the state goroutine's
+// (startWaiters), not a goroutine per program.
 // Request and RequestAny (request.go) are the exception: they do not go through
 // the inbox. They read the program's link, an atomic pointer the state goroutine
 // sets when a run says Ready and clears when the run ends, and wait for the reply

@@ -1039,17 +1039,27 @@ func (m *machine) ctlStop(p *program, restart bool, then any, now time.Time) ([]
 			return nil, fmt.Errorf("%w (%s)", ErrNotRunning, p.state)
 		}
 	}
+	return m.ctlStopGroup([]*program{p}, restart, then, now)
+}
+
+// ctlStopGroup begins a Stop (restart false) or Restart of every program of ps
+// as one stop sequence (reverse dependency order, independent ones at once);
+// then is its continuation (actSeqDone). The caller has checked each program's
+// state; the sequence as a whole is refused while another runs (ErrBusy).
+func (m *machine) ctlStopGroup(ps []*program, restart bool, then any, now time.Time) ([]action, error) {
 	if m.busy() {
 		return nil, ErrBusy
 	}
 	m.now = now
-	p.held, p.restarting = !restart, restart
-	if restart {
-		p.log.Info("restart requested")
-	} else {
-		p.log.Info("stop requested")
+	for _, p := range ps {
+		p.held, p.restarting = !restart, restart
+		if restart {
+			p.log.Info("restart requested")
+		} else {
+			p.log.Info("stop requested")
+		}
 	}
-	m.stopSequence([]*program{p}, then, now)
+	m.stopSequence(ps, then, now)
 	return m.take(), nil
 }
 
