@@ -160,7 +160,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 
 	group, source, src, err := loadGroup(*file, fs.Args(), demo, adhoc{restart: *restart, spawner: *spawner, kind: *kind, name: *progName})
 	if err != nil {
-		fmt.Fprintf(stderr, "supervisor: %v\n", err)
+		printErr(stderr, err)
 		return exitUsage
 	}
 	if *check {
@@ -168,7 +168,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 			// Parsed; now whether each external command can run here.
 			problems, err := config.CheckCommands(*file, src)
 			if err != nil {
-				fmt.Fprintf(stderr, "supervisor: %v\n", err)
+				printErr(stderr, err)
 				return exitUsage
 			}
 			for _, p := range problems {
@@ -617,6 +617,14 @@ func cmdCompare(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// printErr prints err to stderr, each of its lines (a config file's problems,
+// one a line) prefixed "supervisor: ".
+func printErr(stderr io.Writer, err error) {
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		fmt.Fprintf(stderr, "supervisor: %s\n", line)
+	}
 }
 
 // plural says "1 program" or "3 programs".

@@ -491,6 +491,18 @@ func TestCheckConfig(t *testing.T) {
 			t.Errorf("error %q does not name %q", out, want)
 		}
 	}
+	// Several mistakes: every one in the same run, each on its own line.
+	many := writeConf(t, "[program:a]\ncommand = CHILD\nstartsecs = 5\nrestart = sometimes\n[program:b]\ncommand = CHILD\nnumprocs = 2\n")
+	out, err = exec.Command(bin("supervisor"), "run", "--check", "-c", many).CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("--check on a file with three mistakes: %v, want exit code 2\n%s", err, out)
+	}
+	for _, want := range []string{"supervisor: " + many + ":3: [program:a] startsecs: unknown key",
+		"supervisor: " + many + ":4: [program:a] restart: \"sometimes\"", "supervisor: " + many + ":7: [program:b] numprocs: unknown key"} {
+		if !strings.Contains(string(out), want+"") {
+			t.Errorf("--check output does not say %q:\n%s", want, out)
+		}
+	}
 	// It parses, but a command cannot run here: exit 1, each one named with
 	// its line.
 	missing := writeConf(t, "[program:a]\ncommand = CHILD\n[program:b]\ncommand = /nonexistent/prog\n[program:c]\ncommand = nosuch-cmd-xyz\n")
