@@ -181,6 +181,11 @@
 // returns, the mux reads what the pipes still hold (up to 1 MiB each, without
 // waiting for a writer that outlived its program) and closes them all.
 //
+// Fd 0 is the Reaper's one read-only /dev/null. In a root file system that has
+// none (a hand-built image), NewReaper opens instead a pipe and closes its write
+// end at once, and logs a warning: every child reads EOF at once from it, as
+// from /dev/null (openDevNull); nothing else in this package opens /dev/null.
+//
 // # State
 //
 // A Supervisor's state is owned by the goroutine running Serve. The reaper, the
