@@ -725,3 +725,56 @@ start_retries = 0
 		t.Errorf("ctl version with no supervisor: exit %d, %q; want 3 after the client's line", code, out)
 	}
 }
+
+// logs -f of several programs follows them all over one stream, each line
+// prefixed with its program, and ends with exit 0 when the supervisor stops.
+func TestCtlLogsFollowMany(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	p := start(t, "run", "-c", writeConf(t, `
+[program:w-1]
+command = CHILD --tick 20ms
+[program:w-2]
+command = CHILD --tick 20ms
+[program:other]
+command = CHILD --tick 20ms
+`), "--socket", sock)
+	p.waitLine(t, "control socket ready")
+	follow := exec.Command(bin("supervisor"), "ctl", "--socket", sock, "logs", "-f", "-n", "0", "w-*")
+	out, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var followErr strings.Builder
+	follow.Stderr = &followErr
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer follow.Process.Kill()
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !(seen["w-1"] && seen["w-2"]) {
+		name, _, ok := strings.Cut(sc.Text(), " | ")
+		if !ok || !strings.Contains(sc.Text(), "stdout: ") {
+			t.Fatalf("a followed line without its program first: %q", sc.Text())
+		}
+		if name == "other" {
+			t.Fatalf("logs -f 'w-*' showed other's line: %q", sc.Text())
+		}
+		seen[name] = true
+	}
+	if !seen["w-1"] || !seen["w-2"] {
+		t.Fatalf("logs -f 'w-*' ended before showing both: %v: %s", seen, followErr.String())
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: %s", errOut)
+	}
+	p.exitCode(t)
+	if err := follow.Wait(); err != nil || !strings.Contains(followErr.String(), "the supervisor stopped") {
+		t.Errorf("logs -f 'w-*' at shutdown: %v, want exit 0 saying the supervisor stopped: %s", err, followErr.String())
+	}
+}

@@ -86,7 +86,11 @@ func (s *Supervisor) Group(ctx context.Context, op string, args []string, sig sy
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-s.done:
-			outs[i].Err = fmt.Errorf("%s %s: %w", op, name, ErrShuttingDown)
+			select { // an outcome that came before Serve returned is the outcome
+			case outs[i].Err = <-rep.outs[i]:
+			default:
+				outs[i].Err = fmt.Errorf("%s %s: %w", op, name, ErrShuttingDown)
+			}
 		}
 	}
 	return outs, nil
