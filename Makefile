@@ -11,6 +11,14 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 INIT_LINKS ?=
 INIT_NAMES := tini docker-init dumb-init
+# The version `supervisor version` prints: a tag or a short commit, "-dirty"
+# when the tree has uncommitted changes; "devel" outside a git checkout. (The
+# full commit and whether the tree was modified come from go build itself:
+# internal/buildinfo; -buildvcs=auto overrides a GOFLAGS=-buildvcs=false.)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/supervisor/supervisor/internal/buildinfo.Version=$(VERSION) \
+	-X github.com/supervisor/supervisor/internal/buildinfo.Commit=$(COMMIT)
 
 .PHONY: all build install demo test vet leakcheck bench bench-go chaos clean
 
@@ -20,11 +28,11 @@ all: build
 # and not mapping libc saves the supervisor about 0.3 MiB of PSS. (The tests'
 # own binaries keep cgo: the race detector needs it.)
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-# supervisor, and child beside it: `supervisor demo` runs the embedded config's
-# workers from the child binary in its own directory. (bin/bench is a development
-# tool and is not installed.)
+# supervisor, and child beside it (supervisor needs nothing else, its demo
+# included: the demo's workers are built in; child is the same worker as a
+# binary of its own). (bin/bench is a development tool and is not installed.)
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BIN)/supervisor $(BIN)/child $(DESTDIR)$(PREFIX)/bin/

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/supervisor/supervisor/internal/buildinfo"
 	"github.com/supervisor/supervisor/internal/control"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
@@ -34,28 +35,39 @@ const (
 const ctlUsageText = `usage: supervisor ctl [--socket PATH] [--json] [--timeout D] COMMAND [ARGS]
 (the flags may also follow the command: ctl status --json)
 
+PROGRAMS is one or more of: a program's name, a glob pattern ('web-*', 'db?',
+'w[0-3]'; quote it from the shell) or all. The supervisor resolves them at once;
+if one matches nothing, nothing is done (exit 4). Each program gets a line.
+
 commands:
-  status [NAME...]     programs' state, pid, uptime, restarts, last exit
-  start NAME           start a stopped, exited or fatal program; waits until it is running
-                       (ready) or failed, and says which (--no-wait: until spawned)
-  stop NAME            stop a program (it stays stopped until started)
-  restart NAME         stop it if it runs, then start it (waits as start does)
-  signal SIG NAME      send a signal (TERM, USR1, 15, ...) to the program's process
-  logs [-f] [-n N] NAME  the program's last N (default 100) output lines; -f follows
+  status [PROGRAMS]    programs' state, pid, uptime, restarts, last exit
+  start PROGRAMS       start stopped, exited or fatal programs, in dependency order;
+                       waits until each is running (ready) or failed, all at once,
+                       and says which (--no-wait: until spawned)
+  stop PROGRAMS        stop programs (they stay stopped until started); several
+                       stop as one sequence, in reverse dependency order
+  restart PROGRAMS     stop them if they run (as stop), then start them (as start)
+  signal SIG PROGRAMS  send a signal (TERM, USR1, 15, ...) to each program's process
+  logs [-f] [-n N] PROGRAMS  the last N (default 100) output lines of each; -f
+                       follows; with a pattern, all or several names, each line
+                       starts with "NAME | "
   events               stream state changes as they happen (Ctrl-C ends it)
   tree                 the supervisor's process tree (as supervisor tree)
   reload               re-read the config file: start added programs, stop removed
                        ones, restart changed ones (a bad file changes nothing)
   shutdown             stop every program and the supervisor
+  version              this client's version and the running supervisor's
   request [--timeout D] [--json] NAME METHOD [--] [PAYLOAD]
                        send a request to a protocol program and print its reply
                        (raw; --json: {"program","body" base64,"text"}). PAYLOAD
                        "-" is read from stdin. NAME may be a pool pattern such as
                        'worker-*': the least busy ready program matching it answers
 
-exit codes: 0 done (status: all shown running), 1 refused or failed (start of a
-running program, stop of one not running, busy; status: some not running),
-2 usage, 3 no supervisor on the socket, 4 no such program.
+exit codes: 0 done, for every program (status: all shown running); 1 refused or
+failed for at least one program (start of a running program, stop of one not
+running, a start that did not get it running, busy; status: some not running);
+2 usage (also a malformed pattern); 3 no supervisor on the socket; 4 no such
+program: a name or pattern matched nothing, and nothing was done.
 `
 
 func cmdCtl(args []string, stdout, stderr io.Writer) int {
@@ -114,11 +126,20 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "supervisor ctl: an empty argument (a program name cannot be empty)")
 		return ctlUsage
 	}
-	want := map[string]int{"start": 1, "stop": 1, "restart": 1, "signal": 2, "shutdown": 0, "logs": 1, "events": 0, "reload": 0}
-	if n, ok := want[cmd]; ok && len(operands) != n {
-		fmt.Fprintf(stderr, "supervisor ctl %s: want %d argument(s), got %d\n%s", cmd, n, len(operands), ctlUsageText)
-		return ctlUsage
-	} else if !ok && cmd != "status" {
+	// How many operands each command takes: exactly n, or at least n with "+".
+	want := map[string]string{"start": "1+", "stop": "1+", "restart": "1+", "signal": "2+", "logs": "1+", "status": "0+",
+		"shutdown": "0", "events": "0", "reload": "0", "version": "0"}
+	if w, ok := want[cmd]; ok {
+		n, atLeast := int(w[0]-'0'), strings.HasSuffix(w, "+")
+		if len(operands) < n || !atLeast && len(operands) > n {
+			more := ""
+			if atLeast {
+				more = " or more"
+			}
+			fmt.Fprintf(stderr, "supervisor ctl %s: want %d%s argument(s), got %d\n%s", cmd, n, more, len(operands), ctlUsageText)
+			return ctlUsage
+		}
+	} else {
 		fmt.Fprintf(stderr, "supervisor ctl: unknown command %q\n%s", cmd, ctlUsageText)
 		return ctlUsage
 	}
@@ -129,6 +150,9 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	if cmd == "version" {
+		return ctlVersion(*socket, *timeout, *asJSON, stdout, stderr)
+	}
 	c, err := control.NewClient(*socket)
 	if err != nil {
 		return ctlError(stderr, *asJSON, stdout, err)
@@ -146,7 +170,15 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 		}
 		return printStatus(stdout, stderr, st, operands, *asJSON)
 	case "shutdown":
-		err = c.Shutdown(ctx)
+		if err := c.Shutdown(ctx); err != nil {
+			return ctlError(stderr, *asJSON, stdout, err)
+		}
+		if *asJSON {
+			_ = json.NewEncoder(stdout).Encode(map[string]string{"result": "ok", "command": "shutdown"})
+		} else {
+			fmt.Fprintln(stdout, "shutdown: ok")
+		}
+		return ctlOK
 	case "reload":
 		res, err := c.Reload(ctx)
 		if err != nil {
@@ -158,18 +190,74 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "reload: %s\n", res)
 		}
 		return ctlOK
-	case "signal":
-		err = c.Program(ctx, cmd, operands[1], operands[0], false)
-	default:
-		err = c.Program(ctx, cmd, operands[0], "", noWait)
 	}
+	// start, stop, restart, signal: one request, however many programs. The
+	// supervisor resolves the names and patterns and begins the operation in one
+	// step (no reload in between), refuses the whole of it if one names nothing,
+	// and stops several as one sequence in reverse dependency order: a client
+	// expanding patterns from a status list and sending one request per program
+	// could do neither (each stop would find the previous one's sequence busy).
+	verb, names, sig := cmd, operands, ""
+	if cmd == "signal" {
+		sig, names = operands[0], operands[1:]
+		verb = cmd + " " + sig
+	}
+	res, err := c.Group(ctx, cmd, names, sig, noWait)
 	if err != nil {
 		return ctlError(stderr, *asJSON, stdout, err)
 	}
-	if *asJSON {
-		_ = json.NewEncoder(stdout).Encode(map[string]string{"result": "ok", "command": strings.Join(append([]string{cmd}, operands...), " ")})
+	return printOutcomes(stdout, stderr, verb, res, *asJSON)
+}
+
+// printOutcomes prints one line per program of a group operation (verb is
+// "start", "signal USR1", ...): "VERB NAME: ok" on stdout, or the error on
+// stderr; with asJSON one object per program on stdout. It returns ctlOK if
+// every program's operation was done, else ctlFailed.
+func printOutcomes(stdout, stderr io.Writer, verb string, res []control.GroupResult, asJSON bool) int {
+	code := ctlOK
+	enc := json.NewEncoder(stdout)
+	for _, r := range res {
+		if r.Error != "" {
+			code = ctlFailed
+			if asJSON {
+				_ = enc.Encode(map[string]string{"program": r.Program, "error": r.Error, "kind": r.Kind})
+			}
+			fmt.Fprintf(stderr, "supervisor ctl: %s\n", r.Error)
+			continue
+		}
+		if asJSON {
+			_ = enc.Encode(map[string]string{"program": r.Program, "result": "ok", "command": verb + " " + r.Program})
+		} else {
+			fmt.Fprintf(stdout, "%s %s: ok\n", verb, r.Program)
+		}
+	}
+	return code
+}
+
+// ctlVersion prints this client's version, then the running supervisor's.
+func ctlVersion(socket string, timeout time.Duration, asJSON bool, stdout, stderr io.Writer) int {
+	client := buildinfo.Get()
+	var server buildinfo.Info
+	c, err := control.NewClient(socket)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		server, err = c.Version(ctx)
+	}
+	if asJSON {
+		out := map[string]any{"client": client}
+		if err == nil {
+			out["server"] = server
+		}
+		_ = json.NewEncoder(stdout).Encode(out)
 	} else {
-		fmt.Fprintf(stdout, "%s: ok\n", strings.Join(append([]string{cmd}, operands...), " "))
+		fmt.Fprintf(stdout, "client: supervisor %s\n", client)
+	}
+	if err != nil {
+		return ctlError(stderr, false, stdout, err)
+	}
+	if !asJSON {
+		fmt.Fprintf(stdout, "server: supervisor %s\n", server)
 	}
 	return ctlOK
 }
@@ -275,13 +363,24 @@ func ctlStream(c *control.Client, cmd string, operands []string, follow bool, li
 			_, err := fmt.Fprintln(stdout, line)
 			return err
 		})
-	} else {
+	} else if len(operands) == 1 && !supervise.IsPattern(operands[0]) && operands[0] != supervise.AllPrograms {
 		err = c.Logs(ctx, operands[0], lines, follow, func(l control.LogRecord) error {
 			if asJSON {
 				return enc.Encode(l)
 			}
 			text, _ := escapeText([]byte(l.Text)) // a child's bytes must not drive our terminal
 			_, err := fmt.Fprintf(stdout, "%s %s[%d] %s: %s\n", l.Time.Format(time.RFC3339Nano), l.Program, l.Pid, l.Stream, text)
+			return err
+		})
+	} else {
+		// Several programs (names, patterns, all): one stream, resolved by the
+		// supervisor; each line says whose it is first.
+		err = c.LogsOf(ctx, operands, lines, follow, func(l control.LogRecord) error {
+			if asJSON {
+				return enc.Encode(l)
+			}
+			text, _ := escapeText([]byte(l.Text))
+			_, err := fmt.Fprintf(stdout, "%s | %s [%d] %s: %s\n", l.Program, l.Time.Format(time.RFC3339Nano), l.Pid, l.Stream, text)
 			return err
 		})
 	}
@@ -341,24 +440,34 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// printStatus prints the status of the programs names name (names, patterns,
+// all; none: every program), matched against this one snapshot.
 func printStatus(stdout, stderr io.Writer, all []control.ProgramStatus, names []string, asJSON bool) int {
 	st := all
 	if len(names) > 0 {
-		st = nil
-		for _, n := range names {
-			found := false
-			for _, p := range all {
-				if p.Name == n {
-					st, found = append(st, p), true
-				}
-			}
-			if !found {
+		have := make([]string, len(all))
+		for i, p := range all {
+			have[i] = p.Name
+		}
+		hit, missing, err := supervise.MatchPrograms(have, names)
+		if err != nil {
+			fmt.Fprintf(stderr, "supervisor ctl status: %v\n", err)
+			return ctlUsage
+		}
+		if len(missing) > 0 {
+			for _, n := range missing {
 				msg := fmt.Sprintf("no such program %q", n)
 				if asJSON {
 					_ = json.NewEncoder(stdout).Encode(map[string]string{"error": msg, "kind": "no_such_program"})
 				}
 				fmt.Fprintf(stderr, "supervisor ctl status: %s\n", msg)
-				return ctlNoSuchProg
+			}
+			return ctlNoSuchProg
+		}
+		st = nil
+		for _, p := range all {
+			if slices.Contains(hit, p.Name) {
+				st = append(st, p)
 			}
 		}
 	}

@@ -242,7 +242,9 @@ func TestCtlCommands(t *testing.T) {
 		{[]string{"signal", "USR1", "nope"}, 4, "no such program"},
 		{[]string{"status", "nope"}, 4, "no such program"},
 		{[]string{"signal", "BOGUS", "a"}, 2, "unknown signal"},
-		{[]string{"stop"}, 2, "want 1 argument"},
+		{[]string{"stop"}, 2, "want 1 or more argument"},
+		{[]string{"shutdown", "a"}, 2, "want 0 argument"},
+		{[]string{"stop", "w[", "a"}, 2, "syntax error in pattern"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"stop", ""}, 2, "a program name cannot be empty"},
 		{[]string{"--timeout", "-1s", "status"}, 2, "want a positive duration"},
@@ -571,4 +573,208 @@ restart = never
 		t.Fatalf("shutdown: %s", errOut)
 	}
 	p.exitCode(t)
+}
+
+// lineAfter returns the index of the first log line after index from that holds
+// every one of subs, or -1.
+func (p *proc) lineAfter(from int, subs ...string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := from + 1; i < len(p.lines); i++ {
+		ok := true
+		for _, s := range subs {
+			ok = ok && strings.Contains(p.lines[i], s)
+		}
+		if ok {
+			return i
+		}
+	}
+	return -1
+}
+
+// ctl on several programs: names, patterns and all, one line per program, the
+// exit code over all of them; a name or pattern matching nothing does nothing
+// (exit 4); stop all stops in reverse dependency order, start all starts in
+// dependency order; logs of several prefixes each line with its program.
+func TestCtlMany(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	p := start(t, "run", "-c", writeConf(t, `
+[program:db]
+command = CHILD
+min_uptime = 200ms
+[program:api]
+command = CHILD
+requires = db
+min_uptime = 200ms
+[program:web-1]
+command = CHILD --tick 50ms
+after = api
+min_uptime = 0s
+[program:web-2]
+command = CHILD --tick 50ms
+after = api
+min_uptime = 0s
+[program:broken]
+command = CHILD --run 0s --exit 3
+autostart = false
+start_retries = 0
+`), "--socket", sock)
+	p.waitLine(t, "control socket ready")
+	for _, n := range []string{"db", "api", "web-1", "web-2"} {
+		waitState(t, sock, n, "running", 0)
+	}
+
+	if out, errOut, code := ctl(t, sock, "status", "web-*", "db"); code != 0 || strings.Count(out, "RUNNING") != 3 {
+		t.Errorf("status 'web-*' db: exit %d:\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := ctl(t, sock, "status", "web-*", "cache-*", "nope"); code != 4 || !strings.Contains(errOut, `"cache-*"`) || !strings.Contains(errOut, `"nope"`) {
+		t.Errorf("status with patterns matching nothing: exit %d, %q; want 4 naming both", code, errOut)
+	}
+	// A pattern that matches nothing: nothing is done.
+	web1 := ctlStatus(t, sock)["web-1"]
+	if out, errOut, code := ctl(t, sock, "stop", "web-*", "cache-*"); code != 4 || !strings.Contains(errOut, `stop "cache-*": no such program (nothing was done)`) || out != "" {
+		t.Errorf("stop 'web-*' 'cache-*': exit %d:\n%s%s", code, out, errOut)
+	}
+	if st := ctlStatus(t, sock)["web-1"]; st.State != "running" || st.Pid != web1.Pid {
+		t.Errorf("a refused stop stopped web-1: %+v", st)
+	}
+
+	out, errOut, code := ctl(t, sock, "signal", "CONT", "web-?")
+	if code != 0 || out != "signal CONT web-1: ok\nsignal CONT web-2: ok\n" {
+		t.Errorf("signal CONT 'web-?': exit %d:\n%s%s", code, out, errOut)
+	}
+	// Logs of several: every line says whose it is.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		out, errOut, code = ctl(t, sock, "logs", "-n", "2", "web-*")
+		if code != 0 {
+			t.Fatalf("logs 'web-*': exit %d: %s", code, errOut)
+		}
+		if strings.Count(out, "web-1 | ") == 2 && strings.Count(out, "web-2 | ") == 2 && strings.Count(out, "\n") == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs -n 2 'web-*': %q", out)
+		}
+	}
+	if _, errOut, code := ctl(t, sock, "logs", "web-*", "nope"); code != 4 || !strings.Contains(errOut, `"nope"`) {
+		t.Errorf("logs 'web-*' nope: exit %d: %s", code, errOut)
+	}
+
+	// stop all: one line each; broken was not running, so exit 1. The stops go
+	// in reverse dependency order: api's only once web-1's and web-2's ended,
+	// db's only once api's did.
+	mark := len(strings.Split(p.log(), "\n")) - 1
+	out, errOut, code = ctl(t, sock, "stop", "all")
+	if code != 1 || out != "stop db: ok\nstop api: ok\nstop web-1: ok\nstop web-2: ok\n" || !strings.Contains(errOut, "stop broken: not running (stopped)") {
+		t.Errorf("stop all: exit %d, want 1:\n%s%s", code, out, errOut)
+	}
+	web1Stopped := p.lineAfter(mark, "supervisor.web-1", "program stopped")
+	web2Stopped := p.lineAfter(mark, "supervisor.web-2", "program stopped")
+	apiStopping := p.lineAfter(mark, "supervisor.api", "stopping program")
+	apiStopped := p.lineAfter(mark, "supervisor.api", "program stopped")
+	dbStopping := p.lineAfter(mark, "supervisor.db", "stopping program")
+	if web1Stopped < 0 || web2Stopped < 0 || apiStopping < max(web1Stopped, web2Stopped) || apiStopped < 0 || dbStopping < apiStopped {
+		t.Errorf("stop all: not in reverse dependency order (lines: web-1 stopped %d, web-2 stopped %d, api stopping %d, api stopped %d, db stopping %d):\n%s",
+			web1Stopped, web2Stopped, apiStopping, apiStopped, dbStopping, p.log())
+	}
+	for n, st := range ctlStatus(t, sock) {
+		if st.State != "stopped" {
+			t.Errorf("after stop all: %s is %s", n, st.State)
+		}
+	}
+
+	// start all: in dependency order, each waited for; broken fails (exit 1,
+	// saying why), the others are running when it returns.
+	mark = len(strings.Split(p.log(), "\n")) - 1
+	out, errOut, code = ctl(t, sock, "start", "all")
+	if code != 1 || out != "start db: ok\nstart api: ok\nstart web-1: ok\nstart web-2: ok\n" || !strings.Contains(errOut, "start broken: did not start: fatal") || !strings.Contains(errOut, "exit status 3") {
+		t.Errorf("start all: exit %d, want 1:\n%s%s", code, out, errOut)
+	}
+	st := ctlStatus(t, sock)
+	for _, n := range []string{"db", "api", "web-1", "web-2"} {
+		if st[n].State != "running" {
+			t.Errorf("after start all returned: %s is %s", n, st[n].State)
+		}
+	}
+	dbStarted := p.lineAfter(mark, "supervisor.db", "program started")
+	apiStarted := p.lineAfter(mark, "supervisor.api", "program started")
+	webStarted := p.lineAfter(mark, "supervisor.web-1", "program started")
+	if dbStarted < 0 || apiStarted < dbStarted || webStarted < apiStarted {
+		t.Errorf("start all: not in dependency order (lines: db %d, api %d, web-1 %d):\n%s", dbStarted, apiStarted, webStarted, p.log())
+	}
+
+	// restart of several, as JSON: one object per program.
+	out, errOut, code = ctl(t, sock, "--json", "restart", "web-2", "web-1", "web-1")
+	if code != 0 || out != `{"command":"restart web-1","program":"web-1","result":"ok"}`+"\n"+`{"command":"restart web-2","program":"web-2","result":"ok"}`+"\n" {
+		t.Errorf("--json restart web-2 web-1 web-1: exit %d:\n%s%s", code, out, errOut)
+	}
+	// start of a mix: one running (refused), one that fails.
+	if out, errOut, code := ctl(t, sock, "start", "db", "broken"); code != 1 || out != "" || !strings.Contains(errOut, "start db: already started (running)") || !strings.Contains(errOut, "start broken: did not start") {
+		t.Errorf("start db broken: exit %d, want 1:\n%s%s", code, out, errOut)
+	}
+	// The running supervisor's version, beside the client's.
+	if out, errOut, code := ctl(t, sock, "version"); code != 0 || !strings.Contains(out, "client: supervisor ") || !strings.Contains(out, "server: supervisor ") {
+		t.Errorf("ctl version: exit %d:\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: %s", errOut)
+	}
+	p.exitCode(t)
+	if out, _, code := ctl(t, sock, "version"); code != 3 || !strings.Contains(out, "client: supervisor ") {
+		t.Errorf("ctl version with no supervisor: exit %d, %q; want 3 after the client's line", code, out)
+	}
+}
+
+// logs -f of several programs follows them all over one stream, each line
+// prefixed with its program, and ends with exit 0 when the supervisor stops.
+func TestCtlLogsFollowMany(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	p := start(t, "run", "-c", writeConf(t, `
+[program:w-1]
+command = CHILD --tick 20ms
+[program:w-2]
+command = CHILD --tick 20ms
+[program:other]
+command = CHILD --tick 20ms
+`), "--socket", sock)
+	p.waitLine(t, "control socket ready")
+	follow := exec.Command(bin("supervisor"), "ctl", "--socket", sock, "logs", "-f", "-n", "0", "w-*")
+	out, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var followErr strings.Builder
+	follow.Stderr = &followErr
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer follow.Process.Kill()
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !(seen["w-1"] && seen["w-2"]) {
+		name, _, ok := strings.Cut(sc.Text(), " | ")
+		if !ok || !strings.Contains(sc.Text(), "stdout: ") {
+			t.Fatalf("a followed line without its program first: %q", sc.Text())
+		}
+		if name == "other" {
+			t.Fatalf("logs -f 'w-*' showed other's line: %q", sc.Text())
+		}
+		seen[name] = true
+	}
+	if !seen["w-1"] || !seen["w-2"] {
+		t.Fatalf("logs -f 'w-*' ended before showing both: %v: %s", seen, followErr.String())
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: %s", errOut)
+	}
+	p.exitCode(t)
+	if err := follow.Wait(); err != nil || !strings.Contains(followErr.String(), "the supervisor stopped") {
+		t.Errorf("logs -f 'w-*' at shutdown: %v, want exit 0 saying the supervisor stopped: %s", err, followErr.String())
+	}
 }

@@ -258,3 +258,37 @@ func TestInitUsage(t *testing.T) {
 		t.Errorf("init --help: %v\n%s", err, out)
 	}
 }
+
+// In a root file system without /dev/null (here: a mount namespace with an
+// empty tmpfs on /dev), init and run start, and a program reads EOF from its
+// stdin as it would from /dev/null: the reaper gives it an empty pipe.
+func TestNoDevNull(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for unshare --mount")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("unshare not installed")
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	// $0: what to run once /dev is empty.
+	noDev := func(args ...string) *exec.Cmd {
+		return exec.Command(unshare, append([]string{"--mount", "--propagation", "private", sh, "-c",
+			`mount -t tmpfs none /dev && [ ! -e /dev/null ] && exec "$0" "$@"`}, args...)...)
+	}
+	out, errOut, code := runBinary(t, noDev(bin("supervisor"), "init", "--", bin("child"), "--run", "0s", "--exit", "3"))
+	if code != 3 || strings.Contains(errOut, "cannot start the reaper") || !strings.Contains(errOut, "no /dev/null") {
+		t.Errorf("init without /dev/null: exit %d, want 3 (the program's) and a warning:\n%s%s", code, out, errOut)
+	}
+	p := startCmd(t, noDev(bin("supervisor"), "run", "--socket", "none", "--", sh, "-c", `read x; echo "read status $?"`))
+	if got := p.exitCode(t); got != 0 {
+		t.Fatalf("run without /dev/null: exit %d, want 0:\n%s", got, p.log())
+	}
+	// read's status 1 is EOF: the program's stdin was empty and closed, as
+	// /dev/null would have been.
+	p.logSays(t, "no /dev/null: children get an empty pipe as stdin instead", "read status 1", "exited successfully")
+}

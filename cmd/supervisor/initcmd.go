@@ -76,14 +76,14 @@ func cmdInit(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.opts.Session, "session", false, "run PROGRAM as a session leader, handing it the terminal; TSTP TTIN TTOU reach it as STOP (dumb-init's setsid mode)")
 	fs.BoolVar(&cfg.warnOnReap, "warn-on-reap", false, "log every reaped zombie other than PROGRAM at warning level (tini -w)")
 	leave := fs.Bool("leave-leftovers", false, "once PROGRAM has ended, exit at once, leaving what it left behind alone (tini's way; as PID 1 the kernel then kills them)")
-	version := fs.Bool("version", false, "print the version and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return exitUsage
 	}
-	if *version {
+	if *showVersion {
 		fmt.Fprintln(stdout, "supervisor init", version)
 		return 0
 	}

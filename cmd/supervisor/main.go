@@ -13,6 +13,8 @@
 //	supervisor demo zombie|orphan|semaphore  narrated demonstrations (internal/demo)
 //	supervisor compare                the same workers as goroutines and as
 //	                                  processes, measured side by side
+//	supervisor version                the version and commit (also --version)
+//	supervisor worker NAME ARGS...    a built-in worker, in this process
 //
 // run and demo exit 0 after a requested stop (SIGINT, SIGTERM) or when every
 // program ended successfully; with the shell-style status of the last program that
@@ -36,6 +38,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/supervisor/supervisor/internal/buildinfo"
 	"github.com/supervisor/supervisor/internal/compare"
 	"github.com/supervisor/supervisor/internal/config"
 	"github.com/supervisor/supervisor/internal/control"
@@ -59,7 +62,8 @@ const usage = `usage:
   supervisor init [flags] -- PROGRAM [ARG...] run PROGRAM as a container init
   supervisor demo zombie|orphan|semaphore [flags]  narrated demos: zombies, orphans, leases
   supervisor compare [--json|--markdown] [-n N]  goroutine and process workers, measured side by side
-  supervisor version
+  supervisor version                        the version and commit (also --version)
+  supervisor worker NAME [ARG...]           run a built-in worker (as spawner = reexec does)
 
 Run 'supervisor run -h' or 'supervisor init -h' for the flags.
 `
@@ -103,7 +107,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInit(args[1:], stdout, stderr)
 	case "compare":
 		return cmdCompare(args[1:], stdout, stderr)
-	case "version":
+	case "worker":
+		// A built-in worker in this process: what spawner = reexec runs, under
+		// a name a command line can give (the demo's exec programs run
+		// /proc/self/exe worker child ...).
+		if len(args) < 2 {
+			fmt.Fprintf(stderr, "supervisor worker: name a worker (one of %s)\n", strings.Join(worker.Names(), ", "))
+			return exitUsage
+		}
+		return worker.Run(args[1], args[2:], stdout, stderr)
+	case "version", "--version":
 		fmt.Fprintln(stdout, "supervisor", version)
 		return 0
 	case "help", "-h", "--help":
@@ -115,7 +128,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-var version = "dev"
+// version is this build's version and commit, for version, --version, init
+// --version and the tini and dumb-init names (internal/buildinfo).
+var version = buildinfo.Get().String()
 
 func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 	name := "run"
@@ -145,7 +160,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 
 	group, source, src, err := loadGroup(*file, fs.Args(), demo, adhoc{restart: *restart, spawner: *spawner, kind: *kind, name: *progName})
 	if err != nil {
-		fmt.Fprintf(stderr, "supervisor: %v\n", err)
+		printErr(stderr, err)
 		return exitUsage
 	}
 	if *check {
@@ -153,7 +168,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 			// Parsed; now whether each external command can run here.
 			problems, err := config.CheckCommands(*file, src)
 			if err != nil {
-				fmt.Fprintf(stderr, "supervisor: %v\n", err)
+				printErr(stderr, err)
 				return exitUsage
 			}
 			for _, p := range problems {
@@ -181,10 +196,6 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		return exitUsage
 	}
 	if demo {
-		// The embedded config names the worker binary "child"; find it next to us.
-		if exe, err := os.Executable(); err == nil {
-			os.Setenv("PATH", filepath.Dir(exe)+string(os.PathListSeparator)+os.Getenv("PATH"))
-		}
 		log.Info("demo: supervising the embedded config; press Ctrl-C to stop")
 	}
 	sock, explicit := *socket, *socket != ""
@@ -606,6 +617,14 @@ func cmdCompare(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// printErr prints err to stderr, each of its lines (a config file's problems,
+// one a line) prefixed "supervisor: ".
+func printErr(stderr io.Writer, err error) {
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		fmt.Fprintf(stderr, "supervisor: %s\n", line)
+	}
 }
 
 // plural says "1 program" or "3 programs".

@@ -491,6 +491,18 @@ func TestCheckConfig(t *testing.T) {
 			t.Errorf("error %q does not name %q", out, want)
 		}
 	}
+	// Several mistakes: every one in the same run, each on its own line.
+	many := writeConf(t, "[program:a]\ncommand = CHILD\nstartsecs = 5\nrestart = sometimes\n[program:b]\ncommand = CHILD\nnumprocs = 2\n")
+	out, err = exec.Command(bin("supervisor"), "run", "--check", "-c", many).CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("--check on a file with three mistakes: %v, want exit code 2\n%s", err, out)
+	}
+	for _, want := range []string{"supervisor: " + many + ":3: [program:a] startsecs: unknown key",
+		"supervisor: " + many + ":4: [program:a] restart: \"sometimes\"", "supervisor: " + many + ":7: [program:b] numprocs: unknown key"} {
+		if !strings.Contains(string(out), want+"") {
+			t.Errorf("--check output does not say %q:\n%s", want, out)
+		}
+	}
 	// It parses, but a command cannot run here: exit 1, each one named with
 	// its line.
 	missing := writeConf(t, "[program:a]\ncommand = CHILD\n[program:b]\ncommand = /nonexistent/prog\n[program:c]\ncommand = nosuch-cmd-xyz\n")
@@ -573,6 +585,24 @@ func TestAdHocGoroutine(t *testing.T) {
 	p.waitLine(t, "service stopping (stop requested)")
 }
 
+// version and --version say the same: the version, the commit (unknown in a
+// plain go build of a worktree), the Go release.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	var first string
+	for _, arg := range []string{"version", "--version"} {
+		out, err := exec.Command(bin("supervisor"), arg).Output()
+		if err != nil || !strings.HasPrefix(string(out), "supervisor ") || !strings.Contains(string(out), "(commit ") || !strings.Contains(string(out), "go1.") {
+			t.Errorf("supervisor %s: %v %q", arg, err, out)
+		}
+		if first == "" {
+			first = string(out)
+		} else if string(out) != first {
+			t.Errorf("supervisor --version %q differs from version %q", out, first)
+		}
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
@@ -632,6 +662,67 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo exit code %d after SIGINT, want 0:\n%s", got, p.log())
 	}
 	p.waitLine(t, "supervisor stopped")
+}
+
+// The supervisor binary alone, installed by make install and run with nothing
+// on PATH (no child binary anywhere), runs the demo: every program starts, the
+// exec and forkexec ones too, and SIGINT ends it cleanly.
+func TestDemoInstalledAlone(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("needs make")
+	}
+	tmp := t.TempDir()
+	install := exec.Command("make", "-C", "../..", "install", "PREFIX="+tmp, "BIN="+filepath.Join(tmp, "build"))
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	// make stamps the version and the commit.
+	ver, err := exec.Command(filepath.Join(tmp, "bin", "supervisor"), "version").Output()
+	if err != nil || !strings.HasPrefix(string(ver), "supervisor ") || strings.Contains(string(ver), "devel") {
+		t.Errorf("installed supervisor version: %v %q, want a stamped version", err, ver)
+	}
+	if head, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil && len(head) > 12 {
+		if !strings.Contains(string(ver), "commit "+string(head[:12])) {
+			t.Errorf("installed supervisor version %q does not name commit %s", ver, head[:12])
+		}
+	}
+	// Only the supervisor: the demo must not need the child binary.
+	if err := os.Remove(filepath.Join(tmp, "bin", "child")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(tmp, "bin", "supervisor"), "demo", "--socket", "none")
+	cmd.Dir = tmp
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "PATH=/nonexistent")
+	p := startCmd(t, cmd)
+	for _, want := range [][]string{
+		{"supervisor.steady", "program started", "spawner=exec"},
+		{"supervisor.steady", "stdout", "tick 1"},
+		{"supervisor.crasher", "program started", "spawner=forkexec"},
+		{"supervisor.crasher", "program exited", `exit="exit status 1"`},
+		{"supervisor.builtin", "program started", "spawner=reexec"},
+		{"supervisor.oneshot", "not restarting", "exited successfully"},
+		{"supervisor.talker", "program started"},
+		{"supervisor.inproc", "program started", "kind=goroutine"},
+	} {
+		p.waitLine(t, want...)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.exitCode(t); got != 0 {
+		t.Fatalf("demo exit code %d after SIGINT, want 0:\n%s", got, p.log())
+	}
+	for _, bad := range []string{"exit status 127", "exit status 126", "spawn failed"} {
+		if strings.Contains(p.log(), bad) {
+			t.Errorf("the log says %q:\n%s", bad, p.log())
+		}
+	}
 }
 
 // asPID1 returns the command prefix that runs a program as PID 1 of a new PID

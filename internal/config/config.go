@@ -57,6 +57,42 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying cause, or nil.
 func (e *Error) Unwrap() error { return e.Err }
 
+// maxErrors bounds the problems one Parse reports; the rest are counted.
+const maxErrors = 50
+
+// Errors is what Parse and Load return for a file with more than one problem:
+// each one (at most maxErrors, 50, in line order), and how many more there were.
+// errors.As finds the first *Error through Unwrap.
+type Errors struct {
+	List    []*Error
+	Omitted int // problems found after the first maxErrors
+}
+
+// Error is every problem on a line of its own, then "and N more problems" when
+// some were left out.
+func (e *Errors) Error() string {
+	var b strings.Builder
+	for i, err := range e.List {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(err.Error())
+	}
+	if e.Omitted > 0 {
+		fmt.Fprintf(&b, "\nand %d more problem(s)", e.Omitted)
+	}
+	return b.String()
+}
+
+// Unwrap returns every problem as an error, in order.
+func (e *Errors) Unwrap() []error {
+	out := make([]error, len(e.List))
+	for i, err := range e.List {
+		out[i] = err
+	}
+	return out
+}
+
 // maxFileSize bounds a config file: a supervisor reloading on SIGHUP must not be
 // made to read /dev/zero, or a log file named by mistake, until it runs out of
 // memory.
@@ -189,7 +225,8 @@ func Workers() supervise.Catalogue {
 }
 
 // Parse parses src; name is used in error messages (the file name). On failure it
-// returns the zero Group and an *Error describing the first problem in the file.
+// returns the zero Group and every problem in the file: an *Error when there is
+// one, an *Errors when there are more.
 func Parse(name string, src []byte) (supervise.Group, error) {
 	g, err := newParser(name).parse(src)
 	if err != nil {
@@ -215,6 +252,7 @@ const (
 	sectSupervisor
 	sectDefaults
 	sectProgram
+	sectSkip // after a section header that was refused: its keys are not checked
 )
 
 // program is a [program:NAME] section being or having been parsed.
@@ -253,6 +291,52 @@ type parser struct {
 
 	supervisorLine int // line of [supervisor], 0 if none yet
 	defaultsLine   int // line of [defaults], 0 if none yet
+
+	// Every problem is collected (add), not only the first: errs holds the first
+	// maxErrors of them, omitted counts the rest. sectionErrs counts the current
+	// section's, defaultsErrs [defaults]'s: a program whose keys (or defaults)
+	// failed is not checked as a whole (Validate), which would only report the
+	// same mistakes again, as consequences.
+	errs         []*Error
+	omitted      int
+	sectionErrs  int
+	defaultsErrs int
+}
+
+// add records a problem (nil is none).
+func (p *parser) add(err error) {
+	if err == nil {
+		return
+	}
+	p.sectionErrs++
+	if p.kind == sectDefaults {
+		p.defaultsErrs++
+	}
+	e, ok := err.(*Error)
+	if !ok {
+		e = &Error{File: p.file, Msg: err.Error(), Err: err}
+	}
+	if len(p.errs) == maxErrors {
+		p.omitted++
+		return
+	}
+	p.errs = append(p.errs, e)
+}
+
+// failure is the error for the problems found: nil, the one *Error, or an
+// *Errors in line order.
+func (p *parser) failure() error {
+	switch len(p.errs) {
+	case 0:
+		return nil
+	case 1:
+		if p.omitted == 0 {
+			return p.errs[0]
+		}
+	}
+	list := slices.Clone(p.errs)
+	slices.SortStableFunc(list, func(a, b *Error) int { return a.Line - b.Line })
+	return &Errors{List: list, Omitted: p.omitted}
 }
 
 func (p *parser) errorf(line int, key, format string, args ...any) *Error {
@@ -266,7 +350,8 @@ func (p *parser) parse(src []byte) (supervise.Group, error) {
 		n := i + 1
 		raw = strings.TrimSuffix(raw, "\r")
 		if strings.IndexByte(raw, 0) >= 0 {
-			return supervise.Group{}, p.errorf(n, "", "line contains a NUL byte")
+			p.add(p.errorf(n, "", "line contains a NUL byte"))
+			continue
 		}
 		code, hadComment := stripComment(raw)
 		line := strings.TrimSpace(code)
@@ -274,25 +359,30 @@ func (p *parser) parse(src []byte) (supervise.Group, error) {
 		case line == "":
 			continue
 		case line[0] == '[':
+			p.add(p.endSection())
+			p.sectionErrs = 0
 			if err := p.header(n, line); err != nil {
-				return supervise.Group{}, err
+				p.add(err)
+				p.kind = sectSkip // its keys would each be "outside any section"
 			}
+		case p.kind == sectSkip:
+			continue
 		default:
-			if err := p.keyValue(n, line, hadComment); err != nil {
-				return supervise.Group{}, err
-			}
+			p.add(p.keyValue(n, line, hadComment))
 		}
 	}
-	if err := p.endSection(); err != nil {
-		return supervise.Group{}, err
+	p.add(p.endSection())
+	if len(p.programs) == 0 && len(p.errs) == 0 { // else a refused header may be why
+		p.add(&Error{File: p.file, Msg: "no [program:NAME] sections"})
 	}
-	if len(p.group.Programs) == 0 {
-		return supervise.Group{}, &Error{File: p.file, Msg: "no [program:NAME] sections"}
+	if err := p.failure(); err != nil {
+		return supervise.Group{}, err
 	}
 	p.expandInstanceDeps()
 	if err := p.group.Validate(); err != nil {
 		// Every program and the strategy were checked already; this only catches
-		// group-level rules that the parser does not know about.
+		// group-level rules that the parser does not know about (and runs only
+		// on a file with no other problem: they may be their consequences).
 		return supervise.Group{}, p.validateError(err)
 	}
 	return p.group, nil
@@ -316,11 +406,9 @@ func stripComment(line string) (string, bool) {
 // case the ';' or '#' was meant to be part of it.
 const commentHint = ` (a ';' or '#' after whitespace starts a comment; in command and environment, \; or \# outside quotes keeps one)`
 
-// header handles a line that starts with '['.
+// header handles a line that starts with '[' (the section before it has been
+// ended).
 func (p *parser) header(n int, line string) error {
-	if err := p.endSection(); err != nil {
-		return err
-	}
 	p.kind, p.section, p.cur, p.sectionKeys = sectNone, "", nil, map[string]int{}
 	if !strings.HasSuffix(line, "]") || len(line) < 2 {
 		return p.errorf(n, "", "malformed section header %q: it must end with ']'", line)
@@ -393,7 +481,7 @@ func (p *parser) keyValue(n int, line string, hadComment bool) error {
 	default:
 		var ok bool
 		if f, ok = programKeys[key]; !ok {
-			return p.errorf(n, key, "unknown key")
+			return p.errorf(n, key, "unknown key%s", supervisordHint(key))
 		}
 		if p.kind == sectDefaults && key == "command" {
 			return p.errorf(n, key, "cannot be set in [defaults]; every program needs its own command")
@@ -491,6 +579,9 @@ func (p *parser) endSection() error {
 	if !inProgram && !inDefaults && Workers().SpeaksProtocol(&pr.spec) {
 		pr.spec.Protocol = true // a goroutine worker, or a re-executed one that speaks the link
 	}
+	if p.sectionErrs > 0 || p.defaultsErrs > 0 {
+		return nil // reported already; the whole is checked once they are fixed
+	}
 	if err := pr.spec.Validate(); err != nil {
 		return p.validateError(err)
 	}
@@ -546,6 +637,26 @@ func (p *parser) validateError(err error) *Error {
 		}
 	}
 	return e
+}
+
+// supervisordKeys maps supervisord's program keys that have an equivalent here
+// to it, for the error about an unknown key.
+var supervisordKeys = map[string]string{
+	"autorestart":  "restart; its true is always, unexpected is on-failure",
+	"startsecs":    "min_uptime",
+	"startretries": "start_retries",
+	"stopsignal":   "stop_signal",
+	"stopwaitsecs": "stop_grace",
+	"exitcodes":    "success_codes",
+}
+
+// supervisordHint is what the error about an unknown key adds when the key is
+// supervisord's: the key to use instead.
+func supervisordHint(key string) string {
+	if to, ok := supervisordKeys[key]; ok {
+		return " (supervisord's; here it is " + to + ")"
+	}
+	return ""
 }
 
 // field describes one program key.

@@ -527,7 +527,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "validate: program name like an option", src: prog + "[program:-n]\ncommand = x\n", line: 3, section: "program:-n", msg: `invalid program name "-n"`, invalid: true},
 		{name: "validate: stop_signal STOP", src: prog + "stop_signal = STOP\n", line: 3, section: "program:web", key: "stop_signal", msg: "SIGSTOP cannot be handled", invalid: true},
 		{name: "validate: program name too long", src: "[program:" + strings.Repeat("x", 65) + "]\ncommand = x\n", line: 1, msg: "must be 1-64 letters", invalid: true},
-		{name: "first error wins", src: prog + "restart = sometimes\nspawner = fork\n", line: 3, section: "program:web", key: "restart", msg: "sometimes"},
+		{name: "the first error comes first", src: prog + "restart = sometimes\nspawner = fork\n", line: 3, section: "program:web", key: "restart", msg: "sometimes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -859,5 +859,98 @@ func TestParseKindErrors(t *testing.T) {
 				t.Errorf("error %q (line %d, key %q), want line %d, key %q, message with %q", err, ce.Line, ce.Key, tc.line, tc.key, tc.msg)
 			}
 		})
+	}
+}
+
+// A supervisord program section carried over as it was: every mistake is
+// reported in one run, each with its line, section and key, in line order.
+func TestParseReportsEveryError(t *testing.T) {
+	t.Parallel()
+	src := `; a supervisord config, carried over
+[supervisord]
+logfile = /var/log/supervisord.log
+
+[program:web]
+command=/usr/bin/python3 -m http.server 8000
+autorestart=true
+startsecs=5
+numprocs=2
+restart = sometimes
+stop_signal = BOGUS
+min_uptime = soon
+restart = always
+
+[program:ok]
+command = /bin/true
+backoff_initial = 2s
+backoff_max = 1s
+`
+	_, err := config.Parse("sv.conf", []byte(src))
+	var all *config.Errors
+	if !errors.As(err, &all) {
+		t.Fatalf("error %T %v, want *config.Errors", err, err)
+	}
+	want := []string{
+		`sv.conf:2: unknown section [supervisord]`,
+		`sv.conf:7: [program:web] autorestart: unknown key (supervisord's; here it is restart;`,
+		`sv.conf:8: [program:web] startsecs: unknown key (supervisord's; here it is min_uptime)`,
+		`sv.conf:9: [program:web] numprocs: unknown key`,
+		`sv.conf:10: [program:web] restart: "sometimes" is not one of always, on-failure, never`,
+		`sv.conf:11: [program:web] stop_signal: "BOGUS" is not a signal name`,
+		`sv.conf:12: [program:web] min_uptime: "soon" is not a duration`,
+		`sv.conf:13: [program:web] restart: duplicate key (first set at line 10)`,
+		// A program whose keys are fine is still checked as a whole.
+		`sv.conf:18: [program:ok] backoff_max: 1s is less than backoff_initial 2s`,
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) || len(all.List) != len(want) || all.Omitted != 0 {
+		t.Fatalf("%d problems (%d listed, %d omitted), want %d:\n%v", len(lines), len(all.List), all.Omitted, len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("problem %d: %q, want it to start with %q", i+1, lines[i], w)
+		}
+	}
+	// The first is an *Error too, for errors.As callers.
+	var first *config.Error
+	if !errors.As(err, &first) || first.Line != 2 {
+		t.Errorf("errors.As(*config.Error): %+v, want the first problem (line 2)", first)
+	}
+	// A program with a mistake is not validated as a whole: its mistakes are
+	// reported, not their consequences (web's min_uptime stayed at its default).
+	if strings.Contains(err.Error(), "[program:web] command") {
+		t.Errorf("a consequence was reported:\n%v", err)
+	}
+}
+
+// At most 50 problems are listed; the rest are counted.
+func TestParseErrorsCapped(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("[program:a]\ncommand = /bin/true\n")
+	for i := range 60 {
+		fmt.Fprintf(&b, "nosuch%d = 1\n", i)
+	}
+	_, err := config.Parse("many.conf", []byte(b.String()))
+	var all *config.Errors
+	if !errors.As(err, &all) || len(all.List) != 50 || all.Omitted != 10 {
+		t.Fatalf("%T %v, want 50 listed and 10 omitted", err, err)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 51 || lines[0] != "many.conf:3: [program:a] nosuch0: unknown key" || lines[50] != "and 10 more problem(s)" {
+		t.Errorf("first %q, last %q of %d lines", lines[0], lines[len(lines)-1], len(lines))
+	}
+}
+
+// The keys under a section header that was refused are not reported one by
+// one as "outside any section"; the next section is checked again.
+func TestParseSkipsRefusedSection(t *testing.T) {
+	t.Parallel()
+	src := "[program:a]\ncommand = /bin/true\n[program:a]\ncommand = x\nrestart = sometimes\n[program:b]\ncommand = /bin/true\nrestart = never-ever\n"
+	_, err := config.Parse("dup.conf", []byte(src))
+	want := "dup.conf:3: [program:a] duplicate program name \"a\" (first defined at line 1)\n" +
+		"dup.conf:8: [program:b] restart: \"never-ever\" is not one of always, on-failure, never"
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
 }

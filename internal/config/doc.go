@@ -202,10 +202,20 @@
 //
 // # Errors
 //
-// Parse and Load stop at the first problem and return it as an *[Error], which
-// names the file, the line, the section and the key, and prints as
+// Parse and Load report every problem in the file, not only the first. Each is
+// an *[Error], which names the file, the line, the section and the key, and
+// prints as
 //
 //	demo.conf:12: [program:web] restart: "sometimes" is not one of always, on-failure, never
+//
+// One problem is returned as that *Error; several as an *[Errors]: the first
+// 50 (maxErrors) in line order, one a line, then "and N more problem(s)"; its
+// Unwrap lets errors.As find the first *Error. The keys under a refused section
+// header are skipped (they are not each "outside any section"); a program whose
+// section or [defaults] had a problem is not validated as a whole, and the
+// group-level rules (Group.Validate) run only on a file with no other problem,
+// so consequences are not reported as problems of their own. A supervisord key
+// with an equivalent here (startsecs, autorestart, ...) is named in the error.
 //
 // A program missing command is reported at its section header. After a program
 // section is read, the program is checked with supervise's Validate; a failure is

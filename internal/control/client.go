@@ -12,9 +12,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/supervisor/supervisor/internal/buildinfo"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
 
@@ -79,6 +81,29 @@ func (c *Client) Program(ctx context.Context, op, name, sig string, noWait bool)
 		p += "?wait=false"
 	}
 	return c.do(ctx, http.MethodPost, p, nil)
+}
+
+// Group runs op (start, stop, restart, signal) on every program names name
+// (names, glob patterns, "all"), resolved by the supervisor at once, and
+// returns each program's outcome; sig is used by signal only, noWait by start
+// and restart. A name or pattern that matches nothing is an *APIError of kind
+// no_such_program, and then nothing was done.
+func (c *Client) Group(ctx context.Context, op string, names []string, sig string, noWait bool) ([]GroupResult, error) {
+	in, err := json.Marshal(GroupArgs{Programs: names, Sig: sig, NoWait: noWait})
+	if err != nil {
+		return nil, err
+	}
+	var rep GroupReply
+	if err := c.doBody(ctx, http.MethodPost, "/v1/group/"+url.PathEscape(op), in, &rep); err != nil {
+		return nil, err
+	}
+	return rep.Results, nil
+}
+
+// Version returns the running supervisor's build information.
+func (c *Client) Version(ctx context.Context) (buildinfo.Info, error) {
+	var info buildinfo.Info
+	return info, c.do(ctx, http.MethodGet, "/v1/version", &info)
 }
 
 // Request sends method and body to the program name, or, if name is a pattern
@@ -199,6 +224,19 @@ func (c *Client) Logs(ctx context.Context, program string, n int, follow bool, f
 		p += "&follow=1"
 	}
 	return streamInto(c, ctx, p, fn)
+}
+
+// LogsOf is Logs for every program that programs name (names, glob patterns,
+// "all"), resolved by the supervisor at once: their last n lines each, merged
+// in time order, then with follow every later line of any of them, over one
+// connection. A name or pattern matching nothing is an *APIError of kind
+// no_such_program.
+func (c *Client) LogsOf(ctx context.Context, programs []string, n int, follow bool, fn func(LogRecord) error) error {
+	q := url.Values{"program": programs, "lines": {strconv.Itoa(n)}}
+	if follow {
+		q.Set("follow", "1")
+	}
+	return streamInto(c, ctx, "/v1/logs?"+q.Encode(), fn)
 }
 
 // streamInto GETs path and decodes its body, one JSON object a line, into fn. A

@@ -59,6 +59,13 @@ func (f *fake) RestartWait(_ context.Context, n string) error {
 func (f *fake) Signal(_ context.Context, n string, s syscall.Signal) error {
 	return f.record("signal " + s.String() + " " + n)
 }
+func (f *fake) Group(_ context.Context, op string, names []string, s syscall.Signal, wait bool) ([]supervise.Outcome, error) {
+	var outs []supervise.Outcome
+	for _, n := range names {
+		outs = append(outs, supervise.Outcome{Program: n, Err: f.record(fmt.Sprintf("group %s %s %v %v", op, n, s, wait))})
+	}
+	return outs, nil
+}
 func (f *fake) Shutdown(context.Context) error { return f.record("shutdown") }
 func (f *fake) Adopted() []supervise.Orphan    { return nil }
 func (f *fake) Request(ctx context.Context, name, method string, body []byte) ([]byte, error) {

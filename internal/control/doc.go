@@ -14,10 +14,23 @@
 //	POST /v1/programs/{name}/stop         Supervisor.Stop
 //	POST /v1/programs/{name}/restart      Supervisor.Restart
 //	POST /v1/programs/{name}/signal?sig=S Supervisor.Signal
+//	POST /v1/group/{op}                   GroupArgs -> GroupReply: start, stop, restart or
+//	                                      signal on several programs (names, glob patterns,
+//	                                      "all"), resolved at once: Supervisor.Group
+//	GET  /v1/logs?program=P&program=Q     recent output of several (names, patterns, all),
+//	                                      merged in time order; ?follow=1 streams them all
+//	GET  /v1/version                      buildinfo.Info: the supervisor's version and commit
 //	POST /v1/programs/{name}/request      RequestArgs -> RequestReply: Supervisor.Request, or
 //	                                      RequestAny when name is a pool pattern (worker-*)
 //	POST /v1/reload                       re-read the config: supervise.ReloadResult
 //	POST /v1/shutdown                     Supervisor.Shutdown
+//
+// Names and patterns of several programs are resolved by the supervisor, never
+// by the client from a status list: a group operation resolves them and begins
+// in one step of the state goroutine (no reload in between), and a name or
+// pattern that matches nothing fails the whole request (404, nothing done).
+// A group's per-program failures are outcomes in its 200 reply, each with the
+// kind its single-program request would have had.
 //
 // Streams (events, logs with follow) are one JSON object a line. Their last line
 // may be an error object: kind "lagged" (the follower fell behind and records were

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -111,6 +112,36 @@ func (j *Journal) follow(program string, n int) ([]LogRecord, <-chan LogRecord, 
 	}
 	ch, cancel := j.output.subscribe()
 	return recent, ch, cancel
+}
+
+// followSet is follow for several programs: the n most recent lines of each,
+// merged in time order, and the channel of every later line (the caller
+// filters).
+func (j *Journal) followSet(programs []string, n int) ([]LogRecord, <-chan LogRecord, func()) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	recent := j.recentSetLocked(programs, n)
+	ch, cancel := j.output.subscribe()
+	return recent, ch, cancel
+}
+
+// recentSet is recent for several programs: up to n lines of each, merged in
+// time order (oldest first).
+func (j *Journal) recentSet(programs []string, n int) []LogRecord {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.recentSetLocked(programs, n)
+}
+
+func (j *Journal) recentSetLocked(programs []string, n int) []LogRecord {
+	var out []LogRecord
+	for _, p := range programs {
+		if rg := j.logs[p]; rg != nil {
+			out = append(out, rg.last(n)...)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b LogRecord) int { return a.Time.Compare(b.Time) })
+	return out
 }
 
 // followEvents returns a channel of every later event; it is closed if the

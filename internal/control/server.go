@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
+	"github.com/supervisor/supervisor/internal/buildinfo"
 	"github.com/supervisor/supervisor/internal/ipc"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
@@ -36,6 +37,10 @@ type Target interface {
 	StartWait(ctx context.Context, name string) error
 	RestartWait(ctx context.Context, name string) error
 	Signal(ctx context.Context, name string, sig syscall.Signal) error
+	// Group runs start, stop, restart or signal on every program that names
+	// (names, glob patterns, "all") name, resolved at once, and returns one
+	// outcome per program (supervise.Supervisor.Group).
+	Group(ctx context.Context, op string, names []string, sig syscall.Signal, wait bool) ([]supervise.Outcome, error)
 	Shutdown(ctx context.Context) error
 	// Reload re-reads the configuration and applies it, or changes nothing.
 	Reload(ctx context.Context) (supervise.ReloadResult, error)
@@ -59,6 +64,32 @@ type RequestArgs struct {
 	// request also ends when the client goes away.
 	Timeout string `json:"timeout,omitempty"`
 }
+
+// GroupArgs is the body of POST /v1/group/{op}.
+type GroupArgs struct {
+	// Programs are names, path.Match patterns ("web-*", "db?") and "all".
+	Programs []string `json:"programs"`
+	Sig      string   `json:"sig,omitempty"`     // signal: TERM, USR1, 15, ...
+	NoWait   bool     `json:"no_wait,omitempty"` // start, restart: answer once spawned, not once running (ready) or failed
+}
+
+// GroupResult is one program's outcome in the reply to POST /v1/group/{op}:
+// Result "ok", or Error and Kind as an error reply's.
+type GroupResult struct {
+	Program string `json:"program"`
+	Result  string `json:"result,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Kind    string `json:"kind,omitempty"`
+}
+
+// GroupReply is the reply to POST /v1/group/{op}: every program's outcome, in
+// config order.
+type GroupReply struct {
+	Results []GroupResult `json:"results"`
+}
+
+// maxGroupJSON bounds the body of a group operation.
+const maxGroupJSON = 1 << 20
 
 // RequestReply is the answer to a request that the program answered.
 type RequestReply struct {
@@ -149,8 +180,13 @@ func NewServer(log hclog.Logger, t Target, j *Journal, lim Limits) *Server {
 	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("GET /v1/tree", s.tree)
 	mux.HandleFunc("GET /v1/programs/{name}/logs", s.logs)
+	mux.HandleFunc("GET /v1/logs", s.logsOf)
 	mux.HandleFunc("POST /v1/programs/{name}/{op}", s.program)
 	mux.HandleFunc("POST /v1/programs/{name}/request", s.request) // more specific than {op}: wins
+	mux.HandleFunc("POST /v1/group/{op}", s.group)
+	mux.HandleFunc("GET /v1/version", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, buildinfo.Get())
+	})
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		res, err := s.t.Reload(r.Context())
 		if err != nil {
@@ -268,6 +304,58 @@ func (s *Server) program(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, err, map[string]string{"result": op + " " + name + ": ok"})
 }
 
+// group answers POST /v1/group/{op}: op on every program GroupArgs.Programs
+// name. 200 with every program's outcome (some may have failed); 404 when a
+// name or pattern matches nothing, and then nothing was done.
+func (s *Server) group(w http.ResponseWriter, r *http.Request) {
+	op := r.PathValue("op")
+	switch op {
+	case "start", "stop", "restart", "signal":
+	default:
+		writeJSON(w, http.StatusNotFound, apiError{Error: "unknown operation " + op + " (want start, stop, restart or signal)", Kind: "bad_request"})
+		return
+	}
+	var args GroupArgs
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxGroupJSON))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&args); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "request body: " + err.Error(), Kind: "bad_request"})
+		return
+	}
+	if len(args.Programs) == 0 || slices.Contains(args.Programs, "") {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "programs: give one or more names, patterns or all (none empty)", Kind: "bad_request"})
+		return
+	}
+	var sig syscall.Signal
+	if op == "signal" {
+		var err error
+		if sig, err = ParseSignal(args.Sig); err != nil {
+			writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Kind: "bad_request"})
+			return
+		}
+	}
+	outs, err := s.t.Group(r.Context(), op, args.Programs, sig, !args.NoWait)
+	if errors.Is(err, path.ErrBadPattern) {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Kind: "bad_request"})
+		return
+	}
+	if err != nil {
+		s.reply(w, err, nil)
+		return
+	}
+	rep := GroupReply{Results: make([]GroupResult, len(outs))}
+	for i, o := range outs {
+		rep.Results[i] = GroupResult{Program: o.Program, Result: "ok"}
+		if o.Err != nil {
+			_, kind := errorKind(o.Err)
+			rep.Results[i] = GroupResult{Program: o.Program, Error: o.Err.Error(), Kind: kind}
+		} else {
+			s.log.Info("control: done", "op", op, "program", o.Program)
+		}
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
 // request answers POST /v1/programs/{name}/request: name is a program, or a
 // pool pattern (supervise.IsPattern) for RequestAny.
 func (s *Server) request(w http.ResponseWriter, r *http.Request) {
@@ -368,15 +456,20 @@ func (s *Server) reply(w http.ResponseWriter, err error, body any) {
 		writeJSON(w, http.StatusOK, body)
 		return
 	}
-	code, kind := http.StatusInternalServerError, "failed"
+	code, kind := errorKind(err)
+	writeJSON(w, code, apiError{Error: err.Error(), Kind: kind})
+}
+
+// errorKind is the HTTP status and kind of an error of a program operation.
+func errorKind(err error) (int, string) {
 	switch {
 	case errors.Is(err, supervise.ErrNoSuchProgram):
-		code, kind = http.StatusNotFound, "no_such_program"
+		return http.StatusNotFound, "no_such_program"
 	case errors.Is(err, supervise.ErrAlreadyStarted), errors.Is(err, supervise.ErrNotRunning),
 		errors.Is(err, supervise.ErrBusy), errors.Is(err, supervise.ErrShuttingDown):
-		code, kind = http.StatusConflict, "conflict"
+		return http.StatusConflict, "conflict"
 	}
-	writeJSON(w, code, apiError{Error: err.Error(), Kind: kind})
+	return http.StatusInternalServerError, "failed"
 }
 
 func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
@@ -425,6 +518,67 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	recent, ch, cancel := s.j.follow(name, n)
 	defer cancel()
 	stream(w, r, s.closing, recent, ch, func(l LogRecord) bool { return l.Program == name })
+}
+
+// logsOf answers GET /v1/logs?program=A&program=web-*&lines=N[&follow=1]: the
+// output of every program the program parameters name (names, glob patterns,
+// "all"), resolved once against the programs there are; the last N lines of
+// each, merged in time order, and with follow every later line of any of them,
+// on one connection however many programs. A name or pattern that matches
+// nothing is a 404 naming it.
+func (s *Server) logsOf(w http.ResponseWriter, r *http.Request) {
+	args := r.URL.Query()["program"]
+	if len(args) == 0 || slices.Contains(args, "") {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "give one or more program=NAME (a name, a pattern or all)", Kind: "bad_request"})
+		return
+	}
+	st, err := s.t.Status(r.Context())
+	if err != nil {
+		s.reply(w, err, nil)
+		return
+	}
+	names := make([]string, len(st))
+	for i, p := range st {
+		names[i] = p.Name
+	}
+	progs, missing, err := supervise.MatchPrograms(names, args)
+	switch {
+	case err != nil:
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Kind: "bad_request"})
+		return
+	case len(missing) > 0:
+		s.reply(w, fmt.Errorf("logs %s: %w", quoteAll(missing), supervise.ErrNoSuchProgram), nil)
+		return
+	}
+	n, err := parseLines(r.URL.Query().Get("lines"))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Kind: "bad_request"})
+		return
+	}
+	if r.URL.Query().Get("follow") == "" {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		enc := json.NewEncoder(w)
+		for _, l := range s.j.recentSet(progs, n) {
+			_ = enc.Encode(l)
+		}
+		return
+	}
+	recent, ch, cancel := s.j.followSet(progs, n)
+	defer cancel()
+	set := make(map[string]bool, len(progs))
+	for _, p := range progs {
+		set[p] = true
+	}
+	stream(w, r, s.closing, recent, ch, func(l LogRecord) bool { return set[l.Program] })
+}
+
+// quoteAll quotes each of ss and joins them with ", ".
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
 }
 
 // parseLines parses the lines parameter of logs: empty means defaultLogLines.

@@ -221,6 +221,11 @@
 // returns, the mux reads what the pipes still hold (up to 1 MiB each, without
 // waiting for a writer that outlived its program) and closes them all.
 //
+// Fd 0 is the Reaper's one read-only /dev/null. In a root file system that has
+// none (a hand-built image), NewReaper opens instead a pipe and closes its write
+// end at once, and logs a warning: every child reads EOF at once from it, as
+// from /dev/null (openDevNull); nothing else in this package opens /dev/null.
+//
 // # State
 //
 // A Supervisor's state is owned by the goroutine running Serve. The reaper, the
@@ -256,11 +261,18 @@
 // Start, Stop, Restart, Signal and Shutdown (control.go) are inbox messages too,
 // answered on a reply channel once done; a program stopped by Stop is "held": it
 // keeps Serve running until Start or shutdown, where a program that ended on its
-// own does not. Stops and Restarts of different programs run side by side: one
-// asked while another's stop runs joins that stop sequence (in dependency order
-// with its members) and is answered once its own program has stopped (Restart:
-// started again). A second Stop or Restart of a program being stopped, and any
-// during a group restart or a reload, is refused (ErrBusy), never interleaved.
+// own does not. Group (group.go) is one inbox message for several programs
+// (names, glob patterns, "all"): it resolves them and begins the operation in
+// the same step, so no reload comes between; a name or pattern matching nothing
+// means nothing is done. Its stop and restart are one stop sequence (reverse
+// dependency order), its starts go in dependency order, and its waits for
+// readiness are the state goroutine's (startWaiters), not a goroutine per
+// program. Stops and Restarts (single or Group) of different programs run side
+// by side: one asked while another's stop runs joins that stop sequence (in
+// dependency order with its members) and is answered once its own programs have
+// stopped (Restart: started again). A Stop or Restart of a program already
+// being stopped, and any during a group restart or a reload, is refused
+// (ErrBusy), never interleaved.
 // Request and RequestAny (request.go) are the exception: they do not go through
 // the inbox. They read the program's link, an atomic pointer the state goroutine
 // sets when a run says Ready and clears when the run ends, and wait for the reply

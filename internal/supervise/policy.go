@@ -144,7 +144,7 @@ type machine struct {
 	stopWhy      map[*program]string     // why a program is stopped, if not asked (requires)
 	seqThen      any                     // the continuation of the running stop sequence (actSeqDone), or nil
 	seqJoin      bool                    // ctl stops and restarts may join the running stop sequence
-	memberThen   map[*program]any        // continuations of joined ctl stops: each runs once its program stopped
+	memberThen   map[*program]*seqWaiter // continuations of ctl stops, each run once its programs stopped
 	seqGroup     bool                    // the group restart's starts follow the running stop sequence
 	now          time.Time               // the time of the input being handled
 	dirty        bool                    // a program turned running or ended for good: settle
@@ -154,6 +154,13 @@ type machine struct {
 	essential    bool // an essential program ended for good; exitCode is its status
 
 	acts []action // collected by the current input
+}
+
+// seqWaiter is the continuation of a ctl stop or restart of some programs: it
+// runs (actSeqDone) once the last of them has stopped.
+type seqWaiter struct {
+	then any
+	left int // programs not stopped yet
 }
 
 type groupOp struct {
@@ -953,9 +960,11 @@ func (m *machine) dropStop(p *program) []*program {
 	q := &m.seq
 	delete(q.left, p)
 	delete(q.begun, p)
-	if then, ok := m.memberThen[p]; ok {
+	if w, ok := m.memberThen[p]; ok {
 		delete(m.memberThen, p)
-		m.emit(actSeqDone{then: then})
+		if w.left--; w.left == 0 {
+			m.emit(actSeqDone{then: w.then})
+		}
 	}
 	if q.chain {
 		for q.head < len(q.order) && !q.left[q.order[q.head]] {
@@ -1046,29 +1055,51 @@ func (m *machine) ctlStop(p *program, restart bool, then any, now time.Time) ([]
 			return nil, fmt.Errorf("%w (%s)", ErrNotRunning, p.state)
 		}
 	}
-	// Stops and restarts of other programs join a running stop sequence (they
-	// are its members' own business: each is answered once its program has
-	// stopped); a group restart, a reload or a second stop of p refuses them.
-	if m.op != nil || m.seq.left[p] || (m.seq.running() && !m.seqJoin) {
+	return m.ctlStopGroup([]*program{p}, restart, then, now)
+}
+
+// ctlStopGroup begins a Stop (restart false) or Restart of every program of ps
+// as one stop sequence (reverse dependency order, independent ones at once);
+// then is its continuation (actSeqDone), run once every program of ps has
+// stopped. The caller has checked each program's state. A stop sequence already
+// running is joined (its members stop as they would have, in order with ps);
+// a group restart, a reload or a program of ps already being stopped refuses
+// it (ErrBusy).
+func (m *machine) ctlStopGroup(ps []*program, restart bool, then any, now time.Time) ([]action, error) {
+	if m.op != nil || (m.seq.running() && !m.seqJoin) {
 		return nil, ErrBusy
 	}
+	for _, p := range ps {
+		if m.seq.left[p] {
+			return nil, ErrBusy
+		}
+	}
 	m.now = now
-	p.held, p.restarting = !restart, restart
-	if restart {
-		p.log.Info("restart requested")
-	} else {
-		p.log.Info("stop requested")
+	for _, p := range ps {
+		p.held, p.restarting = !restart, restart
+		if restart {
+			p.log.Info("restart requested")
+		} else {
+			p.log.Info("stop requested")
+		}
 	}
 	if then != nil {
-		if m.memberThen == nil {
-			m.memberThen = map[*program]any{}
+		if len(ps) == 0 {
+			m.emit(actSeqDone{then: then})
+			return m.take(), nil
 		}
-		m.memberThen[p] = then
+		if m.memberThen == nil {
+			m.memberThen = map[*program]*seqWaiter{}
+		}
+		w := &seqWaiter{then: then, left: len(ps)}
+		for _, p := range ps {
+			m.memberThen[p] = w
+		}
 	}
 	if m.seq.running() {
-		m.advance(now, m.seqAdd(p))
+		m.advance(now, m.seqAdd(ps...))
 	} else {
-		m.stopSequence([]*program{p}, nil, now)
+		m.stopSequence(ps, nil, now)
 		m.seqJoin = m.seq.running()
 	}
 	return m.take(), nil

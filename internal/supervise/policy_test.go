@@ -774,6 +774,26 @@ func TestPolicyDependencies(t *testing.T) {
 		h.fire("db")
 		h.expect("db running", "spawn app", "app starting", "app running")
 	})
+	t.Run("a group stop goes in reverse dependency order", func(t *testing.T) {
+		h := newHarness(t, OneForOne, testSpec("db", upNow), testSpec("app", upNow, requires("db")), testSpec("other", upNow))
+		h.do(h.m.startAll(h.now))
+		h.state("app", StateRunning)
+		h.trace = nil
+		acts, err := h.m.ctlStopGroup([]*program{h.p("db"), h.p("app"), h.p("other")}, false, groupThen{}, h.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.do(acts)
+		h.expect("app stopping", "stop app", "other stopping", "stop other") // db waits for app
+		h.stopAndGone("app")
+		h.expect("app stopped", "db stopping", "stop db")
+		h.stopAndGone("other")
+		h.stopAndGone("db")
+		h.expect("other stopped", "db stopped", "seq done")
+		if _, err := h.m.ctlStopGroup([]*program{h.p("db")}, true, groupThen{}, h.now); err != nil {
+			t.Errorf("a restart after the sequence ended: %v", err)
+		}
+	})
 	t.Run("stopping a program that waits", func(t *testing.T) {
 		h := newHarness(t, OneForOne, testSpec("db"), testSpec("app", after("db")))
 		h.do(h.m.startAll(h.now))

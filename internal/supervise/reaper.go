@@ -118,15 +118,39 @@ func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
 	if p, err := os.FindProcess(os.Getpid()); err == nil {
 		_ = p.Release()
 	}
-	devNull, err := os.Open(os.DevNull)
+	devNull, err := openDevNull(r.log, devNullPath)
 	if err != nil {
-		return fail(fmt.Errorf("open %s: %w", os.DevNull, err))
+		return fail(err)
 	}
 	r.devNull = devNull
 	go r.reapLoop()
 	go r.adoptLoop()
 	r.log.Debug("reaper started", "pid1", r.pid1)
 	return r, nil
+}
+
+// devNullPath is the file openDevNull opens: os.DevNull; tests name one that
+// does not exist.
+var devNullPath = os.DevNull
+
+// openDevNull opens path (/dev/null) read-only: what a child gets as fd 0, and
+// as fd 1 or 2 when its SpawnRequest gives none. A root file system without it
+// (a hand-built image, FROM scratch with no /dev) gets instead the read end of a
+// pipe whose write end is closed at once, and a warning: reading it is EOF at
+// once, as reading /dev/null is, and writing to it fails (EBADF), as writing to
+// the read-only /dev/null does; it costs one fd and no goroutine.
+func openDevNull(log hclog.Logger, path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err == nil {
+		return f, nil
+	}
+	rd, wr, perr := os.Pipe()
+	if perr != nil {
+		return nil, fmt.Errorf("open %s: %w (and no pipe instead: %w)", path, err, perr)
+	}
+	wr.Close() // nobody writes: the read end is at EOF, for every child that gets it
+	log.Warn("no /dev/null: children get an empty pipe as stdin instead", "path", path, "error", err)
+	return rd, nil
 }
 
 // PID1 reports whether this process is PID 1 of its namespace.

@@ -451,6 +451,8 @@ func (s *Supervisor) handle(m message) {
 		m.reply <- s.snapshot()
 	case ctlMsg:
 		s.controlled(m)
+	case groupMsg:
+		s.grouped(m)
 	case reloadMsg:
 		s.reload(m)
 	case signalMsg:
@@ -642,6 +644,14 @@ func (s *Supervisor) seqDone(then any) {
 		}
 		s.do(s.m.startOnRequest(t.p))
 		s.answerStart(t.p, t.wait, t.reply)
+	case groupThen:
+		if !t.restart {
+			for _, out := range t.outs {
+				out <- nil
+			}
+			return
+		}
+		s.startGroup(t.ps, t.outs, t.wait)
 	case reloadMsg:
 		s.reloaded(t)
 	}

@@ -1,12 +1,15 @@
 // Package worker holds the built-in test and demo workers: small programs the
 // supervisor runs as children to exercise exits, signals, output and orphans.
 //
-// A worker runs in one of two ways:
+// A worker runs in one of three ways:
 //
 //   - as its own binary: cmd/child's main is os.Exit(Run("child", os.Args[1:], os.Stdout, os.Stderr));
 //   - as the supervisor binary re-executed through /proc/self/exe with argv[0] == Arg0
 //     and argv[1] naming the worker (re-exec dispatch, as moby/sys/reexec). Every main and
-//     TestMain that may be re-executed calls Dispatch before anything else.
+//     TestMain that may be re-executed calls Dispatch before anything else;
+//   - as the supervisor binary run as `supervisor worker NAME ARGS...`, which calls Run:
+//     a command line any spawner can run (the demo config's exec and forkexec programs
+//     run /proc/self/exe worker child ...).
 //
 // The package is Linux-only (it uses /proc/self/exe, setsid and raw rt_sigaction).
 //
