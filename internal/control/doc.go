@@ -17,6 +17,7 @@
 //	POST /v1/programs/{name}/request      RequestArgs -> RequestReply: Supervisor.Request, or
 //	                                      RequestAny when name is a pool pattern (worker-*)
 //	POST /v1/reload                       re-read the config: supervise.ReloadResult
+//	POST /v1/reopen-logs                  reopen every log file (a Target that is a LogReopener; 501 otherwise)
 //	POST /v1/shutdown                     Supervisor.Shutdown
 //
 // Streams (events, logs with follow) are one JSON object a line. Their last line
