@@ -556,6 +556,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "log_timestamps not a boolean", src: prog + "stdout_log = /tmp/w.log\nlog_timestamps = sometimes\n", line: 4, section: "program:web", key: "log_timestamps", msg: `"sometimes" is not a boolean`},
 		{name: "stderr_level unknown", src: prog + "stderr_level = debug\n", line: 3, section: "program:web", key: "stderr_level", msg: `"debug" is not one of info, warn, error`},
 		{name: "stderr_level upper case", src: prog + "stderr_level = WARN\n", line: 3, section: "program:web", key: "stderr_level", msg: `"WARN" is not one of info, warn, error`},
+		{name: "a shared log file with other rotation", src: prog + "stdout_log = /tmp/x.log\n[program:db]\ncommand = db\nstderr_log = /tmp/x.log\nlog_backups = 2\n", line: 6, section: "program:db", key: "stderr_log", msg: `"/tmp/x.log" is also program "web"'s log file`, invalid: true},
 		{name: "first error wins", src: prog + "restart = sometimes\nspawner = fork\n", line: 3, section: "program:web", key: "restart", msg: "sometimes"},
 	}
 	for _, tt := range tests {
@@ -888,5 +889,45 @@ func TestParseKindErrors(t *testing.T) {
 				t.Errorf("error %q (line %d, key %q), want line %d, key %q, message with %q", err, ce.Line, ce.Key, tc.line, tc.key, tc.msg)
 			}
 		})
+	}
+}
+
+// Sizes read as supervisord reads them, rotation keys in [defaults] need no
+// file, and programs may share a log file that rotates the same way.
+func TestLogKeys(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		doc  string
+		size string
+		want int64
+	}{
+		{"bytes", "1234", 1234}, {"zero", "0", 0}, {"KB", "4KB", 4 << 10}, {"mb lower case", "10mb", 10 << 20},
+		{"GB", "2GB", 2 << 30}, {"space before the unit", "5 MB", 5 << 20},
+	} {
+		t.Run(tc.doc, func(t *testing.T) {
+			t.Parallel()
+			g := mustParse(t, "[program:a]\ncommand = a\nstdout_log = /tmp/a.log\nlog_max_bytes = "+tc.size+"\n")
+			if got := g.Programs[0].LogMaxBytes; got != tc.want {
+				t.Errorf("log_max_bytes = %s: %d, want %d", tc.size, got, tc.want)
+			}
+		})
+	}
+	g := mustParse(t, `[defaults]
+log_backups = 2
+log_timestamps = yes
+[program:a]
+command = a
+stdout_log = /tmp/shared.log
+stderr_log = /tmp/shared.log
+[program:b]
+command = b
+stdout_log = /tmp/shared.log
+[program:c]
+command = c
+`)
+	for _, p := range g.Programs {
+		if p.LogBackups != 2 || !p.LogTimestamps || p.LogMaxBytes != supervise.DefaultLogMaxBytes {
+			t.Errorf("%s: backups %d, timestamps %v, max %d", p.Name, p.LogBackups, p.LogTimestamps, p.LogMaxBytes)
+		}
 	}
 }

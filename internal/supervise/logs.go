@@ -117,3 +117,31 @@ func (s *Supervisor) splitter(p *program, pid int, stream string, log hclog.Logg
 	}
 	return sp
 }
+
+// validateLogs checks that programs naming the same log file agree on how it
+// rotates and whether it is stamped: one File serves them all.
+func (g *Group) validateLogs() error {
+	type use struct {
+		prog string
+		opts logfile.Options
+	}
+	first := map[string]use{}
+	for _, sp := range g.Programs {
+		opts := logfile.Options{MaxBytes: sp.LogMaxBytes, Backups: sp.LogBackups, Timestamps: sp.LogTimestamps}
+		for _, f := range []struct{ key, path string }{{"stdout_log", sp.StdoutLog}, {"stderr_log", sp.StderrLog}} {
+			if f.path == "" {
+				continue
+			}
+			u, ok := first[f.path]
+			if !ok {
+				first[f.path] = use{sp.Name, opts}
+				continue
+			}
+			if u.opts != opts {
+				return fmt.Errorf("%w: program %q: %s: %q is also program %q's log file, with other log_max_bytes, log_backups or log_timestamps",
+					ErrInvalidSpec, sp.Name, f.key, f.path, u.prog)
+			}
+		}
+	}
+	return nil
+}

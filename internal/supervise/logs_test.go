@@ -232,3 +232,19 @@ func TestConsoleAndStderrLevel(t *testing.T) {
 		}
 	}
 }
+
+// A goroutine worker's stdout and stderr go to its log files too.
+func TestLogFileGoroutineWorker(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "g.log")
+	s := supervise.DefaultSpec()
+	s.Name, s.Spawner, s.Protocol, s.Restart = "g", supervise.SpawnGoroutine, true, supervise.RestartNever
+	s.Command = []string{"service", "--no-such-flag"} // prints the flag error and usage on stderr, returns
+	s.StderrLog = path
+	rn := serve(t, group(supervise.OneForOne, s))
+	rn.wait(t)
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.HasPrefix(string(b), "flag provided but not defined: -no-such-flag\n") {
+		t.Errorf("log file: %q (%v)", b, err)
+	}
+}

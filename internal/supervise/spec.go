@@ -425,6 +425,9 @@ func (g *Group) Validate() error {
 		}
 		seen[g.Programs[i].Name] = true
 	}
+	if err := g.validateLogs(); err != nil {
+		return err
+	}
 	return g.validateDeps()
 }
 
