@@ -111,8 +111,8 @@ func (s *Supervisor) streamFile(p *program, stream string) *logFileRef {
 // a goroutine worker), holding its log file if it has one.
 func (s *Supervisor) splitter(p *program, pid int, stream string, log hclog.Logger) lineSplitter {
 	sp := lineSplitter{log: log, tap: s.opts.OnOutput, console: s.opts.Console,
-		meta: OutputLine{Program: p.spec.Name, Pid: pid, Stream: stream}, file: s.streamFile(p, stream)}
-	if stream == "stderr" {
+		prog: p.spec.Name, pid: pid, stderr: stream == "stderr", file: s.streamFile(p, stream)}
+	if sp.stderr {
 		sp.level = p.spec.StderrLevel
 	}
 	return sp

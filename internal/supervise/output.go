@@ -38,10 +38,12 @@ type lineSplitter struct {
 	log     hclog.Logger     // used when console is nil
 	tap     func(OutputLine) // Options.OnOutput, or nil
 	console func(OutputLine) // Options.Console, or nil
-	meta    OutputLine       // Program, Pid and Stream of every line
-	level   hclog.Level      // for a line whose prefix names none; 0 means Info
 	file    *logFileRef      // the stream's log file, or nil; released by flush
 	pending []byte           // the start of a line split across feeds
+	prog    string           // the program's name
+	pid     int              // the run's pid, 0 for a goroutine worker
+	level   hclog.Level      // for a line whose prefix names none; 0 means Info
+	stderr  bool             // the stream is stderr (else stdout)
 }
 
 // feed takes the next bytes of the stream.
@@ -115,8 +117,10 @@ func (l *lineSplitter) emit(raw []byte, partial bool) {
 		l.file.f.Line(line, now)
 	}
 	if l.tap != nil || l.console != nil {
-		ol := l.meta
-		ol.Time, ol.Text, ol.Partial, ol.Level = now, string(line), partial, level
+		ol := OutputLine{Time: now, Program: l.prog, Pid: l.pid, Stream: "stdout", Text: string(line), Partial: partial, Level: level}
+		if l.stderr {
+			ol.Stream = "stderr"
+		}
 		if l.tap != nil {
 			l.tap(ol)
 		}

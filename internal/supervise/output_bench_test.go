@@ -40,7 +40,7 @@ func BenchmarkOutputLines(b *testing.B) {
 		{"console+file+timestamps", true, true, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			sp := lineSplitter{log: logger, tap: tap, meta: OutputLine{Program: "web", Pid: 1234, Stream: "stdout"}}
+			sp := lineSplitter{log: logger, tap: tap, prog: "web", pid: 1234}
 			if c.console {
 				sp.console = func(OutputLine) {}
 			}
