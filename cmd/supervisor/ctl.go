@@ -57,6 +57,8 @@ commands:
                        ones, restart changed ones (a bad file changes nothing)
   shutdown             stop every program and the supervisor
   version              this client's version and the running supervisor's
+  reopen-logs          reopen every log file (programs' stdout_log and stderr_log,
+                       the supervisor's --log-file), as logrotate's postrotate
   request [--timeout D] [--json] NAME METHOD [--] [PAYLOAD]
                        send a request to a protocol program and print its reply
                        (raw; --json: {"program","body" base64,"text"}). PAYLOAD
@@ -94,6 +96,9 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 	}
 	if cmd == "request" {
 		return ctlRequest(*socket, *asJSON, operands, os.Stdin, stdout, stderr)
+	}
+	if cmd == "reopen-logs" {
+		return ctlReopenLogs(*socket, *asJSON, *timeout, operands, stdout, stderr)
 	}
 	// The global flags may also follow the command and its operands (ctl status
 	// --json, ctl logs web -n 5), as most CLIs allow.
@@ -560,4 +565,43 @@ func startControl(log hclog.Logger, sup control.Target, j *control.Journal, path
 	}()
 	log.Info("control socket ready", "path", path)
 	return func() { srv.Close(); <-done }, nil
+}
+
+// ctlReopenLogs runs `ctl reopen-logs`: every log file reopened (after a
+// logrotate moved them).
+func ctlReopenLogs(socket string, asJSON bool, timeout time.Duration, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("supervisor ctl reopen-logs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&socket, "socket", socket, "control socket `path` of the running supervisor")
+	fs.BoolVar(&asJSON, "json", asJSON, "print JSON instead of text")
+	fs.DurationVar(&timeout, "timeout", timeout, "give up after this long")
+	args, err := parseInterspersed(fs, args)
+	switch {
+	case err != nil:
+		return ctlUsage
+	case len(args) > 0:
+		fmt.Fprintf(stderr, "supervisor ctl reopen-logs: want no argument, got %d\n", len(args))
+		return ctlUsage
+	case socket == "":
+		fmt.Fprintln(stderr, "supervisor ctl: --socket: empty path")
+		return ctlUsage
+	case timeout <= 0:
+		fmt.Fprintf(stderr, "supervisor ctl: --timeout %s: want a positive duration\n", timeout)
+		return ctlUsage
+	}
+	c, err := control.NewClient(socket)
+	if err != nil {
+		return ctlError(stderr, asJSON, stdout, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := c.ReopenLogs(ctx); err != nil {
+		return ctlError(stderr, asJSON, stdout, err)
+	}
+	if asJSON {
+		_ = json.NewEncoder(stdout).Encode(map[string]string{"result": "ok", "command": "reopen-logs"})
+	} else {
+		fmt.Fprintln(stdout, "reopen-logs: ok")
+	}
+	return ctlOK
 }

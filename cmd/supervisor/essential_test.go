@@ -50,15 +50,15 @@ command = CHILD signals
 spawner = forkexec
 `)
 	p := start(t, "run", "-c", conf)
-	p.waitLine(t, "supervisor.a", "ready")
-	p.waitLine(t, "supervisor.b", "ready")
+	p.waitLine(t, "a | ready")
+	p.waitLine(t, "b | ready")
 	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2} {
 		if err := p.cmd.Process.Signal(sig); err != nil {
 			t.Fatal(err)
 		}
 		name := map[syscall.Signal]string{syscall.SIGUSR1: "got SIGUSR1", syscall.SIGUSR2: "got SIGUSR2"}[sig]
-		p.waitLine(t, "supervisor.a", name)
-		p.waitLine(t, "supervisor.b", name)
+		p.waitLine(t, "a | "+name)
+		p.waitLine(t, "b | "+name)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -150,6 +150,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		progName  = fs.String("name", "", "ad hoc program: name (default: the program's base name)")
 		httpAddr  = fs.String("http", "", "serve /healthz and /metrics (Prometheus) on this `host:port`, unauthenticated: an address that is not loopback is logged as a warning; off by default")
 		socket    = fs.String("socket", "", "control socket `path` for supervisor ctl (default with -c and demo: "+control.DefaultSocket()+"; none: no socket)")
+		logFile   = fs.String("log-file", "", "write the log (and the programs' output lines) to this `file` instead of stderr; supervisor ctl reopen-logs reopens it")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -195,6 +196,13 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		fmt.Fprintf(stderr, "supervisor: %v\n", err)
 		return exitUsage
 	}
+	out, err := newConsole(stderr, *logFile, *logFormat, hclog.LevelFromString(*logLevel))
+	if err != nil {
+		fmt.Fprintf(stderr, "supervisor: %v\n", err)
+		return exitUsage
+	}
+	defer out.close()
+	log, _ = newLogger(out, *logFormat, *logLevel) // checked just above
 	if demo {
 		log.Info("demo: supervising the embedded config; press Ctrl-C to stop")
 	}
@@ -202,7 +210,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 	if !explicit && (*file != "" || demo) {
 		sock = control.DefaultSocket()
 	}
-	return serve(log, group, source, *file, sock, explicit, *httpAddr)
+	return serve(log, group, source, *file, sock, explicit, *httpAddr, out)
 }
 
 // cmdDemo runs a narrated demonstration; Ctrl-C stops it and its cleanup runs.
@@ -288,7 +296,7 @@ func newLogger(w io.Writer, format, level string) (hclog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: want text or json", format)
 	}
-	if !json {
+	if _, ok := w.(*console); !json && !ok { // a console escapes by itself
 		w = escapeControls{w}
 	}
 	return hclog.New(&hclog.LoggerOptions{
@@ -354,6 +362,7 @@ type steer struct {
 	*supervise.Supervisor
 	file string
 	log  hclog.Logger
+	out  *console // for ReopenLogs (console.go)
 }
 
 // Reload re-reads the config file and applies it; a file that does not load is
@@ -385,7 +394,7 @@ var errReloadRefused = errors.New("reload refused, nothing changed")
 
 // serve runs the group until it ends or a stop signal arrives, and returns the
 // process exit code.
-func serve(log hclog.Logger, group supervise.Group, source, file, socket string, explicitSocket bool, httpAddr string) int {
+func serve(log hclog.Logger, group supervise.Group, source, file, socket string, explicitSocket bool, httpAddr string, out *console) int {
 	// SIGPIPE is caught so a closed log pipe never kills us (pitfalls 2.5). Never
 	// signal.Ignore: SIG_IGN would be inherited by every child.
 	pipes := make(chan os.Signal, 1)
@@ -434,12 +443,12 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 			metrics.Event(e)
 		}
 	}
-	sup, err := supervise.New(log, group, supervise.Options{Workers: config.Workers(), Reaper: reaper, OnEvent: onEvent, OnOutput: journal.Output})
+	sup, err := supervise.New(log, group, supervise.Options{Workers: config.Workers(), Reaper: reaper, OnEvent: onEvent, OnOutput: journal.Output, Console: out.hook()})
 	if err != nil {
 		log.Error("invalid configuration", "source", source, "error", err)
 		return exitUsage
 	}
-	st := steer{Supervisor: sup, file: file, log: log}
+	st := steer{Supervisor: sup, file: file, log: log, out: out}
 	if httpAddr != "" {
 		metrics = control.NewMetrics(st)
 		stopHTTP, err := metrics.ServeHTTP(log.Named("http"), httpAddr, control.Limits{})

@@ -307,7 +307,7 @@ command = CHILD --ignore-term --ready-line
 stop_grace = 1h
 `)
 	p := start(t, "run", "-c", conf)
-	p.waitLine(t, "supervisor.stubborn", "ready")
+	p.waitLine(t, "stubborn | ready")
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +333,7 @@ stop_grace = 1h
 `)
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	p := start(t, "run", "-c", conf, "--socket", sock)
-	p.waitLine(t, "supervisor.stubborn", "ready")
+	p.waitLine(t, "stubborn | ready")
 	p.waitLine(t, "control socket ready")
 	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
 		t.Fatalf("shutdown: exit %d: %s", code, errOut)
@@ -361,7 +361,7 @@ func TestSignalsDuringHUPReload(t *testing.T) {
 	}
 	write("[program:stubborn]\ncommand = CHILD --ignore-term --ready-line\nstop_grace = 1h\n[program:b]\ncommand = CHILD\n")
 	p := start(t, "run", "-c", conf)
-	p.waitLine(t, "supervisor.stubborn", "ready")
+	p.waitLine(t, "stubborn | ready")
 	write("[program:b]\ncommand = CHILD\n")
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -398,7 +398,7 @@ command = /bin/sh -c 'sh -c "trap \"sleep 0.3; echo flushed > %[2]s; exit 0\" TE
 stop_grace = 2s
 `, mode, flushed, dir))
 			p := start(t, "run", "-c", conf)
-			p.waitLine(t, "supervisor.tree", "ready")
+			p.waitLine(t, "tree | ready")
 			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -424,7 +424,7 @@ stop_grace = 1h
 `)
 	p := start(t, "run", "-c", conf)
 	line := p.waitLine(t, "supervisor.susp", "program started")
-	p.waitLine(t, "supervisor.susp", "ready")
+	p.waitLine(t, "susp | ready")
 	var pid int
 	if _, err := fmt.Sscanf(line[strings.Index(line, "pid=")+4:], "%d", &pid); err != nil {
 		t.Fatalf("no pid in %q", line)
@@ -464,7 +464,7 @@ restart = never
 	cmd := exec.Command(bin("supervisor"), "run", "-c", conf)
 	cmd.Dir = t.TempDir() // not binDir: ./child must be found from the program's directory
 	p := startCmd(t, cmd)
-	p.waitLine(t, "supervisor.rel", "ready")
+	p.waitLine(t, "rel | ready")
 	p.waitLine(t, "supervisor.nodir", `directory \"/nonexistent-dir\": no such file or directory`)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -767,8 +767,8 @@ func TestPID1SIGTERM(t *testing.T) {
 	conf := writeConf(t, "[program:a]\ncommand = CHILD --ready-line --grandchild\n[program:b]\ncommand = CHILD --ready-line\n")
 	args := append(prefix, bin("supervisor"), "run", "-c", conf)
 	p := startCmd(t, exec.Command(args[0], args[1:]...))
-	p.waitLine(t, "supervisor.a", "ready")
-	p.waitLine(t, "supervisor.b", "ready")
+	p.waitLine(t, "a | ready")
+	p.waitLine(t, "b | ready")
 	sup := childOf(t, p.cmd.Process.Pid)
 	if err := syscall.Kill(sup, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -788,7 +788,7 @@ func TestCtlTreeOtherNamespace(t *testing.T) {
 	conf := writeConf(t, "[program:a]\ncommand = CHILD --ready-line\n")
 	args := append(prefix, bin("supervisor"), "run", "-c", conf, "--socket", sock)
 	p := startCmd(t, exec.Command(args[0], args[1:]...))
-	p.waitLine(t, "supervisor.a", "ready")
+	p.waitLine(t, "a | ready")
 	p.waitLine(t, "control socket ready")
 	if _, errOut, code := ctl(t, sock, "tree"); code != 1 || !strings.Contains(errOut, "runs in another PID namespace") {
 		t.Errorf("ctl tree across PID namespaces: exit %d, %s", code, errOut)

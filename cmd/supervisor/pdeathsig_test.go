@@ -44,7 +44,7 @@ func TestSIGKILLedSupervisorTakesItsChildren(t *testing.T) {
 			})
 			pids := map[int]string{}
 			for _, n := range names {
-				p.waitLine(t, "supervisor."+n+":", "ready")
+				p.waitLine(t, n+" | ready")
 				pid := valueAfter(t, p.waitLine(t, "supervisor."+n+":", "program started"), "pid=")
 				// Pin each child with a pidfd while it is alive and unreaped (the
 				// supervisor has not stopped anything), so its death is seen even

@@ -8,12 +8,14 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
 	"github.com/supervisor/supervisor/internal/probe"
@@ -582,6 +584,9 @@ func (p *parser) endSection() error {
 	if p.sectionErrs > 0 || p.defaultsErrs > 0 {
 		return nil // reported already; the whole is checked once they are fixed
 	}
+	if err := p.checkLogKeys(pr); err != nil {
+		return err
+	}
 	if err := pr.spec.Validate(); err != nil {
 		return p.validateError(err)
 	}
@@ -812,6 +817,82 @@ var programKeys = map[string]field{
 		s.Requires, err = parseNames(v)
 		return err
 	}},
+	// Log files and levels (supervise.Spec's log block); checked together by checkLogKeys.
+	"stdout_log":     {emptyOK: true, set: func(s *supervise.Spec, v string) error { return setLogPath(&s.StdoutLog, v) }},
+	"stderr_log":     {emptyOK: true, set: func(s *supervise.Spec, v string) error { return setLogPath(&s.StderrLog, v) }},
+	"log_max_bytes":  {set: func(s *supervise.Spec, v string) (err error) { s.LogMaxBytes, err = parseByteSize(v); return err }},
+	"log_backups":    intField(func(s *supervise.Spec) *int { return &s.LogBackups }),
+	"log_timestamps": {set: func(s *supervise.Spec, v string) (err error) { s.LogTimestamps, err = parseBool(v); return err }},
+	"stderr_level": {set: func(s *supervise.Spec, v string) error {
+		switch v {
+		case "info":
+			s.StderrLevel = hclog.Info
+		case "warn":
+			s.StderrLevel = hclog.Warn
+		case "error":
+			s.StderrLevel = hclog.Error
+		default:
+			return fmt.Errorf("%q is not one of info, warn, error", v)
+		}
+		return nil
+	}},
+}
+
+// setLogPath sets a stdout_log or stderr_log path: absolute, taken literally;
+// empty means none (to clear a [defaults] one).
+func setLogPath(dst *string, v string) error {
+	switch {
+	case strings.HasPrefix(v, `"`) || strings.HasPrefix(v, `'`):
+		return fmt.Errorf("%q: quotes are not processed in log paths; write the path without them", v)
+	case v != "" && !filepath.IsAbs(v):
+		return fmt.Errorf("%q: want an absolute path", v)
+	case strings.HasSuffix(v, "/"):
+		return fmt.Errorf("%q: want a file, not a directory", v)
+	}
+	*dst = v
+	return nil
+}
+
+// parseByteSize reads a size as supervisord does: a whole number of bytes, or
+// one followed by KB, MB or GB (any case; powers of 1024). Never negative.
+func parseByteSize(v string) (int64, error) {
+	num, mult := v, int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}} {
+		if len(v) > 2 && strings.EqualFold(v[len(v)-2:], u.suffix) {
+			num, mult = strings.TrimSpace(v[:len(v)-2]), u.mult
+			break
+		}
+	}
+	if strings.HasPrefix(num, "-") {
+		return 0, fmt.Errorf("%s is negative", v)
+	}
+	if !isDigits(num) {
+		return 0, fmt.Errorf("%q is not a size (a number of bytes, or with KB, MB or GB: 10MB)", v)
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%s is too large", v)
+	}
+	return n * mult, nil
+}
+
+// checkLogKeys reports, for a program section, a log_max_bytes, log_backups
+// or log_timestamps set in it while the program has no log file (stdout_log
+// or stderr_log, from the section or [defaults]): it would do nothing.
+func (p *parser) checkLogKeys(pr *program) error {
+	if pr.spec.StdoutLog != "" || pr.spec.StderrLog != "" {
+		return nil
+	}
+	for _, key := range []string{"log_max_bytes", "log_backups", "log_timestamps"} {
+		if line, ok := pr.keys[key]; ok {
+			return &Error{File: p.file, Line: line, Section: "program:" + pr.spec.Name, Key: key,
+				Msg: "needs a log file: set stdout_log or stderr_log"}
+		}
+	}
+	return nil
 }
 
 // parseProbe reads a ready_probe or live_probe value; empty means none.

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/supervisor/supervisor/internal/config"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
@@ -75,6 +77,12 @@ stop_grace = 3s
 protocol = true
 start_timeout = 4s
 heartbeat_timeout = 2s
+stdout_log = /var/log/web.log
+stderr_log = /var/log/web.err
+log_max_bytes = 10MB
+log_backups = 3
+log_timestamps = true
+stderr_level = warn
 `,
 			want: supervise.Group{
 				Strategy: supervise.OneForAll,
@@ -102,6 +110,12 @@ heartbeat_timeout = 2s
 					Protocol:         true,
 					StartTimeout:     4 * time.Second,
 					HeartbeatTimeout: 2 * time.Second,
+					StdoutLog:        "/var/log/web.log",
+					StderrLog:        "/var/log/web.err",
+					LogMaxBytes:      10 << 20,
+					LogBackups:       3,
+					LogTimestamps:    true,
+					StderrLevel:      hclog.Warn,
 				}},
 			},
 		},
@@ -527,6 +541,22 @@ func TestParseErrors(t *testing.T) {
 		{name: "validate: program name like an option", src: prog + "[program:-n]\ncommand = x\n", line: 3, section: "program:-n", msg: `invalid program name "-n"`, invalid: true},
 		{name: "validate: stop_signal STOP", src: prog + "stop_signal = STOP\n", line: 3, section: "program:web", key: "stop_signal", msg: "SIGSTOP cannot be handled", invalid: true},
 		{name: "validate: program name too long", src: "[program:" + strings.Repeat("x", 65) + "]\ncommand = x\n", line: 1, msg: "must be 1-64 letters", invalid: true},
+		// Log files and levels.
+		{name: "log path relative", src: prog + "stdout_log = web.log\n", line: 3, section: "program:web", key: "stdout_log", msg: `"web.log": want an absolute path`},
+		{name: "log path quoted", src: prog + "stderr_log = \"/var/log/x\"\n", line: 3, section: "program:web", key: "stderr_log", msg: "quotes are not processed"},
+		{name: "log path a directory", src: prog + "stdout_log = /var/log/\n", line: 3, section: "program:web", key: "stdout_log", msg: "want a file, not a directory"},
+		{name: "log_max_bytes negative", src: prog + "stdout_log = /tmp/w.log\nlog_max_bytes = -1MB\n", line: 4, section: "program:web", key: "log_max_bytes", msg: "-1MB is negative"},
+		{name: "log_max_bytes unknown unit", src: prog + "stdout_log = /tmp/w.log\nlog_max_bytes = 10TB\n", line: 4, section: "program:web", key: "log_max_bytes", msg: `"10TB" is not a size`},
+		{name: "log_max_bytes fraction", src: prog + "stdout_log = /tmp/w.log\nlog_max_bytes = 1.5MB\n", line: 4, section: "program:web", key: "log_max_bytes", msg: "is not a size"},
+		{name: "log_max_bytes too large", src: prog + "stdout_log = /tmp/w.log\nlog_max_bytes = 9999999999999GB\n", line: 4, section: "program:web", key: "log_max_bytes", msg: "too large"},
+		{name: "log_backups negative", src: prog + "stdout_log = /tmp/w.log\nlog_backups = -1\n", line: 4, section: "program:web", key: "log_backups", msg: "-1 is negative"},
+		{name: "log_backups without a file", src: prog + "log_backups = 3\n", line: 3, section: "program:web", key: "log_backups", msg: "needs a log file: set stdout_log or stderr_log"},
+		{name: "log_max_bytes without a file", src: prog + "log_max_bytes = 1MB\n", line: 3, section: "program:web", key: "log_max_bytes", msg: "needs a log file"},
+		{name: "log_timestamps without a file", src: prog + "log_timestamps = true\n", line: 3, section: "program:web", key: "log_timestamps", msg: "needs a log file"},
+		{name: "log_timestamps not a boolean", src: prog + "stdout_log = /tmp/w.log\nlog_timestamps = sometimes\n", line: 4, section: "program:web", key: "log_timestamps", msg: `"sometimes" is not a boolean`},
+		{name: "stderr_level unknown", src: prog + "stderr_level = debug\n", line: 3, section: "program:web", key: "stderr_level", msg: `"debug" is not one of info, warn, error`},
+		{name: "stderr_level upper case", src: prog + "stderr_level = WARN\n", line: 3, section: "program:web", key: "stderr_level", msg: `"WARN" is not one of info, warn, error`},
+		{name: "a shared log file with other rotation", src: prog + "stdout_log = /tmp/x.log\n[program:db]\ncommand = db\nstderr_log = /tmp/x.log\nlog_backups = 2\n", line: 6, section: "program:db", key: "stderr_log", msg: `"/tmp/x.log" is also program "web"'s log file`, invalid: true},
 		{name: "the first error comes first", src: prog + "restart = sometimes\nspawner = fork\n", line: 3, section: "program:web", key: "restart", msg: "sometimes"},
 	}
 	for _, tt := range tests {
@@ -952,5 +982,45 @@ func TestParseSkipsRefusedSection(t *testing.T) {
 		"dup.conf:8: [program:b] restart: \"never-ever\" is not one of always, on-failure, never"
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+}
+
+// Sizes read as supervisord reads them, rotation keys in [defaults] need no
+// file, and programs may share a log file that rotates the same way.
+func TestLogKeys(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		doc  string
+		size string
+		want int64
+	}{
+		{"bytes", "1234", 1234}, {"zero", "0", 0}, {"KB", "4KB", 4 << 10}, {"mb lower case", "10mb", 10 << 20},
+		{"GB", "2GB", 2 << 30}, {"space before the unit", "5 MB", 5 << 20},
+	} {
+		t.Run(tc.doc, func(t *testing.T) {
+			t.Parallel()
+			g := mustParse(t, "[program:a]\ncommand = a\nstdout_log = /tmp/a.log\nlog_max_bytes = "+tc.size+"\n")
+			if got := g.Programs[0].LogMaxBytes; got != tc.want {
+				t.Errorf("log_max_bytes = %s: %d, want %d", tc.size, got, tc.want)
+			}
+		})
+	}
+	g := mustParse(t, `[defaults]
+log_backups = 2
+log_timestamps = yes
+[program:a]
+command = a
+stdout_log = /tmp/shared.log
+stderr_log = /tmp/shared.log
+[program:b]
+command = b
+stdout_log = /tmp/shared.log
+[program:c]
+command = c
+`)
+	for _, p := range g.Programs {
+		if p.LogBackups != 2 || !p.LogTimestamps || p.LogMaxBytes != supervise.DefaultLogMaxBytes {
+			t.Errorf("%s: backups %d, timestamps %v, max %d", p.Name, p.LogBackups, p.LogTimestamps, p.LogMaxBytes)
+		}
 	}
 }

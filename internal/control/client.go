@@ -139,6 +139,12 @@ func (c *Client) Tree(ctx context.Context) (TreeInfo, error) {
 // ErrOtherNamespace is returned by Tree for a supervisor in another PID namespace.
 var ErrOtherNamespace = errors.New("cannot show the tree")
 
+// ReopenLogs asks the supervisor to reopen every log file it writes (its
+// programs' and its own), as after a logrotate.
+func (c *Client) ReopenLogs(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/reopen-logs", nil)
+}
+
 // Reload asks the supervisor to re-read its config file and apply it.
 func (c *Client) Reload(ctx context.Context) (supervise.ReloadResult, error) {
 	var res supervise.ReloadResult

@@ -23,6 +23,7 @@
 //	POST /v1/programs/{name}/request      RequestArgs -> RequestReply: Supervisor.Request, or
 //	                                      RequestAny when name is a pool pattern (worker-*)
 //	POST /v1/reload                       re-read the config: supervise.ReloadResult
+//	POST /v1/reopen-logs                  reopen every log file (a Target that is a LogReopener; 501 otherwise)
 //	POST /v1/shutdown                     Supervisor.Shutdown
 //
 // Names and patterns of several programs are resolved by the supervisor, never

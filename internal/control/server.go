@@ -53,6 +53,27 @@ type Target interface {
 	RequestAny(ctx context.Context, pattern, method string, body []byte) (string, []byte, error)
 }
 
+// LogReopener is a Target that can reopen its log files (POST
+// /v1/reopen-logs): every program's and its own, for an external logrotate.
+// A Target without it answers 501.
+type LogReopener interface {
+	ReopenLogs() error
+}
+
+// reopenLogs answers POST /v1/reopen-logs.
+func (s *Server) reopenLogs(w http.ResponseWriter, r *http.Request) {
+	lr, ok := s.t.(LogReopener)
+	if !ok {
+		writeJSON(w, http.StatusNotImplemented, apiError{Error: "this supervisor has no log files to reopen", Kind: "failed"})
+		return
+	}
+	if err := lr.ReopenLogs(); err != nil {
+		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error(), Kind: "failed"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"result": "log files reopened"})
+}
+
 // RequestArgs is the body of POST /v1/programs/{name}/request.
 type RequestArgs struct {
 	Method string `json:"method"`
@@ -195,6 +216,7 @@ func NewServer(log hclog.Logger, t Target, j *Journal, lim Limits) *Server {
 		}
 		writeJSON(w, http.StatusOK, res)
 	})
+	mux.HandleFunc("POST /v1/reopen-logs", s.reopenLogs)
 	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, s.t.Shutdown(r.Context()), map[string]string{"result": "shutting down"})
 	})

@@ -216,8 +216,8 @@
 // parent keeps the read ends (non-blocking) and hands them to the Supervisor's
 // output mux (outmux.go): one goroutine in epoll_wait drains every pipe to EOF,
 // independently of the exit (a grandchild may hold it open), splits it into
-// lines of at most MaxLineLen bytes and logs them with the program's name and
-// pid; the mux owns each read end from then on and closes it at EOF. When Serve
+// lines of at most MaxLineLen bytes and hands them on (next section); the mux
+// owns each read end from then on and closes it at EOF. When Serve
 // returns, the mux reads what the pipes still hold (up to 1 MiB each, without
 // waiting for a writer that outlived its program) and closes them all.
 //
@@ -225,6 +225,30 @@
 // none (a hand-built image), NewReaper opens instead a pipe and closes its write
 // end at once, and logs a warning: every child reads EOF at once from it, as
 // from /dev/null (openDevNull); nothing else in this package opens /dev/null.
+//
+// Log files (Spec.StdoutLog, StderrLog): each is an internal/logfile.File,
+// which owns its fd, shared by every stream that names its path (stdout and
+// stderr of one program, of several, of an old run still draining and the
+// new one) and counted in the Supervisor's logFiles (logs.go): opened on the
+// state goroutine when a run's stream starts, closed by whoever ends the last
+// stream holding it (the mux goroutine at EOF; a goroutine worker's run when
+// its function returns). No other fd is opened for it.
+//
+// # Output
+//
+// Every line of a program's stdout and stderr, on the goroutine that read it
+// (the mux's, or the goroutine worker's that wrote it), and with no goroutine
+// or queue per line: gets its level (ClassifyLevel over the stream's:
+// Info, or Spec.StderrLevel for stderr); is buffered into its log file, which
+// is written once per read (one write(2) for up to 16 KiB of lines) and rotated
+// between two lines; goes to Options.OnOutput (ctl logs's ring); and goes to
+// Options.Console if set (cmd/supervisor's "name | line"), else to the
+// program's logger with its pid and stream as fields. Memory per stream: the
+// unterminated line (up to MaxLineLen) and the file's batch (up to 64 KiB,
+// then written). ReopenLogs does not go through the state goroutine: it takes
+// logFiles' mutex, then each file's, the same mutex the writers take per line
+// and per batch, so a reopen lands between two batches and no line is split
+// or lost by it.
 //
 // # State
 //

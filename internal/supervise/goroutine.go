@@ -73,8 +73,8 @@ func (s *Supervisor) startGoroutine(p *program, no uint64) *goRun {
 	g.ctx, g.cancel = context.WithCancelCause(context.Background())
 	g.hctx, g.hend = context.WithCancel(context.Background())
 	g.ready = sync.OnceValue(func() error { return g.push(ipc.Ready{}) })
-	g.stdout = &lineWriter{split: lineSplitter{log: p.log.With("stream", "stdout"), tap: s.tap(p, 0, "stdout")}}
-	g.stderr = &lineWriter{split: lineSplitter{log: p.log.With("stream", "stderr"), tap: s.tap(p, 0, "stderr")}}
+	g.stdout = &lineWriter{split: s.splitter(p, 0, "stdout", p.log.With("stream", "stdout"))}
+	g.stderr = &lineWriter{split: s.splitter(p, 0, "stderr", p.log.With("stream", "stderr"))}
 	p.log.Info("program started", "kind", string(SpawnGoroutine), "worker", p.spec.Command[0])
 	go g.main()
 	return g

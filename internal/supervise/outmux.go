@@ -103,20 +103,23 @@ func (m *outputMux) pipe() (r int, w *os.File, err error) {
 	return fds[0], os.NewFile(uintptr(fds[1]), "|1"), nil
 }
 
-// add hands the read end fd to the mux, which logs its lines through log (and
-// tap, if not nil) until EOF, then closes it. On error fd is closed.
-func (m *outputMux) add(fd int, log hclog.Logger, tap func(string, bool)) error {
+// add hands the read end fd to the mux, which feeds what it reads to split
+// until EOF, then flushes split (which releases its log file) and closes fd.
+// On error fd is closed and split flushed.
+func (m *outputMux) add(fd int, split lineSplitter) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		unix.Close(fd)
+		split.flush()
 		return errors.New("supervise: output mux closed")
 	}
-	m.streams[int32(fd)] = &outStream{fd: fd, split: lineSplitter{log: log, tap: tap}}
+	m.streams[int32(fd)] = &outStream{fd: fd, split: split}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
 	if err := unix.EpollCtl(m.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		delete(m.streams, int32(fd))
 		unix.Close(fd)
+		split.flush()
 		return fmt.Errorf("epoll_ctl: %w", err)
 	}
 	return nil

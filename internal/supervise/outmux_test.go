@@ -22,8 +22,9 @@ type lineTap struct {
 
 func newLineTap() *lineTap { return &lineTap{more: make(chan struct{}, 1)} }
 
-func (c *lineTap) tap(text string, partial bool) {
-	if partial {
+func (c *lineTap) tap(l OutputLine) {
+	text := l.Text
+	if l.Partial {
 		text += " (partial)"
 	}
 	c.mu.Lock()
@@ -104,7 +105,7 @@ func TestOutputMuxManyPipes(t *testing.T) {
 			t.Fatal(err)
 		}
 		taps[i], writers[i] = newLineTap(), w
-		if err := m.add(r, hclog.NewNullLogger(), taps[i].tap); err != nil {
+		if err := m.add(r, lineSplitter{log: hclog.NewNullLogger(), tap: taps[i].tap}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -152,7 +153,7 @@ func TestOutputMuxCloseDrains(t *testing.T) {
 	}
 	defer w.Close()
 	lt := newLineTap()
-	if err := m.add(r, hclog.NewNullLogger(), lt.tap); err != nil {
+	if err := m.add(r, lineSplitter{log: hclog.NewNullLogger(), tap: lt.tap}); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Fprint(w, "one\ntwo\nhalf")
@@ -163,7 +164,7 @@ func TestOutputMuxCloseDrains(t *testing.T) {
 	if _, err := w.Write([]byte("x")); err == nil {
 		t.Error("writing after close: the read end is still open")
 	}
-	if err := m.add(-1, hclog.NewNullLogger(), nil); err == nil {
+	if err := m.add(-1, lineSplitter{log: hclog.NewNullLogger()}); err == nil {
 		t.Error("add after close succeeded")
 	}
 	m.close() // twice is fine

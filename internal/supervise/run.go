@@ -303,10 +303,10 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 	}
 	outLog := p.log.With("pid", proc.Pid, "stream", "stdout")
 	errLog := p.log.With("pid", proc.Pid, "stream", "stderr")
-	if err := s.out.add(outR, outLog, s.tap(p, proc.Pid, "stdout")); err != nil {
+	if err := s.out.add(outR, s.splitter(p, proc.Pid, "stdout", outLog)); err != nil {
 		p.log.Error("the program's stdout is not read", "error", err)
 	}
-	if err := s.out.add(errR, errLog, s.tap(p, proc.Pid, "stderr")); err != nil {
+	if err := s.out.add(errR, s.splitter(p, proc.Pid, "stderr", errLog)); err != nil {
 		p.log.Error("the program's stderr is not read", "error", err)
 	}
 	p.log.Info("program started", "pid", proc.Pid, "spawner", string(p.spec.Spawner))

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/supervisor/supervisor/internal/probe"
 	"github.com/supervisor/supervisor/internal/worker"
 )
@@ -192,6 +194,22 @@ type Spec struct {
 	// stops only once every program that starts after it has stopped.
 	After    []string
 	Requires []string
+
+	// Log files (logs.go, internal/logfile). StdoutLog and StderrLog are
+	// absolute paths the program's stdout and stderr lines are appended to
+	// ("": none; the same path for both merges them), besides the console
+	// and ctl logs. A file rotates before a line would take it over
+	// LogMaxBytes (0: never), keeping LogBackups rotated files (PATH.1 ..
+	// PATH.N; 0: it is truncated instead). LogTimestamps prefixes each line
+	// with its time (RFC 3339, milliseconds).
+	StdoutLog     string
+	StderrLog     string
+	LogMaxBytes   int64
+	LogBackups    int
+	LogTimestamps bool
+	// StderrLevel is the level of a stderr line whose prefix names none
+	// (ClassifyLevel): Info (also for 0), Warn or Error.
+	StderrLevel hclog.Level
 }
 
 // DefaultSpec returns a Spec with the defaults documented in the README:
@@ -215,8 +233,18 @@ func DefaultSpec() Spec {
 		StopSignal:     syscall.SIGTERM,
 		StopGrace:      10 * time.Second,
 		StartTimeout:   10 * time.Second,
+
+		LogMaxBytes: DefaultLogMaxBytes,
+		LogBackups:  DefaultLogBackups,
+		StderrLevel: hclog.Info,
 	}
 }
+
+// The rotation defaults of a program's log files: supervisord's (50MB, 10).
+const (
+	DefaultLogMaxBytes = 50 << 20
+	DefaultLogBackups  = 10
+)
 
 // Group is an ordered list of programs under one strategy. Programs start in list
 // order and stop in reverse order.
@@ -372,6 +400,18 @@ func (s *Spec) Validate() error {
 	case s.HeartbeatTimeout > 0 && !s.Protocol:
 		return bad("heartbeat_timeout", "needs protocol = true")
 	}
+	switch {
+	case s.StdoutLog != "" && !filepath.IsAbs(s.StdoutLog):
+		return bad("stdout_log", "%q: want an absolute path", s.StdoutLog)
+	case s.StderrLog != "" && !filepath.IsAbs(s.StderrLog):
+		return bad("stderr_log", "%q: want an absolute path", s.StderrLog)
+	case s.LogMaxBytes < 0:
+		return bad("log_max_bytes", "is negative")
+	case s.LogBackups < 0:
+		return bad("log_backups", "is negative")
+	case s.StderrLevel != hclog.NoLevel && s.StderrLevel != hclog.Info && s.StderrLevel != hclog.Warn && s.StderrLevel != hclog.Error:
+		return bad("stderr_level", "%s is not one of info, warn, error", s.StderrLevel)
+	}
 	return nil
 }
 
@@ -396,6 +436,9 @@ func (g *Group) Validate() error {
 			return fmt.Errorf("%w: program %q is defined twice", ErrInvalidSpec, g.Programs[i].Name)
 		}
 		seen[g.Programs[i].Name] = true
+	}
+	if err := g.validateLogs(); err != nil {
+		return err
 	}
 	return g.validateDeps()
 }

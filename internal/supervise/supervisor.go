@@ -98,6 +98,13 @@ type Options struct {
 	// the line. So it runs concurrently with the state goroutine, and with
 	// itself. It must not block for long.
 	OnOutput func(OutputLine)
+	// Console, if set, shows every line of program output in place of the
+	// program's logger: without it a line is logged through
+	// logger.Named(program) with its pid and stream as fields, at its level
+	// (OutputLine.Level); with it, it is handed to Console instead, on the
+	// same goroutine as OnOutput and after it (cmd/supervisor renders
+	// "name | line" this way). The same rules as OnOutput apply.
+	Console func(OutputLine)
 	// Rand returns a number in [0,1) for backoff jitter; nil means math/rand/v2.
 	Rand func() float64
 	// Workers are the built-in workers programs of spawner reexec and goroutine
@@ -121,6 +128,7 @@ type Supervisor struct {
 	retired []*program // dropped by Reload with cgroups not yet empty; removeCgroups takes them
 	opts    Options
 	inbox   inbox
+	logs    logFiles // the programs' log files that are open; see logs.go
 	// byName maps names to progs for Request, which does not run on the Serve
 	// goroutine; replaced (never mutated) by publishNames.
 	byName atomic.Pointer[map[string]*program]
@@ -196,6 +204,7 @@ func New(log hclog.Logger, g Group, opts Options) (*Supervisor, error) {
 		opts.Rand = rand.Float64
 	}
 	s := &Supervisor{log: log, r: opts.Reaper, group: g, opts: opts, done: make(chan struct{})}
+	s.logs.log = log.Named("logfile")
 	s.inbox.ready = make(chan struct{}, 1)
 	for _, spec := range g.Programs {
 		s.progs = append(s.progs, s.newProgram(spec))
@@ -696,17 +705,6 @@ func (s *Supervisor) protocol(p *program, m ipc.Message, err error) {
 		s.acquire(p, m)
 	case ipc.Release:
 		s.release(p, m)
-	}
-}
-
-// tap returns what hands p's output lines to Options.OnOutput, or nil.
-func (s *Supervisor) tap(p *program, pid int, stream string) func(string, bool) {
-	if s.opts.OnOutput == nil {
-		return nil
-	}
-	name, on := p.spec.Name, s.opts.OnOutput
-	return func(text string, partial bool) {
-		on(OutputLine{Time: time.Now(), Program: name, Pid: pid, Stream: stream, Text: text, Partial: partial})
 	}
 }
 
