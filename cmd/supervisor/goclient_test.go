@@ -43,6 +43,6 @@ heartbeat_timeout = 5s
 	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
 		t.Fatalf("shutdown: %d %s", code, errOut)
 	}
-	p.waitLine(t, "supervisor.gw:", "stopping on request")
+	p.waitLine(t, "gw | stopping on request")
 	p.exitCode(t)
 }

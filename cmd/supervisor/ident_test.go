@@ -142,7 +142,7 @@ oom_score_adj = ` + oom + `
 	conf += "[program:sleep-limits]\ncommand = /bin/sh -c 'echo ready; exec sleep 1000'\nuser = " + testUser + "\nenvironment = LOGNAME=custom\n" + limits
 	sup := start(t, "run", "-c", writeConf(t, conf))
 	for _, p := range progs {
-		sup.waitLine(t, "supervisor."+p.name+":", "ready")
+		sup.waitLine(t, " "+p.name+" | ready")
 		pid := valueAfter(t, sup.waitLine(t, "supervisor."+p.name+":", "program started"), "pid=")
 		if got, want := strings.Fields(procField(t, pid, "Uid")), u.Uid; got[0] != want || got[1] != want || got[2] != want {
 			t.Errorf("%s: Uid %q, want %s (real, effective, saved)", p.name, got, want)
@@ -232,7 +232,7 @@ func TestSIGKILLedSupervisorTakesOtherUsersChildren(t *testing.T) {
 		}
 	})
 	for _, n := range names {
-		p.waitLine(t, "supervisor."+n+":", "ready")
+		p.waitLine(t, " "+n+" | ready")
 		pid := valueAfter(t, p.waitLine(t, "supervisor."+n+":", "program started"), "pid=")
 		fd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {

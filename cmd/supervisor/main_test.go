@@ -702,7 +702,7 @@ func TestDemoInstalledAlone(t *testing.T) {
 	p := startCmd(t, cmd)
 	for _, want := range [][]string{
 		{"supervisor.steady", "program started", "spawner=exec"},
-		{"supervisor.steady", "stdout", "tick 1"},
+		{"steady | tick 1"},
 		{"supervisor.crasher", "program started", "spawner=forkexec"},
 		{"supervisor.crasher", "program exited", `exit="exit status 1"`},
 		{"supervisor.builtin", "program started", "spawner=reexec"},

@@ -201,7 +201,7 @@ func TestPythonWorker(t *testing.T) {
 	if _, errOut, code := ctl(t, sock, "stop", "py"); code != 0 {
 		t.Fatalf("ctl stop py: exit %d: %s", code, errOut)
 	}
-	p.waitLine(t, "supervisor.py:", "stopping on request")
+	p.waitLine(t, "py | stopping on request")
 	p.waitLine(t, "supervisor.py:", "program stopped", `exit="exit status 0"`)
 
 	// The supervisor dies: the worker reads EOF on fd 4 and leaves.
