@@ -100,23 +100,10 @@ func (j *Journal) recent(program string, n int) []LogRecord {
 	return rg.last(n)
 }
 
-// follow returns program's n most recent lines and a channel of every later line
-// of every program (the caller filters), with no line missed or repeated between
-// the two; the channel is closed if the follower falls behind, or by cancel.
-func (j *Journal) follow(program string, n int) ([]LogRecord, <-chan LogRecord, func()) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	var recent []LogRecord
-	if rg := j.logs[program]; rg != nil {
-		recent = rg.last(n)
-	}
-	ch, cancel := j.output.subscribe()
-	return recent, ch, cancel
-}
-
-// followSet is follow for several programs: the n most recent lines of each,
-// merged in time order, and the channel of every later line (the caller
-// filters).
+// followSet returns the n most recent lines of each of programs, merged in
+// time order, and a channel of every later line of every program (the caller
+// filters), with no line missed or repeated between the two; the channel is
+// closed if the follower falls behind, or by cancel.
 func (j *Journal) followSet(programs []string, n int) ([]LogRecord, <-chan LogRecord, func()) {
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -524,22 +524,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, fmt.Errorf("logs %s: %w", name, supervise.ErrNoSuchProgram), nil)
 		return
 	}
-	n, err := parseLines(r.URL.Query().Get("lines"))
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Kind: "bad_request"})
-		return
-	}
-	if r.URL.Query().Get("follow") == "" {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		enc := json.NewEncoder(w)
-		for _, l := range s.j.recent(name, n) {
-			_ = enc.Encode(l)
-		}
-		return
-	}
-	recent, ch, cancel := s.j.follow(name, n)
-	defer cancel()
-	stream(w, r, s.closing, recent, ch, func(l LogRecord) bool { return l.Program == name })
+	s.serveLogs(w, r, []string{name})
 }
 
 // logsOf answers GET /v1/logs?program=A&program=web-*&lines=N[&follow=1]: the
@@ -572,6 +557,12 @@ func (s *Server) logsOf(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, fmt.Errorf("logs %s: %w", quoteAll(missing), supervise.ErrNoSuchProgram), nil)
 		return
 	}
+	s.serveLogs(w, r, progs)
+}
+
+// serveLogs answers a logs request for progs, programs there are: the last
+// lines= lines of each, merged in time order, and with follow= every later one.
+func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request, progs []string) {
 	n, err := parseLines(r.URL.Query().Get("lines"))
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Kind: "bad_request"})

@@ -237,6 +237,16 @@ func canRaiseHardLimits() bool {
 // the one waiter) and returns its exit and its output.
 func runHelper(t *testing.T, name string) (supervise.Exit, string) {
 	t.Helper()
+	_, r, exited := startHelper(t, name)
+	defer r.Close()
+	out, _ := io.ReadAll(r) // until the helper and its children closed it
+	return <-exited, string(out)
+}
+
+// startHelper starts this test binary as the helper name, its stdout and
+// stderr on the pipe r; exited receives its exit. The caller closes r.
+func startHelper(t *testing.T, name string) (p *supervise.Proc, r *os.File, exited chan supervise.Exit) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -245,17 +255,16 @@ func runHelper(t *testing.T, name string) (supervise.Exit, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	exited := make(chan supervise.Exit, 1)
-	_, err = testReaper.Spawn(supervise.SpawnRequest{Kind: supervise.SpawnExec, Argv: []string{exe},
+	exited = make(chan supervise.Exit, 1)
+	p, err = testReaper.Spawn(supervise.SpawnRequest{Kind: supervise.SpawnExec, Argv: []string{exe},
 		Env: append(os.Environ(), "SUPERVISE_TEST_HELPER="+name), Stdout: w, Stderr: w,
 		OnExit: func(e supervise.Exit) { exited <- e }})
 	w.Close()
 	if err != nil {
+		r.Close()
 		t.Fatal(err)
 	}
-	out, _ := io.ReadAll(r) // until the helper and its children closed it
-	return <-exited, string(out)
+	return p, r, exited
 }
 
 // When the programs need more fds than the limit, the supervisor raises its own

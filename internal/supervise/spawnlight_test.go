@@ -87,23 +87,8 @@ func init() {
 // as the process.
 func TestLightSpawnerChildDiesWithSupervisor(t *testing.T) {
 	t.Parallel()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	parent, r, exited := startHelper(t, "light-parent")
 	defer r.Close()
-	exited := make(chan supervise.Exit, 1)
-	parent, err := testReaper.Spawn(supervise.SpawnRequest{Kind: supervise.SpawnExec, Argv: []string{exe},
-		Env: append(os.Environ(), "SUPERVISE_TEST_HELPER=light-parent"), Stdout: w, Stderr: w,
-		OnExit: func(e supervise.Exit) { exited <- e }})
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	line, err := bufio.NewReader(r).ReadString('\n')
 	if strings.HasPrefix(line, "unavailable:") {
 		<-exited
