@@ -147,7 +147,10 @@
 // the reaper's mutex, so the group id cannot have been reused. When a leader ends,
 // the reaper sees it first without reaping it (waitid WNOWAIT) and SIGKILLs its
 // group while the zombie still holds the group id: outside a stop, a program's
-// group lives and dies with its leader. Stop = the program's stop signal to the
+// group lives and dies with its leader. (A run in a cgroup is spawned without
+// that group kill: its exit kills the cgroup instead, once it has looked at what
+// a daemonizing program left there, which the group kill could have taken
+// before the daemon left the group.) Stop = the program's stop signal to the
 // group, its grace period, then SIGKILL to the group; the program counts as
 // stopped only once its group is gone. The grace period is the whole tree's: a
 // stop spares the group (Proc.spareGroup), and if the leader ends first, what is

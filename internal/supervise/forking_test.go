@@ -111,11 +111,20 @@ func TestDaemonizingNginx(t *testing.T) {
 			g := group(supervise.OneForOne, s)
 			g.KillMode = mode
 			rn := serve(t, g)
-			e := rn.rec.waitEvent(t, 1, is("daemon", supervise.StateFatal))
-			if !strings.Contains(e.Reason, "it daemonized itself") {
-				t.Errorf("fatal because %q, want it to say the program daemonized itself", e.Reason)
+			e := rn.rec.waitEvent(t, 1, func(e supervise.Event) bool {
+				return e.Program == "daemon" && (e.To == supervise.StateFatal || e.To == supervise.StateExited)
+			})
+			switch {
+			case e.To == supervise.StateExited && mode == supervise.KillGroup:
+				// The reaper killed the leader's group before nginx's daemon
+				// had left it (setsid): a loaded machine. Nothing is left, and
+				// there was nothing to tell.
+				t.Logf("the daemon went with its parent's group before it left it: %s", e.Reason)
+			case !strings.Contains(e.Reason, "it daemonized itself"):
+				t.Errorf("%s because %q, want fatal because the program daemonized itself", e.To, e.Reason)
+			default:
+				rn.rec.waitLine(t, "daemon", "exited 0 at once and left processes behind", "nginx")
 			}
-			rn.rec.waitLine(t, "daemon", "exited 0 at once and left processes behind", "nginx")
 			// In group mode the leftovers were SIGKILLed by pid: wait for them to go.
 			deadline := time.Now().Add(10 * time.Second)
 			for d := time.Millisecond; len(nginxLeft(dir)) > 0 && time.Now().Before(deadline); d = min(2*d, 100*time.Millisecond) {

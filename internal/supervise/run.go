@@ -251,10 +251,8 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 		Stderr:     errW,
 		ExtraFiles: extra,
 		OnExit:     func(e Exit) { s.inbox.push(exitMsg{p: p, run: no, exit: e}) },
-		// The group lives and dies with its leader.
-		KillGroupOnExit: !p.spec.Forking, // a forking daemon's start process leaves the daemon behind
-		Cred:            spawnCred(p.spec.User),
-		Limits:          &p.spec.Limits,
+		Cred:       spawnCred(p.spec.User),
+		Limits:     &p.spec.Limits,
 	}
 	r.cg = s.cgroupFor(p, no)
 	if r.cg != nil {
@@ -264,10 +262,18 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 			r.cg = nil
 		}
 	}
+	// Without a cgroup, the group lives and dies with its leader: the reaper
+	// kills it while the leader is a zombie, so its id cannot have been reused.
+	// With one, exited kills what is left through the cgroup, after it looked
+	// at what a daemonizing program left (the group kill could take a daemon
+	// that had not yet left the group, and with it the hint to the user). A
+	// forking daemon's start process leaves the daemon behind in either case.
+	req.KillGroupOnExit = !p.spec.Forking && r.cg == nil
 	proc, err := s.r.Spawn(req)
 	if err != nil && r.cg != nil && s.cloneIntoCgroupRefused(err) {
 		req.Cgroup.Close()
 		req.Cgroup, r.cg = nil, nil
+		req.KillGroupOnExit = !p.spec.Forking
 		proc, err = s.r.Spawn(req)
 	}
 	if req.Cgroup != nil {
@@ -445,8 +451,8 @@ func (r *procRun) exited(e Exit) bool {
 	cgLeft := r.cg != nil && r.cg.populated()
 	r.daemonized = r.leftBehind(e, cgLeft)
 	// A stopped run's tree keeps the rest of its grace period (stop spared the
-	// group); any other run's tree lives and dies with its leader, and the
-	// reaper has already killed its group.
+	// group); any other run's tree lives and dies with its leader: killed here
+	// through its cgroup, or (without one) by the reaper already, with its group.
 	graceLeft := r.stopping && !s.m.killAll && time.Now().Before(r.treeKillAt)
 	if !graceLeft {
 		r.treeKillAt = time.Time{}
