@@ -5,11 +5,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/supervisor/supervisor/internal/supervise"
 )
@@ -100,19 +101,28 @@ func TestLightSpawnerChildDiesWithSupervisor(t *testing.T) {
 		<-exited
 		t.Fatalf("helper said %q (%v)", line, err)
 	}
+	// A pidfd taken while the helper (its parent) lives is the child's for sure;
+	// it turns readable when the child exits.
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatalf("pidfd of %d: %v", pid, err)
+	}
+	defer unix.Close(pidfd)
 	if err := parent.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-exited
 	// The child, orphaned, comes to testReaper (a subreaper), which reaps it.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if _, err := os.Stat("/proc/" + itoa(pid)); err != nil {
-			return
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 10_000)
+		if err == unix.EINTR {
+			continue
 		}
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("pid %d outlived its supervisor by 10s", pid)
+		if n == 0 || err != nil {
+			unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+			t.Fatalf("pid %d outlived its supervisor by 10s (%v)", pid, err)
 		}
-		runtime.Gosched()
+		return
 	}
 }
