@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -337,7 +338,9 @@ func runLeftovers(t *testing.T, argv ...string) (code, sameGroup, ownSession int
 	t.Cleanup(func() {
 		for _, pid := range []int{sameGroup, ownSession} {
 			if fd, err := unix.PidfdOpen(pid, 0); err == nil {
-				if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(b)) == "sleep" {
+				// "setsid" too: the script saw the new session before
+				// setsid(1) had exec'd sleep (a sleep left behind in CI).
+				if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); slices.Contains([]string{"sleep", "setsid"}, strings.TrimSpace(string(b))) {
 					_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
 				}
 				unix.Close(fd)

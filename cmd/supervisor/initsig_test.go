@@ -203,33 +203,62 @@ func signalMatrix(t *testing.T, pid1 bool, argv ...string) map[int]bool {
 			return !maskHas(st["ShdPnd"], sig) && !maskHas(st["SigPnd"], sig)
 		})
 	}
+	// awaitUSR2 waits until the program has printed its nth "got 12", sending
+	// init a USR2 now unless one was just sent (sent), and again every second
+	// the line has not come.
+	awaitUSR2 := func(n, after int, sent bool) {
+		last := time.Time{}
+		if sent {
+			last = time.Now()
+		}
+		pollUntilP(t, p, fmt.Sprintf("USR2 forwarded after signal %d", after), func() bool {
+			if countLines(p, "got 12") >= n {
+				return true
+			}
+			if time.Since(last) > time.Second {
+				if err := unix.Kill(initPid, unix.SIGUSR2); err != nil {
+					t.Fatal(err)
+				}
+				last = time.Now()
+				settle(int(unix.SIGUSR2))
+			}
+			if stopped(prog) || stopped(initPid) {
+				settle(int(unix.SIGUSR2))
+			}
+			return countLines(p, "got 12") >= n
+		})
+	}
 	// barrier: two round trips of USR2. Whatever init took before has been
 	// forwarded by the second (os/signal hands over pending signals lowest
 	// number first, so one round trip could overtake), and the program has
 	// taken it, so the next signal cannot discard it.
+	//
+	// A USR2 that reaches bash just after it printed the previous one's line,
+	// before it cleared that trap's pending flag, is merged into it and never
+	// printed (seen in CI about once in five runs): one not seen after a
+	// second is sent again; more lines than rounds do no harm.
 	barrier := func(after int) {
 		for range 2 {
 			n := countLines(p, "got 12") + 1
-			if err := unix.Kill(initPid, unix.SIGUSR2); err != nil {
-				t.Fatal(err)
-			}
-			settle(int(unix.SIGUSR2))
-			pollUntilP(t, p, fmt.Sprintf("USR2 forwarded after signal %d", after), func() bool {
-				if stopped(prog) || stopped(initPid) {
-					settle(int(unix.SIGUSR2))
-				}
-				return countLines(p, "got 12") >= n
-			})
+			awaitUSR2(n, after, false)
 		}
 	}
 	for sig := 1; sig <= 64; sig++ {
 		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
 			continue
 		}
+		n := countLines(p, "got 12") + 1
 		if err := unix.Kill(initPid, syscall.Signal(sig)); err != nil {
 			t.Fatalf("signal %d: %v", sig, err)
 		}
 		settle(sig)
+		if sig == int(unix.SIGUSR2) {
+			// USR2 itself: its own line first. Else the barrier's first round
+			// could take it for its own, and its second round's USR2 merge
+			// with the first's, still on its way (seen in CI: 30s waiting for
+			// a line that could never come).
+			awaitUSR2(n, sig, true)
+		}
 		barrier(sig)
 	}
 	inW.Close()
