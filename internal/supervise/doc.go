@@ -60,10 +60,12 @@
 // for programs), under the reaper's mutex. Children get Pdeathsig SIGKILL: if the
 // supervisor dies, its direct children die too. The kernel ties Pdeathsig to the
 // forking thread; Go ends a thread only when a goroutine exits while locked to it,
-// and nothing in this program locks a thread, so every forking thread lives as long
-// as the process. Checked: the only LockOSThread in the module is in
-// internal/worker's dieBySignal, which runs in a worker process about to die by a
-// signal, never in the supervisor; the standard library (os/exec, syscall
+// and nothing else in this program locks a thread (the light spawner, below, is
+// the one locked thread, and lives until the Reaper is closed), so every forking
+// thread lives as long as the process. Checked: the other LockOSThreads in the
+// module are internal/worker's dieBySignal and internal/shim's init, which run
+// in a worker or shim process about to die or exec, never in the supervisor, and
+// internal/initmode's giveTerminal, which unlocks before it returns; the standard library (os/exec, syscall
 // ForkExec, os/signal) locks no thread on Linux; this package's blocking
 // syscalls (waitid, poll on cgroup.events) park their thread without ending it.
 // Any change that locks a thread must unlock it before the goroutine returns,

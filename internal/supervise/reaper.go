@@ -80,7 +80,8 @@ type ReaperOptions struct {
 // NewReaper makes this process a child subreaper (unless it is PID 1 or
 // opts.NoSubreaper is set), marks every
 // inherited fd above 2 close-on-exec, registers for SIGCHLD and starts the reap
-// loop (there is no spawner thread: Spawn forks on the caller's goroutine). Only
+// loop (Spawn forks on the caller's goroutine, or once this process holds many
+// fds on the light spawner's thread, started then: spawnlight.go). Only
 // one Reaper may exist per process at a time; Close releases the slot.
 func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
 	if log == nil {
@@ -369,7 +370,11 @@ type SpawnRequest struct {
 // without Unlock; idle threads are never freed, golang/go#14592), and nothing in
 // this program does that, so the forking thread lives as long as the supervisor.
 // A dedicated locked spawner thread would guard against libraries that do, but
-// every hand-off to a locked thread doubled the measured restart latency.
+// every hand-off to a locked thread doubled the measured restart latency. The
+// exception is scale: once the request's fds show lightSpawnMinFds fds open,
+// the fork goes to the light spawner's locked thread, whose small fd table
+// makes it cheaper than the hand-off costs (spawnlight.go); that thread lives
+// until Close.
 func (r *Reaper) Spawn(req SpawnRequest) (*Proc, error) {
 	if req.OnExit == nil {
 		return nil, errors.New("supervise: SpawnRequest.OnExit is nil")
