@@ -277,18 +277,7 @@ func TestCtlCommands(t *testing.T) {
 	p.waitLine(t, "supervisor.a", "program exited")
 
 	// A follower of a's output sees the shutdown end its stream: exit 0, saying so.
-	follow := exec.Command(bin("supervisor"), "ctl", "--socket", sock, "logs", "-f", "-n", "1", "a")
-	followOut, err := follow.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var followErr strings.Builder
-	follow.Stderr = &followErr
-	if err := follow.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer follow.Process.Kill()
-	sc := bufio.NewScanner(followOut)
+	follow, sc, followErr := followLogs(t, sock, "-n", "1", "a")
 	if !sc.Scan() { // its one recent line: the stream is up
 		t.Fatalf("ctl logs -f printed nothing: %s", followErr.String())
 	}
@@ -740,19 +729,8 @@ command = CHILD --tick 20ms
 command = CHILD --tick 20ms
 `), "--socket", sock)
 	p.waitLine(t, "control socket ready")
-	follow := exec.Command(bin("supervisor"), "ctl", "--socket", sock, "logs", "-f", "-n", "0", "w-*")
-	out, err := follow.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var followErr strings.Builder
-	follow.Stderr = &followErr
-	if err := follow.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer follow.Process.Kill()
+	follow, sc, followErr := followLogs(t, sock, "-n", "0", "w-*")
 	seen := map[string]bool{}
-	sc := bufio.NewScanner(out)
 	for sc.Scan() && !(seen["w-1"] && seen["w-2"]) {
 		name, _, ok := strings.Cut(sc.Text(), " | ")
 		if !ok || !strings.Contains(sc.Text(), "stdout: ") {
@@ -777,4 +755,25 @@ command = CHILD --tick 20ms
 	if err := follow.Wait(); err != nil || !strings.Contains(followErr.String(), "the supervisor stopped") {
 		t.Errorf("logs -f 'w-*' at shutdown: %v, want exit 0 saying the supervisor stopped: %s", err, followErr.String())
 	}
+}
+
+// followLogs starts `ctl logs -f ARGS` on sock: its stdout line by line, its
+// stderr collected; the test's cleanup kills and waits for it.
+func followLogs(t *testing.T, sock string, args ...string) (*exec.Cmd, *bufio.Scanner, *strings.Builder) {
+	t.Helper()
+	follow := exec.Command(bin("supervisor"), append([]string{"ctl", "--socket", sock, "logs", "-f"}, args...)...)
+	out, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	followErr := &strings.Builder{}
+	follow.Stderr = followErr
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = follow.Process.Kill()
+		_ = follow.Wait()
+	})
+	return follow, bufio.NewScanner(out), followErr
 }

@@ -131,6 +131,19 @@ func runsOf(t *testing.T, path string) (map[string]int, int) {
 	return count, runs
 }
 
+// startPyAndGo runs the supervisor on conf, a config whose programs py (the
+// Python example worker: PYTHON, PYDIR) and go (CHILD) speak the protocol, and
+// waits until both are running; it returns py's status then.
+func startPyAndGo(t *testing.T, conf string) (p *proc, sock string, py control.ProgramStatus) {
+	t.Helper()
+	sock = filepath.Join(t.TempDir(), "s.sock")
+	conf = strings.NewReplacer("PYTHON", python(t), "PYDIR", clientsDir(t, "python")).Replace(conf)
+	p = start(t, "run", "-c", writeConf(t, conf), "--socket", sock)
+	p.waitLine(t, "control socket ready")
+	waitStateWithin(t, sock, "go", "running", 0, time.Minute)
+	return p, sock, waitStateWithin(t, sock, "py", "running", 0, 2*time.Minute)
+}
+
 const pythonConf = `
 [program:py]
 command = PYTHON PYDIR/example_worker.py --heartbeat 50ms --status python-here
@@ -148,13 +161,7 @@ protocol = true
 // and it leaves when the supervisor dies (EOF on fd 4).
 func TestPythonWorker(t *testing.T) {
 	t.Parallel()
-	py := python(t)
-	sock := filepath.Join(t.TempDir(), "s.sock")
-	conf := strings.NewReplacer("PYTHON", py, "PYDIR", clientsDir(t, "python")).Replace(pythonConf)
-	p := start(t, "run", "-c", writeConf(t, conf), "--socket", sock)
-	p.waitLine(t, "control socket ready")
-	waitStateWithin(t, sock, "go", "running", 0, time.Minute)
-	st := waitStateWithin(t, sock, "py", "running", 0, 2*time.Minute)
+	p, sock, st := startPyAndGo(t, pythonConf)
 	if st.Readiness != "protocol" {
 		t.Errorf("py readiness %q, want protocol", st.Readiness)
 	}
@@ -244,13 +251,7 @@ protocol = true
 // around its whole record, and the file holds two unbroken runs.
 func TestPythonAndGoShareALease(t *testing.T) {
 	t.Parallel()
-	py := python(t)
-	sock := filepath.Join(t.TempDir(), "s.sock")
-	conf := strings.NewReplacer("PYTHON", py, "PYDIR", clientsDir(t, "python")).Replace(leaseConf)
-	p := start(t, "run", "-c", writeConf(t, conf), "--socket", sock)
-	p.waitLine(t, "control socket ready")
-	waitStateWithin(t, sock, "go", "running", 0, time.Minute)
-	waitStateWithin(t, sock, "py", "running", 0, 2*time.Minute)
+	p, sock, _ := startPyAndGo(t, leaseConf)
 	path := filepath.Join(t.TempDir(), "out")
 	const lines = 400
 	var wg sync.WaitGroup
