@@ -586,7 +586,10 @@ func (m *machine) exited(p *program, e Exit) []action {
 		return m.take()
 	}
 
-	if reason, ends := m.noRestart(p, e); ends {
+	// Under supervisord's schedule (StartBackoff) a failed start is retried
+	// whatever the restart policy says; only start_retries ends it.
+	failedStart := p.state == StateStarting && p.spec.StartBackoff > 0
+	if reason, ends := m.noRestart(p, e); ends && !failedStart {
 		p.log.Info("not restarting", "reason", reason)
 		m.setState(p, StateExited, reason, ev, now)
 		m.essentialEnded(p, e.ShellCode(), now)
@@ -599,6 +602,12 @@ func (m *machine) exited(p *program, e Exit) []action {
 	p.failures++
 	p.restarts++
 	delay := m.backoff(p)
+	if p.spec.StartBackoff > 0 {
+		delay = 0 // a run that was up restarts at once, as supervisord's does
+		if failedStart {
+			delay = time.Duration(p.failedStarts) * p.spec.StartBackoff
+		}
+	}
 	ev.Delay = delay
 	p.log.Info("restart scheduled", "delay", delay.Round(time.Millisecond), "restarts", p.restarts,
 		"failures_in_a_row", p.failures, "strategy", string(m.strategy))

@@ -957,3 +957,35 @@ func TestForkingValidation(t *testing.T) {
 		}
 	}
 }
+
+// StartBackoff is supervisord's schedule: failed starts are retried whatever
+// the restart policy says, after 1, 2, 3... times the step, start_retries of
+// them; a run that was up restarts at once (if its policy says so).
+func TestPolicyStartBackoff(t *testing.T) {
+	t.Parallel()
+	sv := func(sp *Spec) {
+		sp.StartBackoff, sp.StartRetries, sp.MaxRestarts, sp.Restart = time.Second, 2, 0, RestartNever
+	}
+	h := newHarness(t, OneForOne, testSpec("a", sv))
+	h.start("a")
+	for _, want := range []string{"1s", "2s"} {
+		h.trace = nil
+		h.exit("a", 0) // too soon: a failed start even with code 0 and restart = never
+		h.expect("a backoff", "timer a backoff "+want)
+		h.fire("a")
+	}
+	h.trace = nil
+	h.exit("a", 0)
+	h.expect("a fatal")
+
+	// Up for min_uptime: restart = always restarts at once; never ends it.
+	h = newHarness(t, OneForOne, testSpec("a", sv, upNow, func(sp *Spec) { sp.Restart = RestartAlways }))
+	h.start("a")
+	h.trace = nil
+	h.exit("a", 1)
+	h.expect("a backoff", "spawn a", "a starting", "a running")
+	h = newHarness(t, OneForOne, testSpec("a", sv, upNow))
+	h.start("a")
+	h.exit("a", 1)
+	h.state("a", StateExited)
+}

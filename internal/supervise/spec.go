@@ -113,7 +113,10 @@ const (
 // Spec describes one supervised program. The zero value is not useful: start from
 // DefaultSpec and fill in Name and Command.
 type Spec struct {
-	Name    string      // unique within a group; letters, digits, '-', '_', '.'
+	// Name is unique within a group: 1-64 letters, digits, '-', '_' or '.',
+	// not starting with '-' or '.'; or GROUP:NAME, two such names (a
+	// supervisord process in a group: package svconf).
+	Name    string
 	Command []string    // argv; for SpawnReexec and SpawnGoroutine, Command[0] names the built-in worker
 	Dir     string      // working directory; empty means the supervisor's (processes only)
 	Env     []string    // extra KEY=VALUE pairs added to the supervisor's environment (processes only)
@@ -141,6 +144,11 @@ type Spec struct {
 	MinUptime time.Duration
 	// StartRetries is how many failed starts in a row turn the program fatal.
 	StartRetries int
+	// StartBackoff, if positive, is supervisord's schedule instead of the
+	// backoff below: a failed start is retried whatever Restart says, the nth
+	// failure in a row after n*StartBackoff; a run that reached running and
+	// exits is restarted (as Restart says) at once, and resets the count.
+	StartBackoff time.Duration
 
 	BackoffInitial time.Duration // delay before the first restart after a failure
 	BackoffMax     time.Duration // cap on the delay; it doubles per failure in a row
@@ -315,7 +323,9 @@ func (s *Spec) Validate() error {
 	}
 	switch {
 	case !validName(s.Name):
-		return bad("name", "must be 1-64 letters, digits, '-', '_' or '.', and start with a letter, digit or '_'")
+		return bad("name", "must be 1-64 letters, digits, '-', '_' or '.', and start with a letter, digit or '_' (or GROUP:NAME, two such names)")
+	case s.StartBackoff < 0:
+		return bad("start_backoff", "must not be negative")
 	case len(s.Command) == 0 || s.Command[0] == "":
 		return bad("command", "is empty")
 	}
@@ -511,7 +521,15 @@ func (s *Spec) dependsOn(d string) bool {
 
 // validName: a name must fit in a URL path segment and a command line as is, so
 // '.', '..' (which paths clean away) and a leading '-' (an option) are out.
+// GROUP:NAME is two such names: supervisord's name of a process in a group.
 func validName(n string) bool {
+	if g, p, ok := strings.Cut(n, ":"); ok {
+		return validPart(g) && validPart(p)
+	}
+	return validPart(n)
+}
+
+func validPart(n string) bool {
 	if n == "" || len(n) > 64 || n[0] == '-' || n[0] == '.' {
 		return false
 	}
