@@ -742,6 +742,7 @@ var programKeys = map[string]field{
 	}},
 	"min_uptime":      durationField(func(s *supervise.Spec) *time.Duration { return &s.MinUptime }),
 	"start_retries":   intField(func(s *supervise.Spec) *int { return &s.StartRetries }),
+	"start_backoff":   durationField(func(s *supervise.Spec) *time.Duration { return &s.StartBackoff }),
 	"backoff_initial": durationField(func(s *supervise.Spec) *time.Duration { return &s.BackoffInitial }),
 	"backoff_max":     durationField(func(s *supervise.Spec) *time.Duration { return &s.BackoffMax }),
 	"backoff_jitter": {set: func(s *supervise.Spec, v string) error {

@@ -164,6 +164,17 @@ strategy = rest_for_one
 			},
 		},
 		{
+			name: "GROUP:NAME program names and start_backoff (supervisord's, as svconf converts them)",
+			src:  "[program:web:web_0]\ncommand = a\nstart_backoff = 1s\n[program:web:web_1]\ncommand = a\nstart_backoff = 0\n",
+			want: supervise.Group{
+				Strategy: supervise.OneForOne,
+				Programs: []supervise.Spec{
+					spec("web:web_0", []string{"a"}, func(s *supervise.Spec) { s.StartBackoff = time.Second }),
+					spec("web:web_1", []string{"a"}, nil),
+				},
+			},
+		},
+		{
 			name: "max_restarts 0 allows restart_window 0",
 			src:  "[program:a]\ncommand = a\nmax_restarts = 0\nrestart_window = 0\n",
 			want: supervise.Group{

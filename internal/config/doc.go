@@ -79,7 +79,9 @@
 // merged.
 //
 // [program:NAME] defines one program; there must be at least one. NAME must be 1-64
-// letters, digits, '-', '_' or '.', and unique in the file. Programs start in file
+// letters, digits, '-', '_' or '.', or GROUP:NAME, two such names (supervisord's
+// name of a process in a group, as supervisor convert writes it), and unique in
+// the file. Programs start in file
 // order and stop in reverse order. Each program starts from supervise.DefaultSpec,
 // then [defaults], then its own keys.
 //
@@ -132,6 +134,13 @@
 //	min_uptime       duration (default 1s): a run shorter than this is a failed start
 //	start_retries    integer >= 0 (default 3): failed starts in a row before the
 //	                 program turns fatal
+//	start_backoff    duration (default 0: off): supervisord's start schedule
+//	                 instead of the backoff keys below. A failed start (an exit
+//	                 before min_uptime) is retried whatever restart says, the nth
+//	                 failure in a row after n times this delay, until
+//	                 start_retries; a run that reached running and exits is
+//	                 restarted (as restart says) at once. What supervisord
+//	                 configurations get (1s; package svconf)
 //	backoff_initial  duration (default 100ms): delay before the first restart
 //	backoff_max      duration (default 30s): cap on the doubling delay; must not be
 //	                 less than backoff_initial
