@@ -477,3 +477,12 @@ func checkEnvFile(_ *supervise.Spec, v string) error {
 	}
 	return nil // read by endSection
 }
+
+// LookupUser finds a user as the user key does: by name, or by uid for a
+// number, with the supplementary groups of the group database and the home
+// directory. An unknown user is an error saying so. For package svconf.
+func LookupUser(v string) (*supervise.User, error) { return lookupUser(v) }
+
+// LookupGroup finds a group's gid as the group key does: by name, or by gid
+// for a number. For package svconf.
+func LookupGroup(v string) (uint32, error) { return lookupGroup(v) }
