@@ -2,6 +2,7 @@ package svconf_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -637,27 +638,42 @@ func FuzzParse(f *testing.F) {
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, src []byte) {
 		path := filepath.Join(dir, "fuzz.conf")
-		c, err := svconf.Parse(path, src, opts())
-		if err != nil {
-			var e *config.Error
-			if !errors.As(err, &e) {
-				t.Fatalf("error %T %v is not a *config.Error", err, err)
+		done := make(chan string, 1)
+		go func() { done <- checkParse(path, src) }()
+		select {
+		case msg := <-done:
+			if msg != "" {
+				t.Fatal(msg)
 			}
-			return
+		case <-time.After(3 * time.Second):
+			panic(fmt.Sprintf("slow input %q", src))
 		}
-		if len(c.Programs) != len(c.Group.Programs) {
-			t.Fatalf("%d Programs for %d specs", len(c.Programs), len(c.Group.Programs))
-		}
-		if err := c.Group.Validate(); err != nil {
-			t.Fatalf("Group does not validate: %v", err)
-		}
-		for _, w := range c.Warnings {
-			if w.File == "" {
-				t.Fatalf("warning %q names no file", w)
-			}
-		}
-		_ = svconf.Detect(src)
-		var b strings.Builder
-		_ = svconf.Convert(c, &b)
 	})
+}
+
+// checkParse is FuzzParse's check of one input: "" when it holds.
+func checkParse(path string, src []byte) string {
+	_ = svconf.Detect(src)
+	c, err := svconf.Parse(path, src, opts())
+	if err != nil {
+		var e *config.Error
+		if !errors.As(err, &e) {
+			return fmt.Sprintf("error %T %v is not a *config.Error", err, err)
+		}
+		return ""
+	}
+	if len(c.Programs) != len(c.Group.Programs) {
+		return fmt.Sprintf("%d Programs for %d specs", len(c.Programs), len(c.Group.Programs))
+	}
+	if err := c.Group.Validate(); err != nil {
+		return fmt.Sprintf("Group does not validate: %v", err)
+	}
+	for _, w := range c.Warnings {
+		if w.File == "" {
+			return fmt.Sprintf("warning %q names no file", w)
+		}
+	}
+	var b strings.Builder
+	_ = svconf.Convert(c, &b)
+	return ""
 }
