@@ -107,13 +107,15 @@ func writeProgram(b *strings.Builder, s *supervise.Spec, info *Program, c *Confi
 	fmt.Fprintf(b, "autostart = %t\n", s.Autostart)
 	fmt.Fprintf(b, "restart = %s\n", s.Restart)
 	if len(s.SuccessCodes) == 0 {
-		return fmt.Errorf("exitcodes is empty (no exit is expected): the native success_codes needs at least one code")
+		b.WriteString("; CHANGED: exitcodes is empty (no exit is expected); the native success_codes needs a code\n")
+		b.WriteString("success_codes = 0\n")
+	} else {
+		codes := make([]string, len(s.SuccessCodes))
+		for i, n := range s.SuccessCodes {
+			codes[i] = fmt.Sprint(n)
+		}
+		fmt.Fprintf(b, "success_codes = %s\n", strings.Join(codes, ", "))
 	}
-	codes := make([]string, len(s.SuccessCodes))
-	for i, n := range s.SuccessCodes {
-		codes[i] = fmt.Sprint(n)
-	}
-	fmt.Fprintf(b, "success_codes = %s\n", strings.Join(codes, ", "))
 	fmt.Fprintf(b, "min_uptime = %s\n", dur(s.MinUptime))
 	fmt.Fprintf(b, "start_retries = %d\n", s.StartRetries)
 	fmt.Fprintf(b, "start_backoff = %s               ; supervisord's retry delays: 1s, 2s, 3s, ...\n", dur(s.StartBackoff))

@@ -693,7 +693,14 @@ func (p *parser) groups() {
 			g.priority = v
 		}
 		progs, _, _ := p.get(sec, "programs", vs, "")
+		var listed []string
 		for _, name := range listOfStrings(progs) {
+			if slices.Contains(listed, name) {
+				f, l := p.where(sec, "programs")
+				p.pr.warnf(f, l, sec.name, "programs", "%q is listed twice: its processes run once (as in supervisord)", name)
+				continue
+			}
+			listed = append(listed, name)
 			psec, ok := p.c.byName["program:"+name]
 			if !ok {
 				f, l := p.where(sec, "programs")
