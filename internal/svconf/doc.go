@@ -99,10 +99,11 @@
 // [fcgi-program:x], [ctlplugin:x], unknown sections, an [rpcinterface:x]
 // other than the standard one, keys supervisord does not know, and keys set
 // to something supervisor does not do (*_events_enabled, *_capture_maxbytes,
-// *_syslog, [supervisord] user, strip_ansi, minprocs ...). Every warning is a
-// *config.Error naming its file and line (Line 0 only for a missing
+// *_syslog, [supervisord] user, strip_ansi, minprocs, minfds, and umask and
+// directory, which supervisord applies only when it daemonizes). Every
+// warning is a *config.Error naming its file and line (a missing
 // [supervisord] section, which supervisord refuses and this package
-// tolerates). What supervisord refuses (a bad integer, boolean, signal,
+// tolerates, is reported at line 1 of the main file). What supervisord refuses (a bad integer, boolean, signal,
 // size or octal value, an unknown user, a missing command, numprocs > 1
 // without %(process_num), an unknown program in a [group:x], an unknown
 // expansion name, a syntax error) is an error: every one is reported, as a

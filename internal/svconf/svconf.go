@@ -364,7 +364,7 @@ func (p *parser) supervisord() {
 	s.Childlogdir = tempDir(p.env)
 	sec, ok := p.c.byName["supervisord"]
 	if !ok {
-		p.pr.warnf(p.main, 0, "", "", "no [supervisord] section (supervisord refuses such a file): its defaults apply")
+		p.pr.warnf(p.main, 1, "", "", "no [supervisord] section in this file (supervisord refuses such a file): its defaults apply")
 		return
 	}
 	s.File, s.Line = sec.file, sec.line
@@ -464,6 +464,9 @@ func (p *parser) supervisord() {
 	}{
 		{"strip_ansi", s.StripANSI, "not done: escape sequences reach the log files as the program wrote them"},
 		{"minprocs", s.Minprocs != 200, "not done: supervisor does not raise RLIMIT_NPROC (each program's limits can be set in a native config)"},
+		{"minfds", true, "not done: supervisor does not raise its RLIMIT_NOFILE to minfds (each program's rlimit_nofile can be set in a native config)"},
+		{"umask", !s.Nodaemon, "not done: supervisord sets it when it daemonizes; supervisor runs in the foreground, as supervisord -n, which does not"},
+		{"directory", !s.Nodaemon, "not done: supervisord changes to it when it daemonizes; supervisor runs in the foreground, as supervisord -n, which does not"},
 	} {
 		if _, set := sec.keys[k.key]; set && k.on {
 			f, l := p.where(sec, k.key)

@@ -440,6 +440,42 @@ priority = 3
 	}
 }
 
+func TestSupervisordWarnings(t *testing.T) {
+	t.Parallel()
+	c, _ := parse(t, `[supervisord]
+user = nobody
+umask = 077
+directory = /
+minfds = 4096
+strip_ansi = true
+[program:a]
+command = /bin/a
+[group:g]
+programs = a, a
+`)
+	want := []string{":2: [supervisord] user", ":3: [supervisord] umask", ":4: [supervisord] directory",
+		":5: [supervisord] minfds", ":6: [supervisord] strip_ansi", ":10: [group:g] programs: \"a\" is listed twice"}
+	if len(c.Warnings) != len(want) {
+		t.Fatalf("warnings %q, want %d", c.Warnings, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(c.Warnings[i].Error(), w) {
+			t.Errorf("warning %q, want it to contain %q", c.Warnings[i], w)
+		}
+	}
+	if got := names(c); !reflect.DeepEqual(got, []string{"g:a"}) {
+		t.Errorf("programs %q", got)
+	}
+	sv := c.Supervisord
+	if sv.User != "nobody" || sv.Umask != 0o77 || sv.Directory != "/" || sv.Minfds != 4096 || !sv.StripANSI {
+		t.Errorf("Supervisord %+v", sv)
+	}
+	c, _ = parse(t, "[program:a]\ncommand = /bin/a\n")
+	if len(c.Warnings) != 1 || c.Warnings[0].Line != 1 || !strings.Contains(c.Warnings[0].Msg, "no [supervisord] section") {
+		t.Errorf("warnings %q, want one about [supervisord] at line 1", c.Warnings)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
