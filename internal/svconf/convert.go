@@ -2,6 +2,7 @@ package svconf
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -17,9 +18,13 @@ import (
 // up again. Each line whose meaning differs from the supervisord
 // configuration carries a comment saying how, and c's warnings head the
 // file. What the native format cannot say (a value with a newline, a
-// directory with " ;" in it) is an error naming the program; nothing is
-// written then. It only writes to w.
+// directory with " ;" in it) is an error naming the program, and so is a
+// configuration without processes; nothing is written then. It only writes
+// to w.
 func Convert(c *Config, w io.Writer) error {
+	if len(c.Group.Programs) == 0 {
+		return errors.New("convert: no processes to run: a native configuration needs at least one program")
+	}
 	var b strings.Builder
 	b.WriteString("# Converted from a supervisord configuration by supervisor convert.\n")
 	if len(c.Files) > 0 {

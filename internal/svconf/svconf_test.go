@@ -710,6 +710,20 @@ func checkParse(path string, src []byte) string {
 		}
 	}
 	var b strings.Builder
-	_ = svconf.Convert(c, &b)
+	if err := svconf.Convert(c, &b); err != nil {
+		return ""
+	}
+	// What Convert writes, the native parser reads back as the same group,
+	// except where Convert says it changes something (a comment).
+	if strings.Contains(b.String(), "; CHANGED") || strings.Contains(b.String(), "; NOT CONVERTED") {
+		return ""
+	}
+	g, err := config.Parse("converted.conf", []byte(b.String()))
+	if err != nil {
+		return fmt.Sprintf("config.Parse of Convert's output: %v\n%s", err, b.String())
+	}
+	if got, want := normalise(g), normalise(c.Group); !reflect.DeepEqual(got, want) {
+		return fmt.Sprintf("round trip:\ngot  %+v\nwant %+v\nconverted:\n%s", got, want, b.String())
+	}
 	return ""
 }
