@@ -581,9 +581,18 @@ func (p *parser) servers() {
 			key string
 			dst *string
 		}{{"serverurl", &c.ServerURL}, {"username", &c.Username}, {"password", &c.Password}, {"prompt", &c.Prompt}, {"history_file", &c.HistoryFile}} {
-			if v, _, ok := p.get(sec, k.key, vs, ""); ok {
-				*k.dst = v
+			// supervisord does not read this section: what supervisorctl
+			// would refuse is only a warning here.
+			v, ok := p.c.get(sec, k.key)
+			if !ok {
+				continue
 			}
+			out, err := expand(v.val, vs.with("here", v.here))
+			if err != nil {
+				p.pr.warnf(v.file, v.line, sec.name, k.key, "%s (supervisorctl refuses it; the value is kept as written)", err.Error())
+				out = v.val
+			}
+			*k.dst = out
 		}
 	}
 }
