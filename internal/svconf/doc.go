@@ -108,6 +108,8 @@
 // without %(process_num), an unknown program in a [group:x], an unknown
 // expansion name, a syntax error) is an error: every one is reported, as a
 // *config.Error, or a *config.Errors for several, in file and line order.
+// [supervisorctl] is supervisorctl's alone: a value there it would refuse is
+// a warning.
 // So are a few things supervisord takes but fails on later (a command that
 // does not split, a name outside supervise's rule) and numprocs over 1000.
 //
