@@ -323,6 +323,7 @@ type svEvent struct {
 	Cwd  string            `json:"cwd"`
 	UID  int               `json:"uid"`
 	GID  int               `json:"gid"`
+	Grps []int             `json:"groups"`
 	Env  map[string]string `json:"env"`
 }
 
@@ -336,6 +337,39 @@ var svComparedEnv = []string{
 	"SUPERVISOR_ENABLED", "SUPERVISOR_PROCESS_NAME", "SUPERVISOR_GROUP_NAME", "SUPERVISOR_SERVER_URL",
 	"HOME", "USER", "LOGNAME", "SHELL", "PATH", "LANG",
 	"DIFF_INHERITED", "DIFF_GLOBAL", "DIFF_PROG", "DIFF_QUOTED", "SUPERVISOR_SOCKET",
+}
+
+// credentials describes a process's user, group and supplementary groups by
+// name (uids differ between machines); those that are the test's own, which a
+// program that switches no user inherits, are said so (the test may not run
+// as root).
+func credentials(ev svEvent) string {
+	uname, gname := strconv.Itoa(ev.UID), strconv.Itoa(ev.GID)
+	if u, err := user.LookupId(uname); err == nil {
+		uname = u.Username
+	}
+	if g, err := user.LookupGroupId(gname); err == nil {
+		gname = g.Name
+	}
+	if ev.UID == os.Getuid() {
+		uname = "the test's own"
+	}
+	if ev.GID == os.Getgid() {
+		gname = "the test's own"
+	}
+	groups := "the test's own"
+	if own, _ := os.Getgroups(); !slices.Equal(slices.Sorted(slices.Values(own)), ev.Grps) {
+		var names []string
+		for _, gid := range ev.Grps {
+			n := strconv.Itoa(gid)
+			if g, err := user.LookupGroupId(n); err == nil {
+				n = g.Name
+			}
+			names = append(names, n)
+		}
+		groups = strings.Join(names, ",")
+	}
+	return fmt.Sprintf("user %s group %s groups %s", uname, gname, groups)
 }
 
 // svScenario drives one backend through the scenario.
@@ -784,8 +818,8 @@ func runScenario(t *testing.T, b svBackend, ctlPath string, withUser bool) *svRe
 			}
 			slices.Sort(beyond)
 			argv, _ := json.Marshal(ev.Argv)
-			p := s.normalise(fmt.Sprintf("argv %s\ncwd %s\nuid %d gid %d\nenv %s\nenv beyond the compared: %q",
-				argv, ev.Cwd, ev.UID, ev.GID, strings.Join(env, "\nenv "), beyond))
+			p := s.normalise(fmt.Sprintf("argv %s\ncwd %s\n%s\nenv %s\nenv beyond the compared: %q",
+				argv, ev.Cwd, credentials(ev), strings.Join(env, "\nenv "), beyond))
 			if !slices.Contains(profiles[ev.Name], p) {
 				profiles[ev.Name] = append(profiles[ev.Name], p)
 			}

@@ -1,7 +1,8 @@
 # A program of the supervisord differential test (supervisord_test.go).
 # argv: prog.py NAME EVENTS [--exit N]
 # On start (its signal handlers set) it appends one JSON line to EVENTS (its
-# name, pid, argv, cwd, uid, gid, whole environment, time), prints known lines to stdout and stderr, then
+# name, pid, argv, cwd, uid, gid, groups, whole environment, time), prints
+# known lines to stdout and stderr, then
 # either exits with N at once or waits for signals: USR1 appends "usr1" and
 # prints a line; TERM appends "stop" and exits 0.
 import json, os, signal, sys, time
@@ -34,7 +35,7 @@ with open("/proc/self/cmdline", "rb") as f:
     argv = [a.decode() for a in f.read().split(b"\0")[:-1]]
 with open("/proc/self/environ", "rb") as f:
     env = dict(kv.decode().partition("=")[::2] for kv in f.read().split(b"\0") if kv)
-event("start", argv=argv, cwd=os.getcwd(), uid=os.getuid(), gid=os.getgid(), env=env)
+event("start", argv=argv, cwd=os.getcwd(), uid=os.getuid(), gid=os.getgid(), groups=sorted(os.getgroups()), env=env)
 print(name + " out 1", flush=True)
 print(name + " err 1", file=sys.stderr, flush=True)
 print(name + " out 2", flush=True)
