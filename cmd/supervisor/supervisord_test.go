@@ -105,13 +105,18 @@ type svHandle struct {
 
 // svEnv is the whole environment a backend runs in, so that what its programs
 // inherit is the same under both. SUPERVISOR_SOCKET=none keeps ours from
-// taking the default native control socket.
+// taking the default native control socket; make test's SUPERVISOR_TEST_RUN
+// is passed on for its leak check.
 func svEnv(marker string) []string {
-	return []string{
+	env := []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=/nonexistent-home", "USER=difftest", "LANG=C.UTF-8",
 		"DIFF_INHERITED=yes", "SUPERVISOR_SOCKET=none", marker,
 	}
+	if run, ok := os.LookupEnv("SUPERVISOR_TEST_RUN"); ok {
+		env = append(env, "SUPERVISOR_TEST_RUN="+run)
+	}
+	return env
 }
 
 // start runs the backend on conf from dir. Its cleanup kills whatever is left
@@ -329,8 +334,9 @@ type svEvent struct {
 
 // svComparedEnv are the environment variables compared between backends
 // (absent ones too). Left out: DIFF_RUN, the run's marker, which holds the
-// run's directory and is how the cleanup finds the run's processes; and
-// anything else the backend's own environment holds (svEnv fixes it). Any
+// run's directory and is how the cleanup finds the run's processes;
+// SUPERVISOR_TEST_RUN, make test's marker (present or not by how the test is
+// run); and anything else the backend's own environment holds (svEnv fixes it). Any
 // other variable a program gets is listed by name under "env beyond", so an
 // addition by either backend still shows.
 var svComparedEnv = []string{
@@ -743,6 +749,19 @@ func runScenario(t *testing.T, b svBackend, ctlPath string, withUser bool) *svRe
 		r.add("spawn at start waits for RUNNING", strconv.FormatBool(b.T-p.T > 4))
 	}
 
+	// broken's retries: supervisord spawns it again no sooner than 1s, then
+	// 2s, after each quick exit (its start lines are at least that far apart:
+	// each start line comes after its own spawn).
+	var brokenT []float64
+	for _, ev := range s.events() {
+		if ev.Ev == "start" && ev.Name == "broken" {
+			brokenT = append(brokenT, ev.T)
+		}
+	}
+	if len(brokenT) >= 3 {
+		r.add("broken retried no sooner than 1s, then 2s", strconv.FormatBool(brokenT[1]-brokenT[0] >= 1 && brokenT[2]-brokenT[1] >= 2))
+	}
+
 	// The commands.
 	s.do("status", "x:a")
 	s.do("status", "once")
@@ -812,7 +831,7 @@ func runScenario(t *testing.T, b svBackend, ctlPath string, withUser bool) *svRe
 				}
 			}
 			for k := range ev.Env {
-				if !slices.Contains(svComparedEnv, k) && k != "DIFF_RUN" {
+				if !slices.Contains(svComparedEnv, k) && k != "DIFF_RUN" && k != "SUPERVISOR_TEST_RUN" {
 					beyond = append(beyond, k)
 				}
 			}
