@@ -1,14 +1,20 @@
 package main_test
 
 // Issue 18: one supervisord configuration (testdata/supervisord/scenario), run
-// unchanged by the real supervisord (Debian's supervisor package; .ci/run
-// installs it) and by ours, both driven by the real supervisorctl. Each run
-// yields a record (statuses, every command's exit code and output, the
-// processes started, start and stop order, the log files), and the records are
-// compared entry by entry, every difference reported.
+// unchanged by the real supervisord (Debian's supervisor package) and by ours,
+// both driven by the real supervisorctl. Each run yields a record (statuses,
+// every command's exit code and output, the processes started, start and stop
+// order, the log files), and the records are compared entry by entry, every
+// difference reported. The supervisord run is also checked against
+// testdata/supervisord/supervisord.golden (what supervisord 4.2.5 did), so the
+// test means something while ours is gated off (oursEnabled). Every output is
+// supervisorctl's own formatting of what the server answered, so equal outputs
+// mean equal answers (states, fault codes: supervisorctl's exit codes come from
+// them, e.g. SPAWN_ERROR, ABNORMAL_TERMINATION and NOT_RUNNING give 7).
 //
 // What supervisord 4.2.5 guarantees about order, read from its source
-// (supervisord.py runforever, process.py, options.py) and checked here:
+// (supervisord.py runforever, process.py, options.py, rpcinterface.py) and
+// checked here:
 //   - Start: every loop pass calls transition() on each group in ascending
 //     group priority, and a group on each of its processes, so at start-up all
 //     autostart processes are spawned in the same pass, by group priority,
@@ -23,8 +29,10 @@ package main_test
 //     stopped before signalling the next group. Within a group every process
 //     is signalled in one pass (descending (priority, name)), with no waiting,
 //     so only the order between groups is compared.
-//   - supervisorctl `stop all` and `start all` act on every process first and
-//     wait for them all after, so they give no order either.
+//   - `stop all`, `start all` and a group's stop or start act on every
+//     process first, then poll them all every 50ms; each result is returned as
+//     it completes, so supervisorctl prints them in completion order, which is
+//     compared sorted (a restart's stops still all come before its starts).
 
 import (
 	"context"
