@@ -845,6 +845,12 @@ func runScenario(t *testing.T, b svBackend, ctlPath string, withUser bool) *svRe
 	s.do("status")
 	stopsFrom := len(s.events())
 	s.do("shutdown")
+	select {
+	case <-s.h.p.done:
+	case <-time.After(60 * time.Second):
+		r.problem(t, "still running 60s after shutdown: killed")
+		_ = s.h.p.cmd.Process.Kill()
+	}
 	r.add("exit code after shutdown", strconv.Itoa(s.h.p.exitCode(t)))
 
 	// Stop order at shutdown, by group: the stop lines written after the
