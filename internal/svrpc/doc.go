@@ -32,8 +32,8 @@
 //
 // Waiting: startProcess with wait returns once the program is running
 // (supervise.Supervisor.StartWait: up for its startsecs), or with SPAWN_ERROR
-// if it went to backoff or fatal instead, ABNORMAL_TERMINATION if it ended
-// otherwise; stopProcess with wait once its process group is gone. The group
+// if it could not be spawned or ended before that, ABNORMAL_TERMINATION if it
+// was stopped meanwhile; stopProcess with wait once its process group is gone. The group
 // forms return one {name, group, status, description} per process they
 // acted on, as supervisord's do. A request waits as long as that takes; the
 // client's going away does not cancel it.

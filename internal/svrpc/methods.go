@@ -733,18 +733,17 @@ func (s *Server) startProcess(ctx context.Context, a args) (any, error) {
 }
 
 // startFault maps a failed start to supervisord's fault: SPAWN_ERROR when the
-// program is left in backoff or fatal (it could not be spawned, or exited too
-// quickly), ABNORMAL_TERMINATION when it ended otherwise.
+// program could not be spawned or exited before its startsecs (supervisord
+// then has a spawnerr), ABNORMAL_TERMINATION when it was stopped meanwhile.
 func (s *Server) startFault(ctx context.Context, err error, prog, name string) error {
 	if !errors.Is(err, supervise.ErrStartFailed) {
 		return backendFault(err, name)
 	}
 	if sts, serr := s.status(ctx); serr == nil {
 		switch StateCode(sts[prog].State) {
-		case stBackoff, stFatal:
-			return fault(SpawnError, name)
+		case stStopped, stStopping:
+			return fault(AbnormalTermination, name)
 		}
-		return fault(AbnormalTermination, name)
 	}
 	return fault(SpawnError, name)
 }
