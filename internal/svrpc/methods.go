@@ -357,7 +357,10 @@ func (s *Server) shutdown(ctx context.Context, _ args) (any, error) {
 	if err := s.update(); err != nil {
 		return nil, err
 	}
-	if err := s.o.Backend.Shutdown(ctx); err != nil {
+	// ErrShuttingDown: it was already under way, or done before the answer
+	// came (Serve returned at once, nothing being left to stop): both are
+	// what was asked.
+	if err := s.o.Backend.Shutdown(ctx); err != nil && !errors.Is(err, supervise.ErrShuttingDown) {
 		return nil, backendFault(err, "")
 	}
 	return true, nil
