@@ -2,8 +2,8 @@ package svrpc_test
 
 import (
 	"bufio"
-	"os"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
