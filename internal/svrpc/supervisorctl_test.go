@@ -22,19 +22,8 @@ import (
 // TestSupervisorctl drives the server with supervisord's own supervisorctl,
 // over the unix socket, as a user would, checking its output and exit codes.
 func TestSupervisorctl(t *testing.T) {
-	ctl, err := exec.LookPath("supervisorctl")
-	if err != nil {
-		if os.Getenv("SUPERVISOR_NEED_SUPERVISORCTL") == "1" {
-			t.Fatal("supervisorctl not found and SUPERVISOR_NEED_SUPERVISORCTL=1")
-		}
-		t.Skip("no supervisorctl (Debian's supervisor package)")
-	}
+	ctl, dir := supervisorctl(t)
 	sleep, sh := lookPath(t, "sleep"), lookPath(t, "sh")
-	dir, err := os.MkdirTemp("", "svrpc") // short: a socket path has at most 107 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	mainLog := filepath.Join(dir, "main.log")
 	if err := os.WriteFile(mainLog, []byte("supervisor started\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -52,32 +41,7 @@ func TestSupervisorctl(t *testing.T) {
 	}}
 	r := newRig(t, svrpc.LayoutOf(g), svrpc.Options{Logfile: mainLog, Version: "4.2.5-test", Poll: 10 * time.Millisecond})
 
-	sock := filepath.Join(dir, "s.sock")
-	ln, err := svrpc.ListenUnix(hclog.NewNullLogger(), sock, 0, svrpc.NoChown)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- r.srv.Serve(ln, svrpc.Auth{}) }()
-	t.Cleanup(func() {
-		r.srv.Close()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	})
-	conf := filepath.Join(dir, "ctl.conf")
-	if err := os.WriteFile(conf, []byte("[supervisorctl]\nserverurl=unix://"+sock+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) (string, int) {
-		t.Helper()
-		c := spawn(t, append([]string{ctl, "-c", conf}, args...))
-		out, err := io.ReadAll(c.out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), (<-c.exit).Code
-	}
+	run, conf := serveCtl(t, r, ctl, dir)
 	// supervisorctl's exit codes (LSB) are its own reading of the faults: 0
 	// ok (also for "already started" and "not running" on start and stop), 1
 	// generic error, 3 status with a program not running, 4 status of an
@@ -169,6 +133,39 @@ func TestSupervisorctl(t *testing.T) {
 	}
 }
 
+// serveCtl serves r on a unix socket in dir and returns a runner of
+// supervisorctl (at ctl) pointed at it, and its config file.
+func serveCtl(t *testing.T, r *rig, ctl, dir string) (run func(args ...string) (string, int), conf string) {
+	t.Helper()
+	sock := filepath.Join(dir, "s.sock")
+	ln, err := svrpc.ListenUnix(hclog.NewNullLogger(), sock, 0, svrpc.NoChown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- r.srv.Serve(ln, svrpc.Auth{}) }()
+	t.Cleanup(func() {
+		r.srv.Close()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	})
+	conf = filepath.Join(dir, "ctl.conf")
+	if err := os.WriteFile(conf, []byte("[supervisorctl]\nserverurl=unix://"+sock+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run = func(args ...string) (string, int) {
+		t.Helper()
+		c := spawn(t, append([]string{ctl, "-c", conf}, args...))
+		out, err := io.ReadAll(c.out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), (<-c.exit).Code
+	}
+	return run, conf
+}
+
 // child is a process spawned by the test's Reaper (the one process-wide
 // waiter: exec.Cmd's Wait would race it).
 type child struct {
@@ -193,4 +190,59 @@ func spawn(t *testing.T, argv []string) *child {
 	}
 	t.Cleanup(func() { c.proc.Signal(syscall.SIGKILL); r.Close() })
 	return c
+}
+
+// supervisorctl finds supervisord's supervisorctl (or skips) and makes a
+// directory short enough for a socket path (at most 107 bytes).
+func supervisorctl(t *testing.T) (ctl, dir string) {
+	t.Helper()
+	ctl, err := exec.LookPath("supervisorctl")
+	if err != nil {
+		if os.Getenv("SUPERVISOR_NEED_SUPERVISORCTL") == "1" {
+			t.Fatal("supervisorctl not found and SUPERVISOR_NEED_SUPERVISORCTL=1")
+		}
+		t.Skip("no supervisorctl (Debian's supervisor package)")
+	}
+	dir, err = os.MkdirTemp("", "svrpc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return ctl, dir
+}
+
+// TestSupervisorctlUpdate: reread, update, reload, and the "all" forms, with
+// a configuration that changes on disk.
+func TestSupervisorctlUpdate(t *testing.T) {
+	ctl, dir := supervisorctl(t)
+	sleep := lookPath(t, "sleep")
+	cur := svrpc.LayoutOf(supervise.Group{Programs: []supervise.Spec{spec("keep", true, sleep, "60"), spec("old", true, sleep, "60"), spec("chg:p", true, sleep, "60")}})
+	next := svrpc.LayoutOf(supervise.Group{Programs: []supervise.Spec{spec("keep", true, sleep, "60"), spec("chg:p", true, sleep, "61"), spec("new:q", true, sleep, "60")}})
+	r := newRig(t, cur, svrpc.Options{Loader: func() (svrpc.Layout, error) { return next, nil }})
+	run, _ := serveCtl(t, r, ctl, dir)
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"reread"}, 0, `chg: changed\nnew: available\nold: disappeared\n`},
+		{[]string{"update"}, 0, `old: stopped\nold: removed process group\nchg: stopped\nchg: updated process group\nnew: added process group\n`},
+		{[]string{"status"}, 0, `chg:p +RUNNING .*\nkeep +RUNNING .*\nnew:q +RUNNING .*\n`},
+		{[]string{"reread"}, 0, `No config updates to processes\n`},
+		{[]string{"update"}, 0, ``},
+		{[]string{"restart", "all"}, 0, `(?:\S+: stopped\n){3}(?:\S+: started\n){3}`},
+		{[]string{"signal", "CONT", "all"}, 0, `(?:\S+: signalled\n){3}`},
+		{[]string{"stop", "all"}, 0, `(?:\S+: stopped\n){3}`},
+		{[]string{"status"}, 3, `(?:\S+ +STOPPED +\w{3} \d\d \d\d:\d\d [AP]M\n){3}`},
+		{[]string{"start", "all"}, 0, `(?:\S+: started\n){3}`},
+		{[]string{"reload"}, 0, `Restarted supervisord\n`},
+	} {
+		out, code := run(tc.args...)
+		if code != tc.code || !regexp.MustCompile(`^(?s:`+tc.out+`)$`).MatchString(out) {
+			t.Errorf("supervisorctl %s: exit %d, output\n%s\nwant exit %d, output matching\n%s", strings.Join(tc.args, " "), code, out, tc.code, tc.out)
+		}
+	}
+	for _, n := range []string{"keep", "chg:p", "new:q"} {
+		r.waitState(n, supervise.StateRunning)
+	}
 }
