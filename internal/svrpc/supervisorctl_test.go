@@ -82,7 +82,7 @@ func TestSupervisorctl(t *testing.T) {
 	} {
 		start := time.Now()
 		out, code := run(tc.args...)
-		t.Logf("supervisorctl %s: %s", strings.Join(tc.args, " "), time.Since(start).Round(time.Millisecond))
+		t.Logf("supervisorctl %s (%s, exit %d):\n%s", strings.Join(tc.args, " "), time.Since(start).Round(time.Millisecond), code, out)
 		if code != tc.code || !regexp.MustCompile(`^(?s:`+tc.out+`)$`).MatchString(out) {
 			t.Errorf("supervisorctl %s: exit %d, output\n%s\nwant exit %d, output matching\n%s", strings.Join(tc.args, " "), code, out, tc.code, tc.out)
 		}
