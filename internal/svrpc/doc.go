@@ -35,8 +35,8 @@
 // if it could not be spawned or ended before that, ABNORMAL_TERMINATION if it
 // was stopped meanwhile; stopProcess with wait once its process group is gone. The group
 // forms return one {name, group, status, description} per process they
-// acted on, as supervisord's do. A request waits as long as that takes; the
-// client's going away does not cancel it.
+// acted on, as supervisord's do. A request waits as long as that takes; a
+// client that goes away ends the wait, not the operation.
 //
 // Security: ListenUnix makes the [unix_http_server] socket with the native
 // control socket's guarantees (mode set before the first accept, default

@@ -385,6 +385,8 @@ func (s *Server) restart(ctx context.Context, _ args) (any, error) {
 // restartPrograms is the default supervisor.restart: stop every program,
 // re-read the configuration, apply it, start what autostarts.
 func (s *Server) restartPrograms(ctx context.Context) error {
+	s.cfg.Lock()
+	defer s.cfg.Unlock()
 	s.mu.Lock()
 	running := s.running
 	s.mu.Unlock()
@@ -1163,6 +1165,8 @@ func (s *Server) addProcessGroup(ctx context.Context, a args) (any, error) {
 	if err := s.update(); err != nil {
 		return nil, err
 	}
+	s.cfg.Lock()
+	defer s.cfg.Unlock()
 	name, err := a.str(0)
 	if err != nil {
 		return nil, err
@@ -1190,6 +1194,8 @@ func (s *Server) removeProcessGroup(ctx context.Context, a args) (any, error) {
 	if err := s.update(); err != nil {
 		return nil, err
 	}
+	s.cfg.Lock()
+	defer s.cfg.Unlock()
 	name, err := a.str(0)
 	if err != nil {
 		return nil, err

@@ -90,6 +90,10 @@ type Server struct {
 	ctx     context.Context
 	cancel  context.CancelFunc // Close: ends streams and background work
 
+	// cfg serializes what changes the configuration (addProcessGroup,
+	// removeProcessGroup, restart): each reads running, reloads, and writes it.
+	cfg sync.Mutex
+
 	mu      sync.Mutex
 	running Layout // what the Backend runs
 	pending Layout // the configuration last read (at start, or by reloadConfig)

@@ -246,3 +246,47 @@ func TestSupervisorctlUpdate(t *testing.T) {
 		r.waitState(n, supervise.StateRunning)
 	}
 }
+
+// TestSupervisorctlInet: supervisorctl over [inet_http_server]'s TCP port,
+// with its username and password ({SHA} form), and refused without them.
+func TestSupervisorctlInet(t *testing.T) {
+	ctl, dir := supervisorctl(t)
+	sleep := lookPath(t, "sleep")
+	r := newRig(t, svrpc.LayoutOf(supervise.Group{Programs: []supervise.Spec{spec("web", true, sleep, "60")}}), svrpc.Options{})
+	ln, err := svrpc.ListenInet(hclog.NewNullLogger(), "127.0.0.1:0", "user", "{SHA}e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() {
+		served <- r.srv.Serve(ln, svrpc.Auth{Username: "user", Password: "{SHA}e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f4"})
+	}()
+	t.Cleanup(func() {
+		r.srv.Close()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	})
+	for _, tc := range []struct {
+		doc, pass string
+		code      int
+		out       string
+	}{
+		{"right password", "secret", 0, `web +RUNNING +pid \d+, uptime \d:\d\d:\d\d\n`},
+		{"wrong password", "wrong", 1, `Server requires authentication\n.*401 Unauthorized.*`},
+	} {
+		conf := filepath.Join(dir, "ctl.conf")
+		if err := os.WriteFile(conf, []byte("[supervisorctl]\nserverurl=http://"+ln.Addr().String()+"\nusername=user\npassword="+tc.pass+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c := spawn(t, []string{ctl, "-c", conf, "status"})
+		out, err := io.ReadAll(c.out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := (<-c.exit).Code
+		if code != tc.code || !regexp.MustCompile(`^(?s:`+tc.out+`)$`).MatchString(string(out)) {
+			t.Errorf("%s: exit %d, output\n%s\nwant exit %d, output matching\n%s", tc.doc, code, out, tc.code, tc.out)
+		}
+	}
+}
