@@ -1261,7 +1261,7 @@ func (s *Server) getAllConfigInfo(context.Context, args) (any, error) {
 				"autostart": sp.Autostart, "directory": dir, "uid": uid, "command": strings.Join(sp.Command, " "),
 				"exitcodes": codes, "group": g.Name, "group_prio": g.Priority, "inuse": inuse,
 				"killasgroup": true, "name": e.proc.Name, "process_prio": e.proc.Priority,
-				"redirect_stderr": e.proc.StderrLogfile == "" && e.proc.StdoutLogfile != "" && sp.StderrLog == sp.StdoutLog,
+				"redirect_stderr": sp.StderrLog != "" && sp.StderrLog == sp.StdoutLog,
 				"startretries":    sp.StartRetries, "startsecs": int(sp.MinUptime / time.Second),
 				"stdout_capture_maxbytes": 0, "stdout_events_enabled": false,
 				"stdout_logfile": logf(e.proc.StdoutLogfile), "stdout_logfile_backups": sp.LogBackups,
