@@ -49,6 +49,7 @@
 // Bounds: each listener's connections are capped and timed out as the native
 // control socket's (control.Limits); a request body is at most xmlrpc.MaxBody;
 // a system.multicall at most 1000 calls, not nested; a log read at most
-// MaxRead bytes; log streams at most Options.MaxStreams at once (503 beyond).
+// MaxRead log bytes per request (multicall included); log streams at most
+// Options.MaxStreams at once (503 beyond).
 // Close ends every stream.
 package svrpc

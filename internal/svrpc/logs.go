@@ -12,16 +12,17 @@ import (
 	"time"
 )
 
-// MaxRead bounds the bytes one readLog, readProcess*Log or tail*Log answer
-// carries: supervisord reads "the rest of the file" for a length of 0; we read
-// at most this much of it.
+// MaxRead bounds the log bytes one request's answer carries (readLog,
+// readProcess*Log, tail*Log, all the calls of a system.multicall together):
+// supervisord reads "the rest of the file" for a length of 0; we read at most
+// this much of it.
 const MaxRead = 1 << 20
 
 // readFile is supervisord's readFile: length bytes from offset; a negative
 // offset with length 0 reads the last -offset bytes; length 0 reads to the end
-// (at most MaxRead). BAD_ARGUMENTS for a negative length, or a negative offset
-// with a length; FAILED when the file cannot be read.
-func readFile(path string, offset, length int) (string, error) {
+// (at most limit bytes in any case). BAD_ARGUMENTS for a negative length, or
+// a negative offset with a length; FAILED when the file cannot be read.
+func readFile(path string, offset, length, limit int) (string, error) {
 	if length < 0 || offset < 0 && length != 0 {
 		return "", fault(BadArguments)
 	}
@@ -45,7 +46,7 @@ func readFile(path string, offset, length int) (string, error) {
 	default:
 		pos, n = int64(offset), int64(length)
 	}
-	n = min(n, MaxRead)
+	n = max(min(n, size-pos, int64(limit)), 0)
 	buf := make([]byte, n)
 	got, err := f.ReadAt(buf, pos)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -54,9 +55,10 @@ func readFile(path string, offset, length int) (string, error) {
 	return string(buf[:got]), nil
 }
 
-// tailFile is supervisord's tailFile: [bytes, the file's size, overflow].
-func tailFile(path string, offset, length int) []any {
-	length = min(length, MaxRead)
+// tailFile is supervisord's tailFile: [bytes, the file's size, overflow],
+// with at most limit bytes.
+func tailFile(path string, offset, length, limit int) []any {
+	length = min(length, limit)
 	f, err := os.Open(path)
 	if err != nil {
 		return []any{"", offset, false}
@@ -80,7 +82,7 @@ func tailFile(path string, offset, length int) []any {
 	}
 	offset, length = max(offset, 0), max(length, 0)
 	data := ""
-	if length > 0 {
+	if length = min(length, max(sz-offset, 0)); length > 0 {
 		buf := make([]byte, length)
 		n, err := f.ReadAt(buf, int64(offset))
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -114,7 +116,9 @@ func (s *Server) readLog(_ context.Context, a args) (any, error) {
 	if !exists(s.o.Logfile) {
 		return nil, fault(NoFile, s.o.Logfile)
 	}
-	return readFile(s.o.Logfile, off, n)
+	data, err := readFile(s.o.Logfile, off, n, a.take())
+	a.took(len(data))
+	return data, err
 }
 
 func (s *Server) clearLog(context.Context, args) (any, error) {
@@ -180,7 +184,9 @@ func (s *Server) readProcessLog(a args, channel string) (any, error) {
 	if !exists(path) {
 		return nil, fault(NoFile, path)
 	}
-	return readFile(path, off, n)
+	data, err := readFile(path, off, n, a.take())
+	a.took(len(data))
+	return data, err
 }
 
 func (s *Server) tailProcessLog(a args, channel string) (any, error) {
@@ -206,7 +212,9 @@ func (s *Server) tailProcessLog(a args, channel string) (any, error) {
 	if path == "" || !exists(path) {
 		return []any{"", 0, false}, nil
 	}
-	return tailFile(path, off, n), nil
+	v := tailFile(path, off, n, a.take())
+	a.took(len(v[0].(string)))
+	return v, nil
 }
 
 func (s *Server) readStdout(_ context.Context, a args) (any, error) {

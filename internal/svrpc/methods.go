@@ -181,7 +181,7 @@ const APIVersion = "3.0"
 const maxMulticall = 1000
 
 // call runs method; the result is a value to encode or a *xmlrpc.Fault.
-func (s *Server) call(ctx context.Context, name string, params []any, depth int) any {
+func (s *Server) call(ctx context.Context, name string, params []any, depth int, budget *int) any {
 	m, ok := methods[name]
 	if !ok {
 		return fault(UnknownMethod)
@@ -192,9 +192,9 @@ func (s *Server) call(ctx context.Context, name string, params []any, depth int)
 	var v any
 	var err error
 	if name == "system.multicall" {
-		v, err = s.multicall(ctx, params, depth)
+		v, err = s.multicall(ctx, params, depth, budget)
 	} else {
-		v, err = m.fn(s, ctx, args{params: params, types: m.sig[1:]})
+		v, err = m.fn(s, ctx, args{params: params, types: m.sig[1:], budget: budget})
 	}
 	if err != nil {
 		var f *xmlrpc.Fault
@@ -210,7 +210,15 @@ func (s *Server) call(ctx context.Context, name string, params []any, depth int)
 type args struct {
 	params []any
 	types  []string
+	budget *int // log bytes this request may still return (MaxRead in all)
 }
+
+// take is how many log bytes a read may return now: at most MaxRead for the
+// whole request, multicall or not.
+func (a args) take() int { return max(*a.budget, 0) }
+
+// took records that a read returned n bytes.
+func (a args) took(n int) { *a.budget -= n }
 
 func (a args) str(i int) (string, error) {
 	s, ok := a.params[i].(string)
@@ -253,7 +261,7 @@ func (a args) int(i int) (int, error) {
 	return 0, fault(IncorrectParameters)
 }
 
-func (s *Server) multicall(ctx context.Context, params []any, depth int) (any, error) {
+func (s *Server) multicall(ctx context.Context, params []any, depth int, budget *int) (any, error) {
 	calls, ok := params[0].([]any)
 	if !ok {
 		return nil, fault(IncorrectParameters)
@@ -276,7 +284,7 @@ func (s *Server) multicall(ctx context.Context, params []any, depth int) (any, e
 		case name == "system.multicall" && depth > 0:
 			v = fault(IncorrectParameters, "system.multicall may not nest")
 		default:
-			v = s.call(ctx, name, ps, depth+1)
+			v = s.call(ctx, name, ps, depth+1, budget)
 		}
 		if f, ok := v.(*xmlrpc.Fault); ok {
 			out = append(out, map[string]any{"faultCode": f.Code, "faultString": f.String})

@@ -212,7 +212,8 @@ func (s *Server) rpc(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		v = &xmlrpc.Fault{Code: ParseError, String: "PARSE_ERROR: " + err.Error()}
 	} else {
-		v = s.call(r.Context(), method, params, 0)
+		budget := MaxRead
+		v = s.call(r.Context(), method, params, 0, &budget)
 	}
 	w.Header().Set("Content-Type", "text/xml")
 	if f, ok := v.(*xmlrpc.Fault); ok {

@@ -404,6 +404,24 @@ func TestLogs(t *testing.T) {
 		t.Errorf("readLog: %q", v)
 	}
 
+	// One request returns at most MaxRead log bytes, multicall or not.
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), svrpc.MaxRead*3/4), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l2 := svrpc.LayoutOf(supervise.Group{Programs: []supervise.Spec{spec("c", false, sleep, "60")}})
+	l2.Procs[0].StdoutLogfile = big
+	r2 := newRig(t, l2, svrpc.Options{})
+	read := map[string]any{"methodName": "supervisor.readProcessStdoutLog", "params": []any{"c", 0, 0}}
+	res := r2.ok("system.multicall", []any{read, read, read}).([]any)
+	total := 0
+	for _, v := range res {
+		total += len(v.([]any)[0].(string))
+	}
+	if total != svrpc.MaxRead {
+		t.Errorf("multicall of three reads returned %d bytes, want MaxRead (%d)", total, svrpc.MaxRead)
+	}
+
 	// tail -f: the last bytes, then what is appended; a truncation is said.
 	resp, err := http.Get(r.url + "/logtail/a")
 	if err != nil {
@@ -446,7 +464,7 @@ func TestLogs(t *testing.T) {
 	if fi, err := os.Stat(mainLog); err != nil || fi.Size() != 0 {
 		t.Fatalf("main log after clearLog: %v %v", fi, err)
 	}
-	res := r.ok("supervisor.clearAllProcessLogs").([]any)
+	res = r.ok("supervisor.clearAllProcessLogs").([]any)
 	if len(res) != 2 || info(t, res[0])["status"] != svrpc.Success {
 		t.Fatalf("clearAllProcessLogs: %#v", res)
 	}
