@@ -418,8 +418,9 @@ func (s *Server) restartPrograms(ctx context.Context) error {
 			return fmt.Errorf("restart: %w", err)
 		}
 		s.mu.Lock()
-		s.running, s.pending = next, next
+		s.pending = next
 		s.mu.Unlock()
+		s.setRunning(next)
 	}
 	var auto []string
 	for _, e := range next.entries() {
@@ -1192,9 +1193,7 @@ func (s *Server) addProcessGroup(ctx context.Context, a args) (any, error) {
 	if _, err := s.o.Backend.Reload(ctx, next.Group); err != nil {
 		return nil, backendFault(err, name)
 	}
-	s.mu.Lock()
-	s.running = next
-	s.mu.Unlock()
+	s.setRunning(next)
 	return true, nil
 }
 
@@ -1229,9 +1228,7 @@ func (s *Server) removeProcessGroup(ctx context.Context, a args) (any, error) {
 	if _, err := s.o.Backend.Reload(ctx, next.Group); err != nil {
 		return nil, backendFault(err, name)
 	}
-	s.mu.Lock()
-	s.running = next
-	s.mu.Unlock()
+	s.setRunning(next)
 	return true, nil
 }
 

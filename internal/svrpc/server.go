@@ -68,6 +68,12 @@ type Options struct {
 	Restart func(ctx context.Context) error
 	// Poll is how often a log stream looks for new bytes; 0 means 200ms.
 	Poll time.Duration
+	// OnChange, if set, is called with the new running Layout each time this
+	// interface changes what the Backend runs (addProcessGroup,
+	// removeProcessGroup, restart), after Backend.Reload succeeded, so that
+	// other views of the configuration (the native control socket's reload)
+	// can follow. It must not block for long, nor call back into the Server.
+	OnChange func(Layout)
 }
 
 // DefaultMaxStreams is the default bound of log streams open at once.
@@ -124,6 +130,27 @@ func NewServer(log hclog.Logger, o Options) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := o.Layout.normalize()
 	return &Server{log: log, o: o, streams: make(chan struct{}, o.MaxStreams), ctx: ctx, cancel: cancel, running: l, pending: l}, nil
+}
+
+// SetLayout says that the Backend now runs l (after a reload by other means:
+// the native control socket, SIGHUP): the process names, groups and log files
+// this interface answers with, and the configuration reloadConfig compares
+// with. Safe for concurrent use.
+func (s *Server) SetLayout(l Layout) {
+	l = l.normalize()
+	s.mu.Lock()
+	s.running, s.pending = l, l
+	s.mu.Unlock()
+}
+
+// setRunning records what the Backend runs after a change made here.
+func (s *Server) setRunning(l Layout) {
+	s.mu.Lock()
+	s.running = l
+	s.mu.Unlock()
+	if s.o.OnChange != nil {
+		s.o.OnChange(l)
+	}
 }
 
 // Handler is the HTTP handler, requiring a (if a.Username is set).

@@ -523,7 +523,12 @@ func TestReloadConfig(t *testing.T) {
 		}
 		return next, nil
 	}
-	r := newRig(t, cur, svrpc.Options{Loader: loader})
+	var changes []int // the number of programs of each Layout OnChange got
+	r := newRig(t, cur, svrpc.Options{Loader: loader, OnChange: func(l svrpc.Layout) {
+		mu.Lock()
+		changes = append(changes, len(l.Group.Programs))
+		mu.Unlock()
+	}})
 	got := r.ok("supervisor.reloadConfig")
 	if want := []any{[]any{[]any{"new"}, []any{"chg"}, []any{"old"}}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("reloadConfig: %#v", got)
@@ -563,6 +568,9 @@ func TestReloadConfig(t *testing.T) {
 		t.Fatalf("getAllConfigInfo: %#v", cfg)
 	}
 	mu.Lock()
+	if want := []int{2, 1, 2, 3}; !slices.Equal(changes, want) {
+		t.Errorf("OnChange saw layouts of %v programs, want %v", changes, want)
+	}
 	fail = true
 	mu.Unlock()
 	r.fault(svrpc.CantReread, "CANT_REREAD: line 3: nonsense", "supervisor.reloadConfig")
