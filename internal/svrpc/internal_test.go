@@ -16,12 +16,17 @@ import (
 // own (supervisor.options), over a grid of offsets and lengths.
 func TestFilesLikeSupervisord(t *testing.T) {
 	t.Parallel()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("no python3")
+	// Debian's supervisor package is in the system's Python, which may not be
+	// the first python3 on PATH.
+	py := ""
+	for _, c := range []string{"/usr/bin/python3", "python3"} {
+		if p, err := exec.LookPath(c); err == nil && exec.Command(p, "-c", "import supervisor.options").Run() == nil {
+			py = p
+			break
+		}
 	}
-	if exec.Command(py, "-c", "import supervisor.options").Run() != nil {
-		t.Skip("no supervisor Python package")
+	if py == "" {
+		t.Skip("no python3 with the supervisor package")
 	}
 	f := filepath.Join(t.TempDir(), "log")
 	if err := os.WriteFile(f, []byte("0123456789"), 0o600); err != nil {
