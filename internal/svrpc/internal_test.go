@@ -1,73 +1,152 @@
 package svrpc
 
 import (
-	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/supervisor/supervisor/internal/xmlrpc"
 )
 
-// TestFilesLikeSupervisord compares readFile and tailFile with supervisord's
-// own (supervisor.options), over a grid of offsets and lengths.
+// likeSupervisord is what supervisord's own readFile and tailFile
+// (supervisor.options, 4.2.5) return for a file holding "0123456789", over a
+// grid of offsets and lengths: offset, length, readFile's answer (or "fault
+// NAME"), whether tailFile was asked (a negative length is not), and
+// tailFile's [bytes, offset, overflow]. Generated with Debian's package:
+//
+//	from supervisor.options import readFile, tailFile
+//	readFile(f, o, n), tailFile(f, o, n)  # for o, n in the grid
+var likeSupervisord = []struct {
+	offset, length int
+	read           string
+	tail           bool
+	tailData       string
+	tailOffset     int
+	tailOverflow   bool
+}{
+	{-12, -12, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{-12, -10, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{-12, -3, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{-12, 0, "0123456789", true, "", 10, true},
+	{-12, 1, "fault BAD_ARGUMENTS", true, "9", 10, true},
+	{-12, 5, "fault BAD_ARGUMENTS", true, "56789", 10, true},
+	{-12, 9, "fault BAD_ARGUMENTS", true, "123456789", 10, true},
+	{-12, 10, "fault BAD_ARGUMENTS", true, "0123456789", 10, true},
+	{-12, 11, "fault BAD_ARGUMENTS", true, "0123456789", 10, true},
+	{-12, 20, "fault BAD_ARGUMENTS", true, "0123456789", 10, true},
+	{-10, -12, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{-10, -10, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{-10, -3, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{-10, 0, "0123456789", true, "", 10, true},
+	{-10, 1, "fault BAD_ARGUMENTS", true, "9", 10, true},
+	{-10, 5, "fault BAD_ARGUMENTS", true, "56789", 10, true},
+	{-10, 9, "fault BAD_ARGUMENTS", true, "123456789", 10, true},
+	{-10, 10, "fault BAD_ARGUMENTS", true, "0123456789", 10, true},
+	{-10, 11, "fault BAD_ARGUMENTS", true, "0123456789", 10, true},
+	{-10, 20, "fault BAD_ARGUMENTS", true, "0123456789", 10, false},
+	{-3, -12, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{-3, -10, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{-3, -3, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{-3, 0, "789", true, "", 10, true},
+	{-3, 1, "fault BAD_ARGUMENTS", true, "9", 10, true},
+	{-3, 5, "fault BAD_ARGUMENTS", true, "56789", 10, true},
+	{-3, 9, "fault BAD_ARGUMENTS", true, "123456789", 10, true},
+	{-3, 10, "fault BAD_ARGUMENTS", true, "0123456789", 10, true},
+	{-3, 11, "fault BAD_ARGUMENTS", true, "0123456789", 10, true},
+	{-3, 20, "fault BAD_ARGUMENTS", true, "0123456789", 10, false},
+	{0, -12, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{0, -10, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{0, -3, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{0, 0, "0123456789", true, "", 10, true},
+	{0, 1, "0", true, "9", 10, true},
+	{0, 5, "01234", true, "56789", 10, true},
+	{0, 9, "012345678", true, "123456789", 10, true},
+	{0, 10, "0123456789", true, "0123456789", 10, false},
+	{0, 11, "0123456789", true, "0123456789", 10, false},
+	{0, 20, "0123456789", true, "0123456789", 10, false},
+	{1, -12, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{1, -10, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{1, -3, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{1, 0, "123456789", true, "", 10, true},
+	{1, 1, "1", true, "9", 10, true},
+	{1, 5, "12345", true, "56789", 10, true},
+	{1, 9, "123456789", true, "123456789", 10, false},
+	{1, 10, "123456789", true, "0123456789", 10, false},
+	{1, 11, "123456789", true, "0123456789", 10, false},
+	{1, 20, "123456789", true, "0123456789", 10, false},
+	{5, -12, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{5, -10, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{5, -3, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{5, 0, "56789", true, "", 10, true},
+	{5, 1, "5", true, "9", 10, true},
+	{5, 5, "56789", true, "56789", 10, false},
+	{5, 9, "56789", true, "123456789", 10, false},
+	{5, 10, "56789", true, "0123456789", 10, false},
+	{5, 11, "56789", true, "0123456789", 10, false},
+	{5, 20, "56789", true, "0123456789", 10, false},
+	{9, -12, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{9, -10, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{9, -3, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{9, 0, "9", true, "", 10, true},
+	{9, 1, "9", true, "9", 10, false},
+	{9, 5, "9", true, "56789", 10, false},
+	{9, 9, "9", true, "123456789", 10, false},
+	{9, 10, "9", true, "0123456789", 10, false},
+	{9, 11, "9", true, "0123456789", 10, false},
+	{9, 20, "9", true, "0123456789", 10, false},
+	{10, -12, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{10, -10, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{10, -3, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{10, 0, "", true, "", 10, false},
+	{10, 1, "", true, "", 10, false},
+	{10, 5, "", true, "", 10, false},
+	{10, 9, "", true, "", 10, false},
+	{10, 10, "", true, "", 10, false},
+	{10, 11, "", true, "", 10, false},
+	{10, 20, "", true, "", 10, false},
+	{11, -12, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{11, -10, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{11, -3, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{11, 0, "", true, "", 10, false},
+	{11, 1, "", true, "", 10, false},
+	{11, 5, "", true, "", 10, false},
+	{11, 9, "", true, "", 10, false},
+	{11, 10, "", true, "", 10, false},
+	{11, 11, "", true, "", 10, false},
+	{11, 20, "", true, "", 10, false},
+	{20, -12, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{20, -10, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{20, -3, "fault BAD_ARGUMENTS", false, "", 0, false},
+	{20, 0, "", true, "", 10, false},
+	{20, 1, "", true, "", 10, false},
+	{20, 5, "", true, "", 10, false},
+	{20, 9, "", true, "", 10, false},
+	{20, 10, "", true, "", 10, false},
+	{20, 11, "", true, "", 10, false},
+	{20, 20, "", true, "", 10, false},
+}
+
+// TestFilesLikeSupervisord compares readFile and tailFile with supervisord's.
 func TestFilesLikeSupervisord(t *testing.T) {
 	t.Parallel()
-	// Debian's supervisor package is in the system's Python, which may not be
-	// the first python3 on PATH.
-	py := ""
-	for _, c := range []string{"/usr/bin/python3", "python3"} {
-		if p, err := exec.LookPath(c); err == nil && exec.Command(p, "-c", "import supervisor.options").Run() == nil {
-			py = p
-			break
-		}
-	}
-	if py == "" {
-		t.Skip("no python3 with the supervisor package")
-	}
 	f := filepath.Join(t.TempDir(), "log")
 	if err := os.WriteFile(f, []byte("0123456789"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	vals := []int{-12, -10, -3, 0, 1, 5, 9, 10, 11, 20}
-	const script = `import json, sys
-from supervisor.options import readFile, tailFile
-f, vals = sys.argv[1], json.loads(sys.argv[2])
-for o in vals:
-    for n in vals:
-        try:
-            r = readFile(f, o, n).decode()
-        except ValueError as e:
-            r = "fault " + e.args[0]
-        print(json.dumps([o, n, r, tailFile(f, o, n) if n >= 0 else None]))`
-	js, _ := json.Marshal(vals)
-	out, err := exec.Command(py, "-c", script, f, string(js)).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		var row []any
-		if err := json.Unmarshal([]byte(line), &row); err != nil {
-			t.Fatal(err)
-		}
-		o, n := int(row[0].(float64)), int(row[1].(float64))
-		got, err := readFile(f, o, n, MaxRead)
+	for _, tc := range likeSupervisord {
+		got, err := readFile(f, tc.offset, tc.length, MaxRead)
 		if fl, ok := err.(*xmlrpc.Fault); ok {
 			got = "fault " + fl.String
 		}
-		if got != row[2] {
-			t.Errorf("readFile(%d, %d) = %q, supervisord %q", o, n, got, row[2])
+		if got != tc.read {
+			t.Errorf("readFile(%d, %d) = %q, supervisord %q", tc.offset, tc.length, got, tc.read)
 		}
-		if row[3] == nil {
+		if !tc.tail {
 			continue
 		}
-		want := fmt.Sprint(row[3])
-		tf := tailFile(f, o, n, MaxRead)
-		if g := fmt.Sprint([]any{tf[0], float64(tf[1].(int)), tf[2]}); g != want {
-			t.Errorf("tailFile(%d, %d) = %s, supervisord %s", o, n, g, want)
+		tf := tailFile(f, tc.offset, tc.length, MaxRead)
+		if tf[0] != tc.tailData || tf[1] != tc.tailOffset || tf[2] != tc.tailOverflow {
+			t.Errorf("tailFile(%d, %d) = %q, supervisord [%q %d %v]", tc.offset, tc.length, tf, tc.tailData, tc.tailOffset, tc.tailOverflow)
 		}
 	}
 }
