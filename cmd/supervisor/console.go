@@ -25,17 +25,19 @@ import (
 // every write, so a program line never lands inside a log entry. The output is
 // stderr, or the --log-file, which reopen swaps for a new file at its path.
 type console struct {
-	mu    sync.Mutex
-	w     io.Writer     // stderr or file, escaped in the text format
-	file  *logfile.File // --log-file, or nil
-	level hclog.Level   // lines below it are not shown
-	buf   []byte        // a program line being rendered (under mu)
-	text  bool          // the text format: program lines are rendered here
-	close func() error  // closes the log file, if any
+	mu      sync.Mutex
+	w       io.Writer     // stderr or file, escaped in the text format
+	file    *logfile.File // --log-file, or nil
+	level   hclog.Level   // lines below it are not shown
+	buf     []byte        // a program line being rendered (under mu)
+	text    bool          // the text format: program lines are rendered here
+	close   func() error  // closes the log file, if any
+	logPath string        // the log file's path, if any
 }
 
-// newConsole opens path (if not "") as the log file, or writes to stderr.
-func newConsole(stderr io.Writer, path, format string, level hclog.Level) (*console, error) {
+// newConsole opens path (if not "") as the log file, or writes to stderr; to
+// both with tee (a supervisord config's logfile: supervisord -n writes both).
+func newConsole(stderr io.Writer, path, format string, level hclog.Level, tee bool) (*console, error) {
 	c := &console{w: stderr, level: level, text: format != "json", close: func() error { return nil }}
 	if path != "" {
 		// The file's own failures go to stderr: it cannot log them to itself.
@@ -43,7 +45,10 @@ func newConsole(stderr io.Writer, path, format string, level hclog.Level) (*cons
 		if err != nil {
 			return nil, fmt.Errorf("--log-file: %w", err)
 		}
-		c.w, c.file, c.close = f, f, f.Close
+		c.w, c.file, c.close, c.logPath = f, f, f.Close, path
+		if tee {
+			c.w = teeWriter{f, stderr}
+		}
 	}
 	if c.text {
 		c.w = escapeControls{c.w}
@@ -92,6 +97,14 @@ func (c *console) hook() func(supervise.OutputLine) {
 	return c.line
 }
 
+// path is the log file's path, "" for none.
+func (c *console) path() string {
+	if c.file == nil {
+		return ""
+	}
+	return c.logPath
+}
+
 // reopen reopens the log file (nothing without one).
 func (c *console) reopen() error {
 	if c.file == nil {
@@ -113,4 +126,13 @@ func (s steer) ReopenLogs() error {
 	}
 	s.log.Info("log files reopened")
 	return nil
+}
+
+// teeWriter writes to the log file and to stderr; only the file's failure is
+// one (a closed stderr must not lose the file its lines).
+type teeWriter struct{ file, also io.Writer }
+
+func (t teeWriter) Write(p []byte) (int, error) {
+	_, _ = t.also.Write(p)
+	return t.file.Write(p)
 }

@@ -30,7 +30,7 @@ func BenchmarkConsoleLine(b *testing.B) {
 		}
 	})
 	b.Run("console", func(b *testing.B) {
-		c, err := newConsole(io.Discard, "", "text", hclog.Info)
+		c, err := newConsole(io.Discard, "", "text", hclog.Info, false)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func BenchmarkConsoleLine(b *testing.B) {
 // could drive a terminal, and leaves out lines below its level.
 func TestConsoleLine(t *testing.T) {
 	var out strings.Builder
-	c, err := newConsole(&out, "", "text", hclog.Warn)
+	c, err := newConsole(&out, "", "text", hclog.Warn, false)
 	if err != nil {
 		t.Fatal(err)
 	}

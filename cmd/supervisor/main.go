@@ -2,7 +2,9 @@
 // reaps every process that ends under it and stops whole process trees.
 //
 //	supervisor run -c FILE            supervise the programs of a config file
-//	supervisor run --check -c FILE    validate a config file and exit
+//	supervisor run --check -c FILE    validate a config file and exit (ours or
+//	                                  supervisord's, which supervisorctl can steer)
+//	supervisor convert FILE           a supervisord config file as ours
 //	supervisor run -- PROGRAM ARGS... supervise one program ad hoc
 //	supervisor demo                   run the embedded demo config
 //	supervisor init -- PROGRAM ARGS...  a container init (like tini): run PROGRAM,
@@ -33,6 +35,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"unicode/utf8"
 
@@ -45,6 +48,8 @@ import (
 	"github.com/supervisor/supervisor/internal/demo"
 	"github.com/supervisor/supervisor/internal/procs"
 	"github.com/supervisor/supervisor/internal/supervise"
+	"github.com/supervisor/supervisor/internal/svconf"
+	"github.com/supervisor/supervisor/internal/svrpc"
 	"github.com/supervisor/supervisor/internal/worker"
 )
 
@@ -54,6 +59,8 @@ var demoConf []byte
 const usage = `usage:
   supervisor run [flags] -c FILE            supervise the programs in FILE
   supervisor run --check -c FILE            validate FILE and exit
+                                            (FILE: ours, or supervisord's: docs/supervisord.md)
+  supervisor convert FILE                   a supervisord FILE as our configuration
   supervisor run [flags] -- PROGRAM [ARG...] supervise one program
   supervisor demo [flags]                   run the embedded demo config
   supervisor ctl [--json] COMMAND           steer a running supervisor (ctl -h)
@@ -107,6 +114,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInit(args[1:], stdout, stderr)
 	case "compare":
 		return cmdCompare(args[1:], stdout, stderr)
+	case "convert":
+		return cmdConvert(args[1:], stdout, stderr)
 	case "worker":
 		// A built-in worker in this process: what spawner = reexec runs, under
 		// a name a command line can give (the demo's exec programs run
@@ -151,6 +160,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		httpAddr  = fs.String("http", "", "serve /healthz and /metrics (Prometheus) on this `host:port`, unauthenticated: an address that is not loopback is logged as a warning; off by default")
 		socket    = fs.String("socket", "", "control socket `path` for supervisor ctl (default with -c and demo: "+control.DefaultSocket()+"; none: no socket)")
 		logFile   = fs.String("log-file", "", "write the log (and the programs' output lines) to this `file` instead of stderr; supervisor ctl reopen-logs reopens it")
+		format    = fs.String("format", "auto", "the config file's `format`: native, supervisord, or auto (recognised from the file: docs/supervisord.md)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -159,10 +169,13 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		return exitUsage
 	}
 
-	group, source, src, err := loadGroup(*file, fs.Args(), demo, adhoc{restart: *restart, spawner: *spawner, kind: *kind, name: *progName})
+	group, source, src, sv, err := loadGroup(*file, *format, fs.Args(), demo, adhoc{restart: *restart, spawner: *spawner, kind: *kind, name: *progName})
 	if err != nil {
 		printErr(stderr, err)
 		return exitUsage
+	}
+	if *check && sv != nil {
+		return checkSupervisord(source, sv, stdout, stderr)
 	}
 	if *check {
 		if *file != "" {
@@ -196,7 +209,12 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		fmt.Fprintf(stderr, "supervisor: %v\n", err)
 		return exitUsage
 	}
-	out, err := newConsole(stderr, *logFile, *logFormat, hclog.LevelFromString(*logLevel))
+	logPath, tee := *logFile, false
+	if sv != nil && logPath == "" && sv.Supervisord.Logfile != "" {
+		// supervisord -n writes its log file and its stdout both.
+		logPath, tee = sv.Supervisord.Logfile, true
+	}
+	out, err := newConsole(stderr, logPath, *logFormat, hclog.LevelFromString(*logLevel), tee)
 	if err != nil {
 		fmt.Fprintf(stderr, "supervisor: %v\n", err)
 		return exitUsage
@@ -210,7 +228,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 	if !explicit && (*file != "" || demo) {
 		sock = control.DefaultSocket()
 	}
-	return serve(log, group, source, *file, sock, explicit, *httpAddr, out)
+	return serve(log, group, source, *file, sock, explicit, *httpAddr, out, sv, *format)
 }
 
 // cmdDemo runs a narrated demonstration; Ctrl-C stops it and its cleanup runs.
@@ -227,22 +245,36 @@ type adhoc struct{ restart, spawner, kind, name string }
 
 // loadGroup reads the group from a file, the embedded demo config, or an ad hoc
 // command line, and says where it came from; src is the file's text, if any.
-func loadGroup(file string, rest []string, demo bool, ah adhoc) (g supervise.Group, source string, src []byte, err error) {
+// A supervisord file (format supervisord, or auto and svconf.Detect says so)
+// comes back as sv too.
+func loadGroup(file, format string, rest []string, demo bool, ah adhoc) (g supervise.Group, source string, src []byte, sv *svconf.Config, err error) {
+	switch format {
+	case "auto", "native", "supervisord":
+	default:
+		return g, "", nil, nil, fmt.Errorf("--format %q: want auto, native or supervisord", format)
+	}
 	switch {
 	case demo:
 		if file != "" || len(rest) > 0 {
-			return g, "", nil, errors.New("demo takes no config file or program")
+			return g, "", nil, nil, errors.New("demo takes no config file or program")
 		}
 		g, err := config.Parse("demo.conf (embedded)", demoConf)
-		return g, "demo.conf (embedded)", nil, err
+		return g, "demo.conf (embedded)", nil, nil, err
 	case file != "" && len(rest) > 0:
-		return g, "", nil, errors.New("give either -c FILE or -- PROGRAM ARGS, not both")
+		return g, "", nil, nil, errors.New("give either -c FILE or -- PROGRAM ARGS, not both")
 	case file != "":
 		if src, err = config.ReadFile(file); err != nil {
-			return g, file, nil, err
+			return g, file, nil, nil, err
+		}
+		if isSupervisord(format, src) {
+			sv, err = svconf.Parse(file, src, svconf.Options{})
+			if err != nil {
+				return g, file, src, nil, err
+			}
+			return sv.Group, file, src, sv, nil
 		}
 		g, err = config.Parse(file, src)
-		return g, file, src, err
+		return g, file, src, nil, err
 	case len(rest) > 0:
 		s := supervise.DefaultSpec()
 		s.Command = rest
@@ -252,18 +284,18 @@ func loadGroup(file string, rest []string, demo bool, ah adhoc) (g supervise.Gro
 		}
 		s.Restart = supervise.RestartPolicy(ah.restart)
 		if err := ah.setKind(&s); err != nil {
-			return g, "", nil, fmt.Errorf("command line: %w", err)
+			return g, "", nil, nil, fmt.Errorf("command line: %w", err)
 		}
 		g = supervise.Group{Strategy: supervise.OneForOne, Programs: []supervise.Spec{s}}
 		if err := g.Validate(); err != nil {
-			return g, "", nil, fmt.Errorf("command line: %w", err)
+			return g, "", nil, nil, fmt.Errorf("command line: %w", err)
 		}
 		if err := config.Workers().CheckGroup(&g); err != nil {
-			return g, "", nil, fmt.Errorf("command line: %w", err)
+			return g, "", nil, nil, fmt.Errorf("command line: %w", err)
 		}
-		return g, "command line", nil, nil
+		return g, "command line", nil, nil, nil
 	default:
-		return g, "", nil, errors.New("nothing to run: give -c FILE or -- PROGRAM ARGS (see supervisor run -h)")
+		return g, "", nil, nil, errors.New("nothing to run: give -c FILE or -- PROGRAM ARGS (see supervisor run -h)")
 	}
 }
 
@@ -360,9 +392,35 @@ func escapeText(b []byte) ([]byte, bool) {
 // config file.
 type steer struct {
 	*supervise.Supervisor
-	file string
-	log  hclog.Logger
-	out  *console // for ReopenLogs (console.go)
+	file   string
+	format string // --format: auto, native or supervisord
+	log    hclog.Logger
+	out    *console // for ReopenLogs (console.go)
+	// rpc is supervisord's interface, for a supervisord configuration (nil
+	// otherwise): a reload tells it the processes, groups and log files it
+	// now answers about.
+	rpc *atomic.Pointer[svrpc.Server]
+}
+
+// load reads the config file again, as its format says: the group, and the
+// supervisord configuration if it is one.
+func (s steer) load() (supervise.Group, *svconf.Config, error) {
+	src, err := config.ReadFile(s.file)
+	if err != nil {
+		return supervise.Group{}, nil, err
+	}
+	if isSupervisord(s.format, src) {
+		sv, err := svconf.Parse(s.file, src, svconf.Options{})
+		if err != nil {
+			return supervise.Group{}, nil, err
+		}
+		for _, w := range sv.Warnings {
+			s.log.Warn("supervisord config: " + w.Error())
+		}
+		return sv.Group, sv, nil
+	}
+	g, err := config.Parse(s.file, src)
+	return g, nil, err
 }
 
 // Reload re-reads the config file and applies it; a file that does not load is
@@ -371,12 +429,15 @@ func (s steer) Reload(ctx context.Context) (supervise.ReloadResult, error) {
 	if s.file == "" {
 		return supervise.ReloadResult{}, errors.New("reload: this supervisor runs no config file (started with -- PROGRAM or demo)")
 	}
-	g, err := config.Load(s.file)
+	g, sv, err := s.load()
 	if err == nil {
 		var res supervise.ReloadResult
 		res, err = s.Supervisor.Reload(ctx, g) // the supervisor logs what it did
 		switch {
 		case err == nil:
+			if srv := s.rpc.Load(); srv != nil && sv != nil {
+				srv.SetLayout(layoutOf(sv))
+			}
 			return res, nil
 		case errors.Is(err, supervise.ErrReloadDetached):
 			s.log.Info("reload goes on without its caller", "file", s.file, "why", context.Cause(ctx))
@@ -394,7 +455,7 @@ var errReloadRefused = errors.New("reload refused, nothing changed")
 
 // serve runs the group until it ends or a stop signal arrives, and returns the
 // process exit code.
-func serve(log hclog.Logger, group supervise.Group, source, file, socket string, explicitSocket bool, httpAddr string, out *console) int {
+func serve(log hclog.Logger, group supervise.Group, source, file, socket string, explicitSocket bool, httpAddr string, out *console, sv *svconf.Config, format string) int {
 	// SIGPIPE is caught so a closed log pipe never kills us (pitfalls 2.5). Never
 	// signal.Ignore: SIG_IGN would be inherited by every child.
 	pipes := make(chan os.Signal, 1)
@@ -443,12 +504,20 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 			metrics.Event(e)
 		}
 	}
-	sup, err := supervise.New(log, group, supervise.Options{Workers: config.Workers(), Reaper: reaper, OnEvent: onEvent, OnOutput: journal.Output, Console: out.hook()})
+	sup, err := supervise.New(log, group, supervise.Options{Workers: config.Workers(), Reaper: reaper, OnEvent: onEvent, OnOutput: journal.Output, Console: out.hook(), StayUp: sv != nil})
 	if err != nil {
 		log.Error("invalid configuration", "source", source, "error", err)
 		return exitUsage
 	}
-	st := steer{Supervisor: sup, file: file, log: log, out: out}
+	st := steer{Supervisor: sup, file: file, format: format, log: log, out: out, rpc: new(atomic.Pointer[svrpc.Server])}
+	if sv != nil {
+		stop, err := startSupervisord(log, st, sv)
+		if err != nil {
+			log.Error("cannot serve supervisord's interface", "error", err)
+			return exitUsage
+		}
+		defer stop()
+	}
 	if httpAddr != "" {
 		metrics = control.NewMetrics(st)
 		stopHTTP, err := metrics.ServeHTTP(log.Named("http"), httpAddr, control.Limits{})

@@ -6,8 +6,8 @@ package main_test
 // every command's exit code and output, the processes started, start and stop
 // order, the log files), and the records are compared entry by entry, every
 // difference reported. The supervisord run is also checked against
-// testdata/supervisord/supervisord.golden (what supervisord 4.2.5 did), so the
-// test means something while ours is gated off (oursEnabled). Every output is
+// testdata/supervisord/supervisord.golden (what supervisord 4.2.5 did), so a
+// change of supervisord's own behaviour shows as such. Every output is
 // supervisorctl's own formatting of what the server answered, so equal outputs
 // mean equal answers (states, fault codes: supervisorctl's exit codes come from
 // them, e.g. SPAWN_ERROR, ABNORMAL_TERMINATION and NOT_RUNNING give 7).
@@ -51,11 +51,6 @@ import (
 	"testing"
 	"time"
 )
-
-// oursEnabled gates the "ours" half of the supervisord tests until `supervisor
-// run -c FILE` reads supervisord's format and serves its XML-RPC interface.
-// The lead removes this gate (and the env variable) once that is wired in.
-func oursEnabled() bool { return os.Getenv("SUPERVISORD_DIFF_OURS") == "1" }
 
 // needSupervisord returns the real supervisord and supervisorctl, or skips the
 // test (fails it when SUPERVISOR_NEED_SUPERVISORD=1, as .ci/run sets).
@@ -953,8 +948,8 @@ const svGolden = "testdata/supervisord/supervisord.golden"
 
 // The scenario under supervisord is checked against what supervisord 4.2.5
 // did (testdata/supervisord/supervisord.golden; SUPERVISORD_DIFF_UPDATE=1
-// rewrites it from a run as root with the user switch), and under ours, when
-// enabled, against supervisord's record of the same run.
+// rewrites it from a run as root with the user switch), and under ours
+// against supervisord's record of the same run.
 func TestSupervisordDifferential(t *testing.T) {
 	t.Parallel()
 	supervisord, supervisorctl := needSupervisord(t)
@@ -963,10 +958,6 @@ func TestSupervisordDifferential(t *testing.T) {
 		t.Logf("the user-switch program is left out: %s", why)
 	}
 	backends := svBackends(supervisord)
-	if !oursEnabled() {
-		t.Log(`"ours" is not run: set SUPERVISORD_DIFF_OURS=1 (until supervisor run reads supervisord's format)`)
-		backends = backends[:1]
-	}
 	recs := make([]*svRecord, len(backends))
 	t.Run("run", func(t *testing.T) {
 		for i, b := range backends {
@@ -1072,9 +1063,6 @@ func TestSupervisordStockConfig(t *testing.T) {
 	})
 	t.Run("ours", func(t *testing.T) {
 		t.Parallel()
-		if !oursEnabled() {
-			t.Skip("set SUPERVISORD_DIFF_OURS=1 (until supervisor run reads supervisord's format)")
-		}
 		out, errOut, code := runBinary(t, exec.Command(bin("supervisor"), "run", "--check", "-c", path))
 		if code != 0 {
 			t.Errorf("supervisor run --check -c %s: exit %d, want 0:\n%s%s", path, code, out, errOut)

@@ -743,6 +743,15 @@ var programKeys = map[string]field{
 	"min_uptime":      durationField(func(s *supervise.Spec) *time.Duration { return &s.MinUptime }),
 	"start_retries":   intField(func(s *supervise.Spec) *int { return &s.StartRetries }),
 	"start_backoff":   durationField(func(s *supervise.Spec) *time.Duration { return &s.StartBackoff }),
+	"stop_phase":      intField(func(s *supervise.Spec) *int { return &s.StopPhase }),
+	"keep_user_env": {set: func(s *supervise.Spec, v string) (err error) {
+		s.KeepUserEnv, err = parseBool(v)
+		return err
+	}},
+	"redirect_stderr": {set: func(s *supervise.Spec, v string) (err error) {
+		s.RedirectStderr, err = parseBool(v)
+		return err
+	}},
 	"backoff_initial": durationField(func(s *supervise.Spec) *time.Duration { return &s.BackoffInitial }),
 	"backoff_max":     durationField(func(s *supervise.Spec) *time.Duration { return &s.BackoffMax }),
 	"backoff_jitter": {set: func(s *supervise.Spec, v string) error {

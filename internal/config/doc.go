@@ -141,6 +141,14 @@
 //	                 start_retries; a run that reached running and exits is
 //	                 restarted (as restart says) at once. What supervisord
 //	                 configurations get (1s; package svconf)
+//	stop_phase       integer >= 0 (default 0): a shutdown, or a stop of several
+//	                 programs, stops programs of a higher phase first, a phase at
+//	                 a time, without ordering starts (supervisord's groups)
+//	keep_user_env    boolean (default false): with user, leave HOME, USER and
+//	                 LOGNAME as the supervisor's environment has them
+//	                 (supervisord's way) instead of the user's
+//	redirect_stderr  boolean (default false): the program's stderr is its
+//	                 stdout pipe; its lines are stdout's, in the order written
 //	backoff_initial  duration (default 100ms): delay before the first restart
 //	backoff_max      duration (default 30s): cap on the doubling delay; must not be
 //	                 less than backoff_initial

@@ -152,6 +152,7 @@ type machine struct {
 	opGen        uint64
 	exitCode     int
 	essential    bool // an essential program ended for good; exitCode is its status
+	stayUp       bool // Options.StayUp: only a shutdown ends Serve
 
 	acts []action // collected by the current input
 }
@@ -871,6 +872,8 @@ type stopSeq struct {
 	head  int               // chain mode: order[head:] holds every member left
 	left  map[*program]bool // members not stopped yet
 	begun map[*program]bool // members whose stop has begun
+	// phases counts the members left per Spec.StopPhase other than 0.
+	phases map[int]int
 }
 
 func (q *stopSeq) running() bool { return len(q.left) > 0 }
@@ -886,9 +889,25 @@ func (q *stopSeq) add(ps ...*program) []*program {
 			q.left[p] = true
 			q.order = append(q.order, p)
 			added = append(added, p)
+			if ph := p.spec.StopPhase; ph != 0 {
+				if q.phases == nil {
+					q.phases = map[int]int{}
+				}
+				q.phases[ph]++
+			}
 		}
 	}
 	return added
+}
+
+// phaseWaits reports whether a member left has a higher StopPhase than p's.
+func (q *stopSeq) phaseWaits(p *program) bool {
+	for ph, n := range q.phases {
+		if n > 0 && ph > p.spec.StopPhase {
+			return true
+		}
+	}
+	return false
 }
 
 // members lists the members left, in order.
@@ -916,7 +935,7 @@ func (m *machine) mustWait(p *program) bool {
 			return true
 		}
 	}
-	return false
+	return q.phaseWaits(p)
 }
 
 // advance begins the stops of the members in work that may begin, and of
@@ -969,6 +988,19 @@ func (m *machine) dropStop(p *program) []*program {
 	q := &m.seq
 	delete(q.left, p)
 	delete(q.begun, p)
+	var woken []*program
+	if ph := p.spec.StopPhase; ph != 0 {
+		if q.phases[ph]--; q.phases[ph] == 0 {
+			// The last of its phase: the lower phases may go on (each is
+			// checked again by mustWait).
+			delete(q.phases, ph)
+			for _, r := range q.order[q.head:] {
+				if q.left[r] && !q.begun[r] && r.spec.StopPhase < ph {
+					woken = append(woken, r)
+				}
+			}
+		}
+	}
 	if w, ok := m.memberThen[p]; ok {
 		delete(m.memberThen, p)
 		if w.left--; w.left == 0 {
@@ -984,7 +1016,7 @@ func (m *machine) dropStop(p *program) []*program {
 		}
 		return nil
 	}
-	return m.deps(p)
+	return append(m.deps(p), woken...)
 }
 
 // beginStop starts stopping p and reports whether there is a run to wait for.
@@ -1117,7 +1149,7 @@ func (m *machine) ctlStopGroup(ps []*program, restart bool, then any, now time.T
 // finished reports whether Serve may return: nothing runs, nothing is pending,
 // and no program held by a Stop waits for a Start (unless shutting down).
 func (m *machine) finished() bool {
-	if m.busy() {
+	if m.busy() || m.stayUp && !m.shuttingDown {
 		return false
 	}
 	for _, p := range m.progs {

@@ -989,3 +989,43 @@ func TestPolicyStartBackoff(t *testing.T) {
 	h.exit("a", 1)
 	h.state("a", StateExited)
 }
+
+// StayUp (supervisord's way): a group whose programs all ended for good is
+// not finished until it is shut down.
+func TestPolicyStayUp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, OneForOne, testSpec("a", upNow, func(sp *Spec) { sp.Restart = RestartNever }))
+	h.m.stayUp = true
+	h.start("a")
+	h.exit("a", 0)
+	h.state("a", StateExited)
+	if h.m.finished() {
+		t.Fatal("finished with StayUp before a shutdown")
+	}
+	h.do(h.m.shutdown(h.now))
+	if !h.m.finished() {
+		t.Fatal("not finished after the shutdown")
+	}
+}
+
+// StopPhase orders a shutdown's stops by phase, highest first, a phase at a
+// time; programs of one phase stop at once, and starts are not ordered.
+func TestPolicyStopPhase(t *testing.T) {
+	t.Parallel()
+	phase := func(n int) func(*Spec) { return func(sp *Spec) { sp.StopPhase = n } }
+	h := newHarness(t, OneForOne, testSpec("a", upNow, phase(0)), testSpec("b1", upNow, phase(1)),
+		testSpec("b2", upNow, phase(1)), testSpec("c", upNow, phase(2)))
+	h.do(h.m.startAll(h.now))
+	h.state("c", StateRunning) // every one started, none waiting for another
+	h.trace = nil
+	h.do(h.m.shutdown(h.now))
+	h.expect("c stopping", "stop c")
+	h.stopAndGone("c")
+	h.expect("c stopped", "b2 stopping", "stop b2", "b1 stopping", "stop b1") // reverse start order
+	h.stopAndGone("b2")
+	h.expect("b2 stopped")
+	h.stopAndGone("b1")
+	h.expect("b1 stopped", "a stopping", "stop a")
+	h.stopAndGone("a")
+	h.expect("a stopped")
+}

@@ -254,6 +254,9 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 		Cred:       spawnCred(p.spec.User),
 		Limits:     &p.spec.Limits,
 	}
+	if p.spec.RedirectStderr {
+		req.Stderr = outW // errR reads EOF once errW is closed below
+	}
 	r.cg = s.cgroupFor(p, no)
 	if r.cg != nil {
 		// Open for the clone only: no fd is held for a cgroup between events.

@@ -126,6 +126,10 @@ type Spec struct {
 	// supplementary groups); they get HOME, USER and LOGNAME from it unless
 	// Env sets them. CheckUser says whether this process may switch to it.
 	User *User
+	// KeepUserEnv leaves HOME, USER and LOGNAME as the supervisor's
+	// environment has them under a User (supervisord's way: it switches the
+	// uid only).
+	KeepUserEnv bool
 	// Limits (umask, rlimits, nice, oom_score_adj) are in effect from the
 	// program's first instruction: a program that sets any is spawned through
 	// the exec shim (package shim), one that sets none is not.
@@ -202,6 +206,11 @@ type Spec struct {
 	// stops only once every program that starts after it has stopped.
 	After    []string
 	Requires []string
+	// StopPhase orders the stops of one sequence (a shutdown, a stop of
+	// several programs) without ordering starts: a program's stop begins
+	// only once every program of the sequence with a higher phase has
+	// stopped (supervisord stops its groups one after another so).
+	StopPhase int
 
 	// Log files (logs.go, internal/logfile). StdoutLog and StderrLog are
 	// absolute paths the program's stdout and stderr lines are appended to
@@ -215,6 +224,10 @@ type Spec struct {
 	LogMaxBytes   int64
 	LogBackups    int
 	LogTimestamps bool
+	// RedirectStderr gives the program its stdout pipe as stderr too
+	// (supervisord's redirect_stderr): both streams' lines are stdout's, in
+	// the order the program wrote them.
+	RedirectStderr bool
 	// StderrLevel is the level of a stderr line whose prefix names none
 	// (ClassifyLevel): Info (also for 0), Warn or Error.
 	StderrLevel hclog.Level
@@ -326,6 +339,8 @@ func (s *Spec) Validate() error {
 		return bad("name", "must be 1-64 letters, digits, '-', '_' or '.', and start with a letter, digit or '_' (or GROUP:NAME, two such names)")
 	case s.StartBackoff < 0:
 		return bad("start_backoff", "must not be negative")
+	case s.StopPhase < 0:
+		return bad("stop_phase", "must not be negative")
 	case len(s.Command) == 0 || s.Command[0] == "":
 		return bad("command", "is empty")
 	}

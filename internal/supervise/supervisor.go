@@ -110,6 +110,10 @@ type Options struct {
 	// Workers are the built-in workers programs of spawner reexec and goroutine
 	// may name; the zero value has none.
 	Workers Catalogue
+	// StayUp keeps Serve running once every program has ended for good (and
+	// with no program at all), until ctx ends or Shutdown: supervisord's way,
+	// where supervisorctl may start them again.
+	StayUp bool
 }
 
 // ErrServed is returned by a second call to Serve.
@@ -210,6 +214,7 @@ func New(log hclog.Logger, g Group, opts Options) (*Supervisor, error) {
 		s.progs = append(s.progs, s.newProgram(spec))
 	}
 	s.m = newMachine(g.Strategy, s.progs, opts.Rand)
+	s.m.stayUp = opts.StayUp
 	s.publishNames()
 	return s, nil
 }
@@ -225,7 +230,7 @@ func (s *Supervisor) newProgram(spec Spec) *program {
 	case len(spec.Env) > 0 || spec.Protocol:
 		p.env = append(os.Environ(), spec.Env...)
 	}
-	if spec.User != nil {
+	if spec.User != nil && !spec.KeepUserEnv {
 		p.env = withUserEnv(p.env, &p.spec)
 	}
 	if spec.Protocol {

@@ -104,7 +104,9 @@ func writeProgram(b *strings.Builder, s *supervise.Spec, info *Program, c *Confi
 	}
 	if s.User != nil {
 		fmt.Fprintf(b, "user = %s\n", s.User.Name)
-		b.WriteString("; unlike supervisord, HOME, USER and LOGNAME are set from that user\n")
+		if s.KeepUserEnv {
+			b.WriteString("keep_user_env = true             ; as supervisord: HOME, USER and LOGNAME stay the supervisor's\n")
+		}
 	}
 	if s.Limits.Umask != nil {
 		fmt.Fprintf(b, "umask = %03o\n", *s.Limits.Umask)
@@ -140,6 +142,12 @@ func writeProgram(b *strings.Builder, s *supervise.Spec, info *Program, c *Confi
 	}
 	fmt.Fprintf(b, "stop_signal = %s                ; sent to the whole process group (stopasgroup = true)\n", sigName(s.StopSignal))
 	fmt.Fprintf(b, "stop_grace = %s\n", dur(s.StopGrace))
+	if s.StopPhase != 0 {
+		fmt.Fprintf(b, "stop_phase = %d                  ; supervisord stops its groups one at a time, the last started first\n", s.StopPhase)
+	}
+	if s.RedirectStderr {
+		b.WriteString("redirect_stderr = true\n")
+	}
 	for _, l := range []struct{ key, path string }{{"stdout_log", s.StdoutLog}, {"stderr_log", s.StderrLog}} {
 		if l.path == "" {
 			continue
@@ -148,8 +156,8 @@ func writeProgram(b *strings.Builder, s *supervise.Spec, info *Program, c *Confi
 			return fmt.Errorf("%s: %w", l.key, err)
 		}
 		note := ""
-		if c != nil && strings.HasPrefix(l.path, c.Supervisord.Childlogdir+"/") && strings.HasSuffix(l.path, "---"+c.Supervisord.Identifier+".log") {
-			note = "   ; AUTO: supervisord adds a random suffix to the name"
+		if c != nil && strings.HasPrefix(l.path, c.Supervisord.Childlogdir+"/") && strings.Contains(l.path, "---"+c.Supervisord.Identifier+"-") {
+			note = "   ; AUTO: supervisord's suffix is random at every start, ours the same for the same process"
 		}
 		fmt.Fprintf(b, "%s = %s%s\n", l.key, strings.ReplaceAll(l.path, "$", "$$"), note)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,7 +98,7 @@ type Supervisord struct {
 // UnixHTTPServer is [unix_http_server].
 type UnixHTTPServer struct {
 	File               string      // the socket's path, absolute
-	Chmod              os.FileMode // default 0700
+	Chmod              os.FileMode // 0 when not set: ours is then 0600 (svrpc.DefaultSocketMode), supervisord's 0700
 	ChownUID, ChownGID int         // -1 when not set
 	Chown              string      // as written, "" if unset
 	Username, Password string      // Password may be {SHA}hex
@@ -516,7 +517,7 @@ func (p *parser) servers() {
 	if sec, ok := p.c.byName["unix_http_server"]; ok {
 		p.unknownKeys(sec, unixKeys)
 		vs := p.base()
-		u := &UnixHTTPServer{Chmod: 0o700, ChownUID: -1, ChownGID: -1, Line: sec.line, Section: sec.name}
+		u := &UnixHTTPServer{ChownUID: -1, ChownGID: -1, Line: sec.line, Section: sec.name}
 		file, set, ok := p.get(sec, "file", vs, "")
 		switch {
 		case !ok:
@@ -755,12 +756,14 @@ func (p *parser) groups() {
 			continue
 		}
 		seen[g.name] = g
-		// Within a group: by priority, stable over the order of programs=
-		// (each program's processes by name): supervisord's stop order reversed.
-		slices.SortStableFunc(g.procs, func(a, b proc) int { return cmp.Compare(a.info.Priority, b.info.Priority) })
+		// Within a group: in the order of programs= (each program's processes
+		// by name), as supervisord spawns them. Groups stop one after another
+		// (StopPhase: the last to start stops first), a group's processes at
+		// once, as supervisord's do.
 		gi := GroupInfo{Name: g.name, Priority: g.priority}
 		for _, pc := range g.procs {
 			pc.info.GroupPriority = g.priority
+			pc.spec.StopPhase = len(p.cfg.Groups)
 			p.cfg.Group.Programs = append(p.cfg.Group.Programs, pc.spec)
 			p.cfg.Programs = append(p.cfg.Programs, pc.info)
 			gi.Members = append(gi.Members, pc.spec.Name)
@@ -1004,6 +1007,7 @@ func (p *parser) processes(sec *section, gname string, gprio int, warned map[str
 		s.Command = argv
 		s.Dir = dir
 		s.User = user
+		s.KeepUserEnv = user != nil // supervisord switches the uid only: HOME, USER and LOGNAME stay its own
 		s.Limits.Umask = umask
 		s.Autostart = autostart
 		switch ar {
@@ -1033,6 +1037,7 @@ func (p *parser) processes(sec *section, gname string, gprio int, warned map[str
 		}
 		info := Program{Name: name, Group: gname, Section: sec.name, Priority: priority, GroupPriority: gprio,
 			Autostart: autostart, File: sec.file, Line: sec.line}
+		s.RedirectStderr = redirect
 		p.logPaths(&s, &info, logs, redirect, warnKey)
 		if err := s.Validate(); err != nil {
 			p.pr.addErr(&config.Error{File: sec.file, Line: sec.line, Section: sec.name, Msg: strings.TrimPrefix(err.Error(), supervise.ErrInvalidSpec.Error()+": "), Err: err})
@@ -1158,12 +1163,30 @@ func (p *parser) boolKey(sec *section, key string, vs vars) (bool, bool) {
 }
 
 // logPaths sets s's log files from the two channels' settings.
+// autoSuffix is the part of an AUTO log file's name that tells processes of
+// one name apart: supervisord's is 8 random characters, made new at every
+// start; ours are the same 8 characters for the same process (a hash of
+// GROUP:NAME), so the name stays the same across reloads and restarts and a
+// reload sees no change.
+func autoSuffix(name string) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789_"
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	v := h.Sum64()
+	b := make([]byte, 8)
+	for i := range b {
+		b[i] = alphabet[v%uint64(len(alphabet))]
+		v /= uint64(len(alphabet))
+	}
+	return string(b)
+}
+
 func (p *parser) logPaths(s *supervise.Spec, info *Program, logs map[string]*logSpec, redirect bool, warnKey func(string, string, ...any)) {
 	path := func(ch string) string {
 		l := logs[ch]
 		switch l.kind {
 		case logAuto:
-			return filepath.Join(p.cfg.Supervisord.Childlogdir, s.Name+"-"+ch+"---"+p.cfg.Supervisord.Identifier+".log")
+			return filepath.Join(p.cfg.Supervisord.Childlogdir, info.Name+"-"+ch+"---"+p.cfg.Supervisord.Identifier+"-"+autoSuffix(s.Name)+".log")
 		case logFile:
 			return l.path
 		}

@@ -158,8 +158,8 @@ func TestDefaults(t *testing.T) {
 	want.MaxRestarts = 0
 	want.BackoffJitter = 0
 	want.Env = []string{"SUPERVISOR_ENABLED=1", "SUPERVISOR_SERVER_URL=unix:///run/sv.sock", "SUPERVISOR_PROCESS_NAME=a", "SUPERVISOR_GROUP_NAME=a"}
-	want.StdoutLog = "/tmp/a-stdout---supervisor.log"
-	want.StderrLog = "/tmp/a-stderr---supervisor.log"
+	want.StdoutLog = "/tmp/a-stdout---supervisor-kglwyjar.log" // the suffix is autoSuffix("a")
+	want.StderrLog = "/tmp/a-stderr---supervisor-kglwyjar.log"
 	if got := c.Group.Programs[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
@@ -171,7 +171,7 @@ func TestDefaults(t *testing.T) {
 	if sv.Identifier != "supervisor" || sv.Loglevel != "info" || sv.Minfds != 1024 || sv.Umask != 0o22 || sv.LogfileMaxbytes != 50<<20 || sv.Childlogdir != "/tmp" {
 		t.Errorf("Supervisord %+v", sv)
 	}
-	if c.UnixHTTP == nil || c.UnixHTTP.Chmod != 0o700 || c.UnixHTTP.File != "/run/sv.sock" {
+	if c.UnixHTTP == nil || c.UnixHTTP.Chmod != 0 || c.UnixHTTP.File != "/run/sv.sock" {
 		t.Errorf("UnixHTTP %+v", c.UnixHTTP)
 	}
 }
