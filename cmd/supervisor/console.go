@@ -37,11 +37,12 @@ type console struct {
 
 // newConsole opens path (if not "") as the log file, or writes to stderr; to
 // both with tee (a supervisord config's logfile: supervisord -n writes both).
-func newConsole(stderr io.Writer, path, format string, level hclog.Level, tee bool) (*console, error) {
+// rot is the file's rotation ([supervisord] logfile_maxbytes and _backups).
+func newConsole(stderr io.Writer, path, format string, level hclog.Level, tee bool, rot logfile.Options) (*console, error) {
 	c := &console{w: stderr, level: level, text: format != "json", close: func() error { return nil }}
 	if path != "" {
 		// The file's own failures go to stderr: it cannot log them to itself.
-		f, err := logfile.Open(hclog.New(&hclog.LoggerOptions{Name: "supervisor", Output: stderr}), path, logfile.Options{})
+		f, err := logfile.Open(hclog.New(&hclog.LoggerOptions{Name: "supervisor", Output: stderr}), path, rot)
 		if err != nil {
 			return nil, fmt.Errorf("--log-file: %w", err)
 		}

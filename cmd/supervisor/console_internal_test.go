@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/supervisor/supervisor/internal/logfile"
 	"github.com/supervisor/supervisor/internal/supervise"
 )
 
@@ -30,7 +31,7 @@ func BenchmarkConsoleLine(b *testing.B) {
 		}
 	})
 	b.Run("console", func(b *testing.B) {
-		c, err := newConsole(io.Discard, "", "text", hclog.Info, false)
+		c, err := newConsole(io.Discard, "", "text", hclog.Info, false, logfile.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -46,7 +47,7 @@ func BenchmarkConsoleLine(b *testing.B) {
 // could drive a terminal, and leaves out lines below its level.
 func TestConsoleLine(t *testing.T) {
 	var out strings.Builder
-	c, err := newConsole(&out, "", "text", hclog.Warn, false)
+	c, err := newConsole(&out, "", "text", hclog.Warn, false, logfile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

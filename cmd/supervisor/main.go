@@ -46,6 +46,7 @@ import (
 	"github.com/supervisor/supervisor/internal/config"
 	"github.com/supervisor/supervisor/internal/control"
 	"github.com/supervisor/supervisor/internal/demo"
+	"github.com/supervisor/supervisor/internal/logfile"
 	"github.com/supervisor/supervisor/internal/procs"
 	"github.com/supervisor/supervisor/internal/supervise"
 	"github.com/supervisor/supervisor/internal/svconf"
@@ -204,17 +205,21 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		return 0
 	}
 
+	if sv != nil && !flagSet(fs, "log-level") {
+		*logLevel = svLogLevel(sv.Supervisord.Loglevel)
+	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "supervisor: %v\n", err)
 		return exitUsage
 	}
-	logPath, tee := *logFile, false
+	logPath, tee, rot := *logFile, false, logfile.Options{}
 	if sv != nil && logPath == "" && sv.Supervisord.Logfile != "" {
 		// supervisord -n writes its log file and its stdout both.
 		logPath, tee = sv.Supervisord.Logfile, true
+		rot = logfile.Options{MaxBytes: sv.Supervisord.LogfileMaxbytes, Backups: sv.Supervisord.LogfileBackups}
 	}
-	out, err := newConsole(stderr, logPath, *logFormat, hclog.LevelFromString(*logLevel), tee)
+	out, err := newConsole(stderr, logPath, *logFormat, hclog.LevelFromString(*logLevel), tee, rot)
 	if err != nil {
 		fmt.Fprintf(stderr, "supervisor: %v\n", err)
 		return exitUsage
@@ -223,6 +228,11 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 	log, _ = newLogger(out, *logFormat, *logLevel) // checked just above
 	if demo {
 		log.Info("demo: supervising the embedded config; press Ctrl-C to stop")
+	}
+	if sv != nil {
+		for _, w := range sv.Warnings {
+			log.Warn("supervisord config: " + w.Error())
+		}
 	}
 	sock, explicit := *socket, *socket != ""
 	if !explicit && (*file != "" || demo) {

@@ -182,3 +182,24 @@ func startSupervisord(log hclog.Logger, st steer, sv *svconf.Config) (stop func(
 		unpid()
 	}, nil
 }
+
+// flagSet reports whether the command line gave flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// svLogLevel is [supervisord] loglevel as a --log-level: critical is error,
+// blather trace; the others are the same words.
+func svLogLevel(l string) string {
+	switch l {
+	case "critical":
+		return "error"
+	case "blather":
+		return "trace"
+	case "":
+		return "info"
+	}
+	return l
+}

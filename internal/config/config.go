@@ -740,10 +740,10 @@ var programKeys = map[string]field{
 		s.SuccessCodes, err = parseCodes(v)
 		return err
 	}},
-	"min_uptime":      durationField(func(s *supervise.Spec) *time.Duration { return &s.MinUptime }),
-	"start_retries":   intField(func(s *supervise.Spec) *int { return &s.StartRetries }),
-	"start_backoff":   durationField(func(s *supervise.Spec) *time.Duration { return &s.StartBackoff }),
-	"stop_phase":      intField(func(s *supervise.Spec) *int { return &s.StopPhase }),
+	"min_uptime":    durationField(func(s *supervise.Spec) *time.Duration { return &s.MinUptime }),
+	"start_retries": intField(func(s *supervise.Spec) *int { return &s.StartRetries }),
+	"start_backoff": durationField(func(s *supervise.Spec) *time.Duration { return &s.StartBackoff }),
+	"stop_phase":    intField(func(s *supervise.Spec) *int { return &s.StopPhase }),
 	"keep_user_env": {set: func(s *supervise.Spec, v string) (err error) {
 		s.KeepUserEnv, err = parseBool(v)
 		return err
@@ -969,6 +969,10 @@ func parseNames(v string) ([]string, error) {
 	}
 	return names, nil
 }
+
+// IsProgramKey reports whether k is a [program:NAME] key of the native format
+// (svconf.Detect asks, to tell the two formats apart).
+func IsProgramKey(k string) bool { return isProgramKey(k) }
 
 func isProgramKey(k string) bool {
 	_, ok := programKeys[k]

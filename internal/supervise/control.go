@@ -115,7 +115,14 @@ func (s *Supervisor) control(ctx context.Context, m ctlMsg) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.done:
-		return ErrShuttingDown
+		// Serve may have answered just before it returned: that answer wins
+		// (a Shutdown that was carried out is no failure).
+		select {
+		case err := <-m.reply:
+			return err
+		default:
+			return ErrShuttingDown
+		}
 	}
 }
 

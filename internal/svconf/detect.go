@@ -1,6 +1,10 @@
 package svconf
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/supervisor/supervisor/internal/config"
+)
 
 // nativeKeys are the [program:x] keys the native format shares with
 // supervisord: they say nothing about which format a file is in.
@@ -11,13 +15,16 @@ var nativeKeys = []string{"command", "directory", "environment", "autostart", "u
 // ([supervisord], [unix_http_server], [inet_http_server], [supervisorctl],
 // [include], [group:x], [rpcinterface:x], [eventlistener:x],
 // [fcgi-program:x]) or a [program:x] key only supervisord has
-// (autorestart, startsecs, ...), and none of the native-only sections
-// ([supervisor], [defaults]). It reads nothing but src and never fails.
+// (autorestart, startsecs, ...) and no [program:x] key only the native
+// format has (restart, success_codes, ...: a native file with a supervisord
+// key by mistake, which the native parser names), and none of the native-only
+// sections ([supervisor], [defaults]). It reads nothing but src and never
+// fails.
 func Detect(src []byte) bool {
 	c := newINI()
 	var pr problems
 	c.read("detect", "/", src, false, &pr)
-	found := false
+	found, svKey, nativeKey := false, false, false
 	for _, sec := range c.sections {
 		kind, _, _ := strings.Cut(sec.name, ":")
 		switch {
@@ -30,13 +37,25 @@ func Detect(src []byte) bool {
 			found = true
 		case kind == "program":
 			for _, k := range sec.order {
-				if isSupervisordOnly(k) {
-					found = true
+				switch {
+				case isSupervisordOnly(k):
+					svKey = true
+				case config.IsProgramKey(k) && !isSupervisordKey(k):
+					nativeKey = true
 				}
 			}
 		}
 	}
-	return found
+	return found || svKey && !nativeKey
+}
+
+func isSupervisordKey(k string) bool {
+	for _, pk := range programKeys {
+		if pk == k {
+			return true
+		}
+	}
+	return false
 }
 
 func isSupervisordOnly(k string) bool {

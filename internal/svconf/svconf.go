@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -74,7 +75,7 @@ type GroupInfo struct {
 // Supervisord is the [supervisord] section, defaults applied, paths resolved
 // (absolute, ~ expanded).
 type Supervisord struct {
-	Logfile         string // default <cwd>/supervisord.log
+	Logfile         string // default <cwd>/supervisord.log; "" for none (syslog, /dev/null, /dev/stdout, /dev/stderr, /dev/fd/N)
 	LogfileMaxbytes int64  // default 50MB
 	LogfileBackups  int    // default 10
 	Loglevel        string // critical, error, warn, info (default), debug, trace, blather
@@ -407,7 +408,7 @@ func (p *parser) supervisord() {
 	}
 	if v, ok := str("user", ""); ok {
 		s.User = v
-		if v != "" {
+		if v != "" && !isSelf(v) {
 			f, l := p.where(sec, "user")
 			p.pr.warnf(f, l, "supervisord", "user", "not done: supervisor does not switch its own user (run it as that user; each program's user key still applies)")
 		}
@@ -424,9 +425,19 @@ func (p *parser) supervisord() {
 		dst *string
 	}{{"logfile", &s.Logfile}, {"pidfile", &s.Pidfile}} {
 		if v, set, ok := p.get(sec, k.key, vs, ""); ok && set {
-			if k.key == "logfile" && v == "syslog" {
-				*k.dst = v
-				continue
+			if k.key == "logfile" {
+				switch {
+				case v == "syslog":
+					f, l := p.where(sec, "logfile")
+					p.pr.warnf(f, l, "supervisord", "logfile", "syslog: not done: the log goes to stderr only")
+					s.Logfile = ""
+					continue
+				case v == "/dev/null", v == "/dev/stdout", v == "/dev/stderr", strings.HasPrefix(v, "/dev/fd/"):
+					// No file: the log goes to stderr, as supervisord -n's
+					// goes to its stdout besides.
+					s.Logfile = ""
+					continue
+				}
 			}
 			path, err := p.existingDirpath(v)
 			if err != nil {
@@ -1163,6 +1174,16 @@ func (p *parser) boolKey(sec *section, key string, vs vars) (bool, bool) {
 }
 
 // logPaths sets s's log files from the two channels' settings.
+// isSelf reports whether user (a name or a uid) is who we run as: then
+// [supervisord] user asks for nothing to be done.
+func isSelf(name string) bool {
+	u, err := user.Lookup(name)
+	if err != nil {
+		u, err = user.LookupId(name)
+	}
+	return err == nil && u.Uid == strconv.Itoa(os.Geteuid())
+}
+
 // autoSuffix is the part of an AUTO log file's name that tells processes of
 // one name apart: supervisord's is 8 random characters, made new at every
 // start; ours are the same 8 characters for the same process (a hash of

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -584,6 +585,9 @@ func TestDetect(t *testing.T) {
 		{"[program:a]\ncommand = a\n", false},
 		{"[program:a]\ncommand = a\nrestart = always\n", false},
 		{"[supervisor]\n[program:a]\ncommand = a\nstartsecs = 1\n", false},
+		// A native file with a supervisord key by mistake: native, whose
+		// parser names the key's native equivalent.
+		{"[program:a]\ncommand = a\nstartsecs = 5\nrestart = always\n", false},
 		{"[defaults]\nstop_grace = 1s\n[supervisord]\n", false},
 		{"", false},
 	} {
@@ -726,4 +730,23 @@ func checkParse(path string, src []byte) string {
 		return fmt.Sprintf("round trip:\ngot  %+v\nwant %+v\nconverted:\n%s", got, want, b.String())
 	}
 	return ""
+}
+
+// What Docker images write in [supervisord]: a log file that is no file, and
+// user = the user we run as. Neither is a file to open nor a warning.
+func TestDockerStyleSupervisord(t *testing.T) {
+	t.Parallel()
+	for _, lf := range []string{"/dev/null", "/dev/stdout", "/dev/fd/1"} {
+		me, err := user.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := parse(t, "[supervisord]\nnodaemon=true\nuser="+me.Username+"\nlogfile="+lf+"\nlogfile_maxbytes=0\n[program:a]\ncommand=/bin/a\nstdout_logfile=NONE\nstderr_logfile=NONE\n")
+		if c.Supervisord.Logfile != "" {
+			t.Errorf("logfile=%s: Logfile %q, want none", lf, c.Supervisord.Logfile)
+		}
+		if len(c.Warnings) > 0 {
+			t.Errorf("logfile=%s: warnings %v", lf, c.Warnings)
+		}
+	}
 }
