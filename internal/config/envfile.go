@@ -175,7 +175,7 @@ func ParseEnvFile(name string, src []byte) ([]string, error) {
 			}
 			keep = b.Len()
 		}
-		env = mergeEnv(env, []string{key + "=" + b.String()[:keep]})
+		env = MergeEnv(env, []string{key + "=" + b.String()[:keep]})
 	}
 	return env, nil
 }

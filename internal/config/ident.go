@@ -176,7 +176,7 @@ func (p *parser) applyExpanded(pr *program, s *supervise.Spec, instance string) 
 		}
 	}
 	if fileEnv != nil {
-		s.Env = mergeEnv(fileEnv, s.Env) // environment wins over env_file
+		s.Env = MergeEnv(fileEnv, s.Env) // environment wins over env_file
 	}
 	for _, ps := range []**probe.Spec{&s.ReadyProbe, &s.LiveProbe} {
 		if *ps != nil {
@@ -189,9 +189,10 @@ func (p *parser) applyExpanded(pr *program, s *supervise.Spec, instance string) 
 	return nil
 }
 
-// mergeEnv returns base with over's settings added, each variable once: a
-// variable over sets replaces base's, in base's place.
-func mergeEnv(base, over []string) []string {
+// MergeEnv returns base with over's settings added, each variable once: a
+// variable over sets replaces base's, in base's place (also svconf's rule for
+// supervisord's environments).
+func MergeEnv(base, over []string) []string {
 	out := slices.Clone(base)
 	for _, kv := range over {
 		k, _, _ := strings.Cut(kv, "=")
@@ -340,7 +341,7 @@ func (p *parser) appendProgram(pr *program) error {
 		if err := p.applyExpanded(pr, &s, no); err != nil {
 			return err
 		}
-		s.Env = mergeEnv(s.Env, []string{"SUPERVISOR_INSTANCE=" + no})
+		s.Env = MergeEnv(s.Env, []string{"SUPERVISOR_INSTANCE=" + no})
 		if err := s.Validate(); err != nil {
 			// validateError finds the section by the program's name in the
 			// message: the instance's, for the moment.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/supervisor/supervisor/internal/supervise"
 )
@@ -217,7 +218,7 @@ func TestPeerCredentialsRefused(t *testing.T) {
 	var logged strings.Builder
 	var mu sync.Mutex
 	log := hclog.New(&hclog.LoggerOptions{Output: syncWriter{&mu, &logged}})
-	ln, err := listen(log, sock, func(uint32) bool { return false })
+	ln, err := listen(log, sock, 0o600, false, func(*unix.Ucred) bool { return false })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,36 +39,54 @@ var ErrInUse = errors.New("a running supervisor is listening there")
 // (ErrInUse). Every connection the returned listener accepts comes from our own
 // uid or root; others are logged and closed.
 func Listen(log hclog.Logger, path string) (net.Listener, error) {
-	return listen(log, path, defaultAllow)
+	return listen(log, path, 0o600, false, func(c *unix.Ucred) bool { return defaultAllow(c.Uid) })
 }
 
 func defaultAllow(uid uint32) bool { return uid == 0 || int(uid) == os.Geteuid() }
 
-func listen(log hclog.Logger, path string, allow func(uid uint32) bool) (net.Listener, error) {
+// listen makes the socket at path with mode, serving the peers allow accepts
+// (by SO_PEERCRED). Its directory is created 0700 if missing; an existing
+// one must be ours or root's and not writable by group or others, unless
+// sticky is set and it is sticky (/tmp: nobody else can remove or replace
+// our socket there). A stale socket is replaced, a live one never.
+func listen(log hclog.Logger, path string, mode uint32, sticky bool, allow func(*unix.Ucred) bool) (net.Listener, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("control socket directory: %w", err)
+		return nil, fmt.Errorf("socket directory: %w", err)
 	}
-	if err := checkOwned(dir, false); err != nil {
-		return nil, fmt.Errorf("control socket directory: %w", err)
+	if err := checkDir(dir, sticky); err != nil {
+		return nil, fmt.Errorf("socket directory: %w", err)
 	}
 	if stale, err := clearStale(path); err != nil {
 		return nil, err
 	} else if stale {
 		log.Info("removed a stale control socket (its supervisor is gone)", "path", path)
 	}
-	// The socket is created with the umask's mode and chmod-ed before Accept; the
-	// directory (0700, ours) keeps others out in between.
+	// The socket is created with the umask's mode and chmod-ed before Accept;
+	// peers are checked on every accept besides, so the moment between bind
+	// and chmod lets nobody else in.
 	ln, err := net.Listen("unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("socket: %w", err)
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(true)
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := os.Chmod(path, os.FileMode(mode&0o777)); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("socket: %w", err)
 	}
 	return &credListener{Listener: ln, log: log, allow: allow}, nil
+}
+
+// checkDir is checkOwned for a socket's directory, which may also be a
+// sticky one when sticky is set.
+func checkDir(dir string, sticky bool) error {
+	if sticky {
+		var st unix.Stat_t
+		if err := unix.Stat(dir, &st); err == nil && st.Mode&unix.S_ISVTX != 0 && (st.Uid == 0 || int(st.Uid) == os.Geteuid()) {
+			return nil
+		}
+	}
+	return checkOwned(dir, false)
 }
 
 // clearStale removes path if it is a socket nobody listens on (and says so),
@@ -79,21 +97,21 @@ func clearStale(path string) (removed bool, err error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("control socket: %w", err)
+		return false, fmt.Errorf("socket: %w", err)
 	}
 	if fi.Mode()&os.ModeSocket == 0 {
-		return false, fmt.Errorf("control socket %s exists and is not a socket (%s): not touching it", path, fi.Mode().Type())
+		return false, fmt.Errorf("socket %s exists and is not a socket (%s): not touching it", path, fi.Mode().Type())
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
-		return false, fmt.Errorf("control socket %s: %w", path, ErrInUse)
+		return false, fmt.Errorf("socket %s: %w", path, ErrInUse)
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return false, fmt.Errorf("control socket %s: probing it: %w", path, err)
+		return false, fmt.Errorf("socket %s: probing it: %w", path, err)
 	}
 	if err := os.Remove(path); err != nil {
-		return false, fmt.Errorf("control socket %s is stale but cannot be removed: %w", path, err)
+		return false, fmt.Errorf("socket %s is stale but cannot be removed: %w", path, err)
 	}
 	return true, nil
 }
@@ -123,7 +141,7 @@ func checkOwned(path string, strict bool) error {
 type credListener struct {
 	net.Listener
 	log   hclog.Logger
-	allow func(uid uint32) bool
+	allow func(*unix.Ucred) bool
 }
 
 func (l *credListener) Accept() (net.Conn, error) {
@@ -136,7 +154,7 @@ func (l *credListener) Accept() (net.Conn, error) {
 		switch {
 		case err != nil:
 			l.log.Warn("control: refused a connection: no peer credentials", "error", err)
-		case !l.allow(cred.Uid):
+		case !l.allow(cred):
 			l.log.Warn("control: refused a connection from another user", "uid", cred.Uid, "pid", cred.Pid)
 		default:
 			return c, nil

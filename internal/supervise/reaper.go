@@ -423,12 +423,6 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 	}
 	p := &Proc{r: r, pidfd: -1, onExit: req.OnExit}
 	p.killGroup.Store(req.KillGroupOnExit)
-	// Our peak RSS, which the child's will include (Exit.MaxRSSInherited); read
-	// before taking the lock the reap loop waits on.
-	var self unix.Rusage
-	if unix.Getrusage(unix.RUSAGE_SELF, &self) == nil {
-		p.parentRSS = self.Maxrss * 1024
-	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -443,6 +437,14 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	// Our peak RSS, which the child's includes (Exit.MaxRSSInherited): read
+	// after the fork, as our RSS at the fork is at most our peak since (a
+	// peak read before it could miss what another goroutine allocated in
+	// between), and under the lock, before the reap loop can look at p.
+	var self unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &self) == nil {
+		p.parentRSS = self.Maxrss * 1024
 	}
 	return r.register(p, !req.Limits.IsZero()), nil
 }

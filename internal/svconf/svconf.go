@@ -1042,7 +1042,7 @@ func (p *parser) processes(sec *section, gname string, gprio int, warned map[str
 			base = append(base, "SUPERVISOR_SERVER_URL="+serverURL)
 		}
 		base = append(base, "SUPERVISOR_PROCESS_NAME="+name, "SUPERVISOR_GROUP_NAME="+gname)
-		s.Env = mergeEnv(mergeEnv(base, p.cfg.Supervisord.Environment), env)
+		s.Env = config.MergeEnv(config.MergeEnv(base, p.cfg.Supervisord.Environment), env)
 		if !strings.Contains(argv[0], "/") && (hasVar(env, "PATH") || hasVar(p.cfg.Supervisord.Environment, "PATH")) {
 			warnKey("command", "%q is looked up in supervisor's own PATH, not in the PATH environment sets (supervisord uses that one): write its full path", argv[0])
 		}
@@ -1062,21 +1062,6 @@ func (p *parser) processes(sec *section, gname string, gprio int, warned map[str
 
 func hasVar(env []string, k string) bool {
 	return slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, k+"=") })
-}
-
-// mergeEnv returns base with over's settings added, each variable once: a
-// variable over sets replaces base's, in base's place.
-func mergeEnv(base, over []string) []string {
-	out := slices.Clone(base)
-	for _, kv := range over {
-		k, _, _ := strings.Cut(kv, "=")
-		if i := slices.IndexFunc(out, func(e string) bool { return strings.HasPrefix(e, k+"=") }); i >= 0 {
-			out[i] = kv
-		} else {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 type logKind int
