@@ -70,7 +70,14 @@ func procLimit(t *testing.T, pid int, name string) string {
 
 func procEnv(t *testing.T, pid int) map[string]string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	// Read while the process is in execve (a shell exec'ing sleep), environ
+	// is empty for a moment: every program here has an environment.
+	var b []byte
+	var err error
+	poll(10*time.Second, func() bool {
+		b, err = os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		return err != nil || len(b) > 0
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

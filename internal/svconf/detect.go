@@ -14,12 +14,12 @@ var nativeKeys = []string{"command", "directory", "environment", "autostart", "u
 // than a native one: it has one of supervisord's own sections
 // ([supervisord], [unix_http_server], [inet_http_server], [supervisorctl],
 // [include], [group:x], [rpcinterface:x], [eventlistener:x],
-// [fcgi-program:x]) or a [program:x] key only supervisord has
-// (autorestart, startsecs, ...) and no [program:x] key only the native
-// format has (restart, success_codes, ...: a native file with a supervisord
-// key by mistake, which the native parser names), and none of the native-only
-// sections ([supervisor], [defaults]). It reads nothing but src and never
-// fails.
+// [fcgi-program:x]), or a [program:x] key only supervisord has (autorestart,
+// startsecs, ...) or a %(NAME)s expansion and no [program:x] key only the
+// native format has (restart, success_codes, ...: a native file with a
+// supervisord key by mistake, which the native parser names); and none of the
+// native-only sections ([supervisor], [defaults]). It reads nothing but src
+// and never fails.
 func Detect(src []byte) bool {
 	c := newINI()
 	var pr problems
@@ -38,7 +38,7 @@ func Detect(src []byte) bool {
 		case kind == "program":
 			for _, k := range sec.order {
 				switch {
-				case isSupervisordOnly(k):
+				case isSupervisordOnly(k), strings.Contains(sec.keys[k].val, "%("):
 					svKey = true
 				case config.IsProgramKey(k) && !isSupervisordKey(k):
 					nativeKey = true

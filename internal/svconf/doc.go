@@ -116,8 +116,10 @@
 // # Invariants
 //
 // Parse reads the files [include] names, stats the directories of log files,
-// childlogdir and directory as supervisord checks them, and looks users and
-// groups up; it runs nothing. It never panics, whatever the input (FuzzParse).
+// childlogdir and directory as supervisord checks them, looks users and
+// groups up, and looks a command up in the PATH its program's environment sets
+// (supervisord's rule; a command found there becomes its full path); it runs
+// nothing. It never panics, whatever the input (FuzzParse).
 // On success Config.Group passes Group.Validate and Programs matches it entry
 // for entry.
 package svconf

@@ -1043,8 +1043,15 @@ func (p *parser) processes(sec *section, gname string, gprio int, warned map[str
 		}
 		base = append(base, "SUPERVISOR_PROCESS_NAME="+name, "SUPERVISOR_GROUP_NAME="+gname)
 		s.Env = config.MergeEnv(config.MergeEnv(base, p.cfg.Supervisord.Environment), env)
-		if !strings.Contains(argv[0], "/") && (hasVar(env, "PATH") || hasVar(p.cfg.Supervisord.Environment, "PATH")) {
-			warnKey("command", "%q is looked up in supervisor's own PATH, not in the PATH environment sets (supervisord uses that one): write its full path", argv[0])
+		if path, ok := envValue(env, "PATH"); ok && !strings.Contains(argv[0], "/") {
+			// supervisord looks the command up in the PATH the program's
+			// environment sets (ProcessConfig.get_path), when it sets one.
+			if found := lookIn(path, argv[0]); found != "" {
+				argv[0] = found
+				s.Command = argv
+			} else {
+				warnKey("command", "%q is not in the PATH environment sets (%s): it is looked up in supervisor's own PATH", argv[0], path)
+			}
 		}
 		info := Program{Name: name, Group: gname, Section: sec.name, Priority: priority, GroupPriority: gprio,
 			Autostart: autostart, File: sec.file, Line: sec.line}
@@ -1060,8 +1067,29 @@ func (p *parser) processes(sec *section, gname string, gprio int, warned map[str
 	return out
 }
 
-func hasVar(env []string, k string) bool {
-	return slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, k+"=") })
+// envValue is the last setting of k in env.
+func envValue(env []string, k string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], k+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// lookIn finds the executable regular file name in the directories of path
+// (a PATH value), or "".
+func lookIn(path, name string) string {
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			continue
+		}
+		f := filepath.Join(dir, name)
+		if fi, err := os.Stat(f); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return f
+		}
+	}
+	return ""
 }
 
 type logKind int

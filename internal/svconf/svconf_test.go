@@ -583,6 +583,8 @@ func TestDetect(t *testing.T) {
 		{"[group:g]\nprograms = a\n", true},
 		{"[include]\nfiles = *.conf\n", true},
 		{"[program:a]\ncommand = a\n", false},
+		{"[program:a]\ncommand = echo %(ENV_HOME)s\n", true}, // supervisord's expansion
+		{"[program:a]\ncommand = echo %(ENV_HOME)s\nrestart = always\n", false},
 		{"[program:a]\ncommand = a\nrestart = always\n", false},
 		{"[supervisor]\n[program:a]\ncommand = a\nstartsecs = 1\n", false},
 		// A native file with a supervisord key by mistake: native, whose
@@ -748,5 +750,27 @@ func TestDockerStyleSupervisord(t *testing.T) {
 		if len(c.Warnings) > 0 {
 			t.Errorf("logfile=%s: warnings %v", lf, c.Warnings)
 		}
+	}
+}
+
+// A command without '/' is looked up, as supervisord does, in the PATH the
+// program's environment sets; not found there, it is a warning and left to
+// supervisor's own PATH.
+func TestCommandInEnvironmentPath(t *testing.T) {
+	t.Parallel()
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "mytool"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := parse(t, head+"[program:a]\ncommand = mytool --x\nenvironment = PATH=\"/nonexistent:"+bin+"\"\n")
+	if got := c.Group.Programs[0].Command; !reflect.DeepEqual(got, []string{filepath.Join(bin, "mytool"), "--x"}) {
+		t.Errorf("command %q, want mytool from the environment's PATH", got)
+	}
+	if len(c.Warnings) > 0 {
+		t.Errorf("warnings %v", c.Warnings)
+	}
+	c, _ = parse(t, head+"[program:a]\ncommand = notthere\nenvironment = PATH=\"/nonexistent\"\n")
+	if got := c.Group.Programs[0].Command[0]; got != "notthere" || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0].Error(), "is not in the PATH environment sets") {
+		t.Errorf("command %q, warnings %v; want it kept, with one warning", got, c.Warnings)
 	}
 }
