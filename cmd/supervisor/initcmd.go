@@ -126,6 +126,7 @@ func runInit(cfg initConfig, stderr io.Writer) int {
 		log.Warn("not PID 1 and not a child subreaper: orphans will not be re-parented to us and reaped (set TINI_SUBREAPER or -s, or run as PID 1)")
 	}
 	cfg.opts.Reaper = reaper
+	defer trimLater(log)()
 	code, err := initmode.Run(context.Background(), log, cfg.opts)
 	if err != nil {
 		log.Error("init failed", "error", err)

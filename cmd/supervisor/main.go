@@ -545,6 +545,7 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 	defer stopControl()
 	served := make(chan struct{})
 	defer close(served)
+	defer trimLater(log)()
 	go func() {
 		for {
 			select {

@@ -78,7 +78,7 @@ func cmdConvert(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "supervisor: warning: %v\n", w)
 	}
 	if err := svconf.Convert(sv, stdout); err != nil {
-		fmt.Fprintf(stderr, "supervisor convert: %v\n", err)
+		fmt.Fprintf(stderr, "supervisor: %v\n", err)
 		return 1
 	}
 	return 0
