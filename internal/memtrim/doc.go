@@ -9,8 +9,7 @@
 // kernel (madvise MADV_DONTNEED) to unmap the file-backed, read-only mappings
 // of the running executable; the page cache keeps their contents, and what
 // runs afterwards faults back in (a minor fault from the page cache, with its
-// fault-around). Measured with 100 children: PSS 10.3 -> 5.2 MiB
-// (docs/benchmarks.md).
+// fault-around). What it saves is measured in docs/benchmarks.md.
 //
 // Contracts:
 //   - Only mappings of /proc/self/exe's file, read-only (r-xp, r--p), with no
