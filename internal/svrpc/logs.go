@@ -158,23 +158,28 @@ func (s *Server) logOf(name, channel string) (string, error) {
 	return e.proc.StdoutLogfile, nil
 }
 
-func (s *Server) readProcessLog(a args, channel string) (any, error) {
+// logArgs reads the (name, offset, length) of a process log read or tail,
+// and returns the log file of channel it names ("" for none).
+func (s *Server) logArgs(a args, channel string) (path string, off, n int, err error) {
 	if err := s.update(); err != nil {
-		return nil, err
+		return "", 0, 0, err
 	}
 	name, err := a.str(0)
 	if err != nil {
-		return nil, err
+		return "", 0, 0, err
 	}
-	off, err := a.int(1)
-	if err != nil {
-		return nil, err
+	if off, err = a.int(1); err != nil {
+		return "", 0, 0, err
 	}
-	n, err := a.int(2)
-	if err != nil {
-		return nil, err
+	if n, err = a.int(2); err != nil {
+		return "", 0, 0, err
 	}
-	path, err := s.logOf(name, channel)
+	path, err = s.logOf(name, channel)
+	return path, off, n, err
+}
+
+func (s *Server) readProcessLog(a args, channel string) (any, error) {
+	path, off, n, err := s.logArgs(a, channel)
 	if err != nil {
 		return nil, err
 	}
@@ -190,22 +195,7 @@ func (s *Server) readProcessLog(a args, channel string) (any, error) {
 }
 
 func (s *Server) tailProcessLog(a args, channel string) (any, error) {
-	if err := s.update(); err != nil {
-		return nil, err
-	}
-	name, err := a.str(0)
-	if err != nil {
-		return nil, err
-	}
-	off, err := a.int(1)
-	if err != nil {
-		return nil, err
-	}
-	n, err := a.int(2)
-	if err != nil {
-		return nil, err
-	}
-	path, err := s.logOf(name, channel)
+	path, off, n, err := s.logArgs(a, channel)
 	if err != nil {
 		return nil, err
 	}

@@ -706,15 +706,21 @@ func checkCommand(spec supervise.Spec) error {
 	return nil
 }
 
-func (s *Server) startProcess(ctx context.Context, a args) (any, error) {
+// nameWait reads the (name, wait=true) arguments of a start or stop, once
+// the configuration is current.
+func (s *Server) nameWait(a args) (name string, wait bool, err error) {
 	if err := s.update(); err != nil {
-		return nil, err
+		return "", false, err
 	}
-	name, err := a.str(0)
-	if err != nil {
-		return nil, err
+	if name, err = a.str(0); err != nil {
+		return "", false, err
 	}
-	wait, err := a.boolOr(1, true)
+	wait, err = a.boolOr(1, true)
+	return name, wait, err
+}
+
+func (s *Server) startProcess(ctx context.Context, a args) (any, error) {
+	name, wait, err := s.nameWait(a)
 	if err != nil {
 		return nil, err
 	}
@@ -829,14 +835,7 @@ func (s *Server) startMany(ctx context.Context, es []entry, wait bool) (any, err
 }
 
 func (s *Server) startProcessGroup(ctx context.Context, a args) (any, error) {
-	if err := s.update(); err != nil {
-		return nil, err
-	}
-	name, err := a.str(0)
-	if err != nil {
-		return nil, err
-	}
-	wait, err := a.boolOr(1, true)
+	name, wait, err := s.nameWait(a)
 	if err != nil {
 		return nil, err
 	}
@@ -864,14 +863,7 @@ func (s *Server) startAllProcesses(ctx context.Context, a args) (any, error) {
 }
 
 func (s *Server) stopProcess(ctx context.Context, a args) (any, error) {
-	if err := s.update(); err != nil {
-		return nil, err
-	}
-	name, err := a.str(0)
-	if err != nil {
-		return nil, err
-	}
-	wait, err := a.boolOr(1, true)
+	name, wait, err := s.nameWait(a)
 	if err != nil {
 		return nil, err
 	}
@@ -955,14 +947,7 @@ func (s *Server) stopMany(ctx context.Context, es []entry, wait bool) (any, erro
 }
 
 func (s *Server) stopProcessGroup(ctx context.Context, a args) (any, error) {
-	if err := s.update(); err != nil {
-		return nil, err
-	}
-	name, err := a.str(0)
-	if err != nil {
-		return nil, err
-	}
-	wait, err := a.boolOr(1, true)
+	name, wait, err := s.nameWait(a)
 	if err != nil {
 		return nil, err
 	}
