@@ -217,7 +217,9 @@
 //
 // NewReaper marks every inherited fd above 2 close-on-exec. A child gets exactly
 // fd 0 (/dev/null), 1 and 2 (the write ends of two pipes per run, closed in the
-// parent right after the spawn) and, when asked, ExtraFiles from fd 3 on. The
+// parent right after the spawn; with Spec.RedirectStderr fd 2 is the stdout
+// pipe too, and the stderr pipe's read end sees EOF at once) and, when asked,
+// ExtraFiles from fd 3 on. The
 // parent keeps the read ends (non-blocking) and hands them to the Supervisor's
 // output mux (outmux.go): one goroutine in epoll_wait drains every pipe to EOF,
 // independently of the exit (a grandchild may hold it open), splits it into
@@ -273,7 +275,10 @@
 // program whose required one ended for good is not started or is stopped, and
 // a stop sequence stops a program only once those that start after it have
 // stopped, independent ones at once (one after another in reverse dependency
-// order under one_for_all and rest_for_one). It makes no syscall and reads no
+// order under one_for_all and rest_for_one), and only once every program of the
+// sequence with a higher Spec.StopPhase has stopped. Serve returns once every
+// program has ended for good, unless Options.StayUp keeps it until a
+// shutdown. It makes no syscall and reads no
 // clock; the state goroutine feeds it
 // and carries out its actions in order (Supervisor.do), and policy_test.go drives
 // it from tables without a process. It never asks which kind of worker it drives.
