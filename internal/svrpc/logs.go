@@ -145,12 +145,9 @@ func truncate(path string) error {
 
 // logOf is the log file of name's channel ("stdout" or "stderr").
 func (s *Server) logOf(name, channel string) (string, error) {
-	_, _, e, err := s.lookup(name)
+	e, err := s.process(name)
 	if err != nil {
 		return "", err
-	}
-	if e == nil {
-		return "", fault(BadName, name)
 	}
 	if channel == "stderr" {
 		return e.proc.StderrLogfile, nil
@@ -228,12 +225,9 @@ func (s *Server) clearProcessLogs(_ context.Context, a args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, _, e, err := s.lookup(name)
+	e, err := s.process(name)
 	if err != nil {
 		return nil, err
-	}
-	if e == nil {
-		return nil, fault(BadName, name)
 	}
 	if err := clearLogs(*e, name); err != nil {
 		return nil, err

@@ -490,6 +490,15 @@ func (s *Server) status(ctx context.Context) (map[string]supervise.Status, error
 
 // lookup is supervisord's _getGroupAndProcess: name's group and, unless name
 // names a whole group ("g:*", "g:"), its process; BAD_NAME if either is missing.
+// process is the one process name names: a group's name is BAD_NAME here.
+func (s *Server) process(name string) (*entry, error) {
+	_, _, e, err := s.lookup(name)
+	if err == nil && e == nil {
+		err = fault(BadName, name)
+	}
+	return e, err
+}
+
 func (s *Server) lookup(name string) (l Layout, group string, e *entry, err error) {
 	s.mu.Lock()
 	l = s.running
@@ -622,12 +631,9 @@ func (s *Server) getProcessInfo(ctx context.Context, a args) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, _, e, err := s.lookup(name)
+	e, err := s.process(name)
 	if err != nil {
 		return nil, err
-	}
-	if e == nil {
-		return nil, fault(BadName, name)
 	}
 	sts, err := s.status(ctx)
 	if err != nil {
@@ -1281,12 +1287,9 @@ func (s *Server) sendProcessStdin(ctx context.Context, a args) (any, error) {
 			return nil, fault(IncorrectParameters)
 		}
 	}
-	_, _, e, err := s.lookup(name)
+	e, err := s.process(name)
 	if err != nil {
 		return nil, err
-	}
-	if e == nil {
-		return nil, fault(BadName, name)
 	}
 	sts, err := s.status(ctx)
 	if err != nil {
