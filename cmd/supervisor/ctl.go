@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -59,6 +60,10 @@ commands:
   version              this client's version and the running supervisor's
   reopen-logs          reopen every log file (programs' stdout_log and stderr_log,
                        the supervisor's --log-file), as logrotate's postrotate
+  upgrade [--binary PATH]  replace the running supervisor by a new binary (default:
+                       the one it was started from) in place: same pid, programs
+                       and sockets kept; a binary that fails its checks changes
+                       nothing (exit 1). --timeout defaults to 60s here
   request [--timeout D] [--json] NAME METHOD [--] [PAYLOAD]
                        send a request to a protocol program and print its reply
                        (raw; --json: {"program","body" base64,"text"}). PAYLOAD
@@ -99,6 +104,15 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 	}
 	if cmd == "reopen-logs" {
 		return ctlReopenLogs(*socket, *asJSON, *timeout, operands, stdout, stderr)
+	}
+	if cmd == "upgrade" {
+		upTimeout := ctlUpgradeTimeout
+		fs.Visit(func(f *flag.Flag) { // an explicit --timeout before the command wins
+			if f.Name == "timeout" {
+				upTimeout = *timeout
+			}
+		})
+		return ctlUpgrade(*socket, *asJSON, upTimeout, operands, stdout, stderr)
 	}
 	// The global flags may also follow the command and its operands (ctl status
 	// --json, ctl logs web -n 5), as most CLIs allow.
@@ -602,6 +616,66 @@ func ctlReopenLogs(socket string, asJSON bool, timeout time.Duration, args []str
 		_ = json.NewEncoder(stdout).Encode(map[string]string{"result": "ok", "command": "reopen-logs"})
 	} else {
 		fmt.Fprintln(stdout, "reopen-logs: ok")
+	}
+	return ctlOK
+}
+
+// ctlUpgradeTimeout is the default --timeout of `ctl upgrade`: the old image
+// may stop some programs before the exec, and the new one starts them again
+// before it answers.
+const ctlUpgradeTimeout = 60 * time.Second
+
+// ctlUpgrade runs `ctl upgrade [--binary PATH]`: the supervisor checks the
+// binary and execs it in place; the new image answers.
+func ctlUpgrade(socket string, asJSON bool, timeout time.Duration, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("supervisor ctl upgrade", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&socket, "socket", socket, "control socket `path` of the running supervisor")
+	fs.BoolVar(&asJSON, "json", asJSON, "print JSON instead of text")
+	fs.DurationVar(&timeout, "timeout", timeout, "give up after this long")
+	binary := fs.String("binary", "", "the new supervisor `binary` (default: the one the running supervisor was started from)")
+	args, err := parseInterspersed(fs, args)
+	switch {
+	case err != nil:
+		return ctlUsage
+	case len(args) > 0:
+		fmt.Fprintf(stderr, "supervisor ctl upgrade: want no argument (the binary goes with --binary), got %d\n", len(args))
+		return ctlUsage
+	case socket == "":
+		fmt.Fprintln(stderr, "supervisor ctl: --socket: empty path")
+		return ctlUsage
+	case timeout <= 0:
+		fmt.Fprintf(stderr, "supervisor ctl: --timeout %s: want a positive duration\n", timeout)
+		return ctlUsage
+	}
+	bin := *binary
+	if bin != "" {
+		// The supervisor has its own working directory: a relative path means
+		// one from ours.
+		abs, err := filepath.Abs(bin)
+		if err != nil {
+			fmt.Fprintf(stderr, "supervisor ctl upgrade: --binary %s: %v\n", bin, err)
+			return ctlUsage
+		}
+		bin = abs
+	}
+	c, err := control.NewClient(socket)
+	if err != nil {
+		return ctlError(stderr, asJSON, stdout, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	res, err := c.Upgrade(ctx, bin)
+	if err != nil {
+		return ctlError(stderr, asJSON, stdout, err)
+	}
+	if asJSON {
+		_ = json.NewEncoder(stdout).Encode(res)
+		return ctlOK
+	}
+	fmt.Fprintf(stdout, "upgraded: pid %d, %s -> %s, handover %.1f ms, %d children kept\n", res.Pid, res.Old, res.New, res.HandoverMS, res.Kept)
+	if len(res.Restarted) > 0 {
+		fmt.Fprintf(stdout, "restarted: %s\n", strings.Join(res.Restarted, ", "))
 	}
 	return ctlOK
 }

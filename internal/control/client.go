@@ -151,6 +151,21 @@ func (c *Client) Reload(ctx context.Context) (supervise.ReloadResult, error) {
 	return res, c.do(ctx, http.MethodPost, "/v1/reload", &res)
 }
 
+// Upgrade asks the supervisor to check binary (an absolute path; "" means
+// the binary it was started from) and exec it in place, keeping its pid, its
+// children and its sockets. It blocks until the new image answers (the old one
+// may first stop programs that cannot be kept), or ctx ends. A refusal (the
+// binary failed its checks, or the exec failed; nothing changed) is an
+// *APIError of kind KindUpgradeRefused.
+func (c *Client) Upgrade(ctx context.Context, binary string) (UpgradeResult, error) {
+	in, err := json.Marshal(UpgradeArgs{Binary: binary})
+	if err != nil {
+		return UpgradeResult{}, err
+	}
+	var res UpgradeResult
+	return res, c.doBody(ctx, http.MethodPost, "/v1/upgrade", in, &res)
+}
+
 // Shutdown asks the supervisor to stop everything and exit.
 func (c *Client) Shutdown(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/shutdown", nil)

@@ -187,6 +187,7 @@ type Server struct {
 	j       *Journal
 	srv     *http.Server
 	wrap    func(net.Listener) net.Listener // applies the connection cap
+	gate    *acceptGate                     // Pause and Resume
 	closing chan struct{}                   // closed by Close: streams end with a last "closed" line
 	once    sync.Once
 }
@@ -195,7 +196,7 @@ type Server struct {
 // be t's OnEvent and OnOutput hooks), bounded by lim (the zero Limits: the
 // defaults).
 func NewServer(log hclog.Logger, t Target, j *Journal, lim Limits) *Server {
-	s := &Server{log: log, t: t, j: j, closing: make(chan struct{})}
+	s := &Server{log: log, t: t, j: j, closing: make(chan struct{}), gate: newAcceptGate()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("GET /v1/events", s.events)
@@ -217,6 +218,7 @@ func NewServer(log hclog.Logger, t Target, j *Journal, lim Limits) *Server {
 		writeJSON(w, http.StatusOK, res)
 	})
 	mux.HandleFunc("POST /v1/reopen-logs", s.reopenLogs)
+	mux.HandleFunc("POST /v1/upgrade", s.upgrade)
 	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, s.t.Shutdown(r.Context()), map[string]string{"result": "shutting down"})
 	})
@@ -225,9 +227,11 @@ func NewServer(log hclog.Logger, t Target, j *Journal, lim Limits) *Server {
 }
 
 // Serve answers connections on ln until Close, holding at most the Limits'
-// MaxConns of them; it returns nil after Close.
+// MaxConns of them; it returns nil after Close. It may be called for several
+// listeners (a unix one from Listen, a TCP one), each in its own goroutine;
+// Pause pauses them all.
 func (s *Server) Serve(ln net.Listener) error {
-	if err := s.srv.Serve(s.wrap(ln)); !errors.Is(err, http.ErrServerClosed) {
+	if err := s.srv.Serve(s.gate.wrap(s.wrap(ln))); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
