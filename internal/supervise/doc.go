@@ -77,6 +77,26 @@
 // SysProcAttr.PidFD), and re-exec of /proc/self/exe with argv[0]
 // "supervisor-worker" running a built-in worker.
 //
+// The main-thread rule, for in-place upgrades (upgrade.go, docs/upgrade.md):
+// execve ends every thread but the caller, and with each ended thread the
+// children it forked get their Pdeathsig (E12). A caller that wants Upgrade
+// runs Serve on its main goroutine locked to the main thread from an init
+// function (cmd/supervisor does) and sets Options.MainThread: every spawn of
+// the state goroutine then forks on the main thread, and Upgrade execs from
+// the state goroutine, so on that very thread; after the exec the new image's
+// main thread is the same one, so the rule holds for the next upgrade. The
+// Reaper records each Proc's forking thread (forkTid) and Freeze refuses while
+// a child forked elsewhere lives (the light spawner's, a probe's); such a
+// caller also raises ReaperOptions.LightMinFds. Serve never locks a thread
+// itself. Upgrade's freeze holds the reaper's mutex until the exec (or, if it
+// fails, Thaw): nothing is reaped or spawned meanwhile, a child that ends stays
+// a zombie for the new image's reaper (ReaperOptions.Resume registers the
+// handed-over pids before the reap loop starts; Claim hands each to its
+// program, with an exit reaped before the claim). The output mux pauses
+// without draining: unread bytes stay in the pipes, whose read ends (and
+// nothing else of this package's) are inherited, and each half line goes into
+// the state. Who owns what across the exec is in internal/upgrade's doc.
+//
 // The one locked thread: once the process holds lightSpawnMinFds fds (a fork
 // copies the whole fd table, so each spawn cost grew with the programs running),
 // Spawn hands the fork to the light spawner (spawnlight.go), a goroutine locked

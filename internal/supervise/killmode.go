@@ -23,6 +23,9 @@ func (s *Supervisor) chooseKillMode() error {
 		s.log.Info("kill mode chosen", "mode", string(KillGroup), "why", "kill_mode = group")
 		return nil
 	}
+	if st := s.opts.Resume; st != nil {
+		return s.adoptKillMode(st.Supervisor.KillMode, st.Supervisor.CgroupDir)
+	}
 	tree, err := newCgroupTree()
 	if err != nil {
 		if mode == KillCgroup {

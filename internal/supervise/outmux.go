@@ -37,6 +37,9 @@ type outputMux struct {
 	mu      sync.Mutex
 	streams map[int32]*outStream // by read-end fd
 	closed  bool
+	// pausing, while not nil, asks the loop to stop reading (pause): it
+	// closes paused, then waits for resume to be closed.
+	pausing *muxPause
 
 	done chan struct{} // closed when the loop has ended and every fd is closed
 
@@ -133,12 +136,58 @@ func (m *outputMux) close() {
 	m.mu.Lock()
 	if !m.closed {
 		m.closed = true
-		var one [8]byte
-		binary.NativeEndian.PutUint64(one[:], 1)
-		_, _ = unix.Write(m.wake, one[:])
+		m.kick()
 	}
 	m.mu.Unlock()
 	<-m.done
+}
+
+// muxPause is one pause of the loop (pause, resume).
+type muxPause struct {
+	paused chan struct{} // closed by the loop: it reads nothing until resume
+	resume chan struct{} // closed by resume
+}
+
+// pause stops the loop without reading any further or closing anything, for
+// an upgrade: what the pipes hold stays in them, for the new image to read,
+// and each stream's unterminated line stays in its splitter. It returns
+// every stream, by fd; they stay the mux's. resume undoes it.
+func (m *outputMux) pause() map[int32]*outStream {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	mp := &muxPause{paused: make(chan struct{}), resume: make(chan struct{})}
+	m.pausing = mp
+	m.kick()
+	m.mu.Unlock()
+	<-mp.paused
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	all := make(map[int32]*outStream, len(m.streams))
+	for fd, st := range m.streams {
+		all[fd] = st
+	}
+	return all
+}
+
+// resume lets the loop read again after pause.
+func (m *outputMux) resume() {
+	m.mu.Lock()
+	mp := m.pausing
+	m.pausing = nil
+	m.mu.Unlock()
+	if mp != nil {
+		close(mp.resume)
+	}
+}
+
+// kick wakes the loop; m.mu must be held.
+func (m *outputMux) kick() {
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	_, _ = unix.Write(m.wake, one[:])
 }
 
 func (m *outputMux) loop() {
@@ -168,6 +217,9 @@ func (m *outputMux) loop() {
 			m.shut(buf, false)
 			return
 		}
+		if m.wokenToPause(events[:n]) {
+			continue // what the other events said is reported again (level triggered)
+		}
 		ending := false
 		for _, ev := range events[:n] {
 			if int(ev.Fd) == m.wake {
@@ -186,6 +238,32 @@ func (m *outputMux) loop() {
 			return
 		}
 	}
+}
+
+// wokenToPause handles a pause if events hold the wake-up and one was asked.
+func (m *outputMux) wokenToPause(events []unix.EpollEvent) bool {
+	for _, ev := range events {
+		if int(ev.Fd) == m.wake {
+			return m.paused()
+		}
+	}
+	return false
+}
+
+// paused handles a pause asked for, if any: it reads the wake-up, tells
+// pause, and waits for resume. It reports whether there was one.
+func (m *outputMux) paused() bool {
+	m.mu.Lock()
+	mp, closed := m.pausing, m.closed
+	m.mu.Unlock()
+	if mp == nil || closed {
+		return false
+	}
+	var buf [8]byte
+	_, _ = unix.Read(m.wake, buf[:]) // non-blocking: the count goes back to 0
+	close(mp.paused)
+	<-mp.resume
+	return true
 }
 
 // drain reads st up to reads times (fewer if it would block) and reports whether it reached EOF or an error (st is then done).

@@ -63,6 +63,14 @@ type Reaper struct {
 	light       *lightSpawner // guarded by mu
 	lightMin    int
 	lightSpawns int // guarded by mu
+
+	// delivering counts exits reaped (under mu) whose OnExit has not
+	// returned yet: Freeze waits for them, so that once it holds mu every
+	// exit reaped so far is in its owner's hands (upgrade.go).
+	delivering sync.WaitGroup
+	// resumed are the processes Resume registered and Claim has not taken
+	// yet; guarded by mu.
+	resumed map[int]*Proc
 }
 
 // ReaperOptions configures a Reaper.
@@ -75,6 +83,15 @@ type ReaperOptions struct {
 	// to the nearest subreaper or init above us, not to us. Only for callers that
 	// must behave as a tool that does not reap (tini without -s, dumb-init).
 	NoSubreaper bool
+	// Resume lists the children an old image of this process handed over
+	// (upgrade.go): each is registered before the reap loop starts, so its
+	// exit, even one that happened during the exec, is kept for Claim.
+	Resume []ResumedProc
+	// LightMinFds is how many open fds make Spawn fork from the light
+	// spawner (spawnlight.go); 0 means 1024. Its children are forked by
+	// another thread than the main one and would not survive an upgrade's
+	// exec, so a supervisor that can upgrade raises it.
+	LightMinFds int
 }
 
 // NewReaper makes this process a child subreaper (unless it is PID 1 or
@@ -102,6 +119,9 @@ func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
 		onOrphan: opts.OnOrphan,
 		lightMin: lightSpawnMinFds,
 	}
+	if opts.LightMinFds > 0 {
+		r.lightMin = opts.LightMinFds
+	}
 	fail := func(err error) (*Reaper, error) {
 		reaperExists.Store(false)
 		return nil, err
@@ -124,6 +144,9 @@ func NewReaper(log hclog.Logger, opts ReaperOptions) (*Reaper, error) {
 		return fail(err)
 	}
 	r.devNull = devNull
+	for _, rp := range opts.Resume {
+		r.resume(rp)
+	}
 	go r.reapLoop()
 	go r.adoptLoop()
 	r.log.Debug("reaper started", "pid1", r.pid1)
@@ -285,6 +308,14 @@ func (r *Reaper) reapAll() {
 			delete(r.procs, pid)
 			p.reaped = true
 			p.releaseLocked()
+			if p.onExit == nil { // handed over by an old image, not claimed yet
+				exit := exitFromWait(pid, ws, &ru, time.Now())
+				exit.MaxRSSInherited = exit.MaxRSS <= p.parentRSS
+				p.held = &exit
+				r.mu.Unlock()
+				continue
+			}
+			r.delivering.Add(1)
 		} else {
 			orphan, known = r.forgetAdoptedLocked(pid)
 		}
@@ -295,6 +326,7 @@ func (r *Reaper) reapAll() {
 		if p != nil {
 			exit.MaxRSSInherited = exit.MaxRSS <= p.parentRSS
 			p.onExit(exit)
+			r.delivering.Done()
 			continue
 		}
 		if known {
@@ -374,7 +406,9 @@ type SpawnRequest struct {
 // exception is scale: once the request's fds show lightSpawnMinFds fds open,
 // the fork goes to the light spawner's locked thread, whose small fd table
 // makes it cheaper than the hand-off costs (spawnlight.go); that thread lives
-// until Close.
+// until Close (ReaperOptions.LightMinFds moves the threshold). The thread
+// that forked each child is recorded (Proc.ForkedOnMain): a caller that
+// upgrades in place forks from the main thread only (see the package doc).
 func (r *Reaper) Spawn(req SpawnRequest) (*Proc, error) {
 	if req.OnExit == nil {
 		return nil, errors.New("supervise: SpawnRequest.OnExit is nil")
@@ -432,8 +466,13 @@ func (r *Reaper) spawn(req *SpawnRequest) (*Proc, error) {
 	var err error
 	if r.wantLight(req, stdin, stdout, stderr) {
 		err = r.spawnLight(req, p, sys, stdin, stdout, stderr)
+		p.forkTid = -1 // the light spawner's thread
 	} else {
+		tid := unix.Gettid()
 		err = r.spawnHeavy(req, p, sys, stdin, stdout, stderr)
+		if p.forkTid = tid; unix.Gettid() != tid {
+			p.forkTid = -1 // the goroutine moved: which thread forked is unknown
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -542,6 +581,11 @@ type Proc struct {
 	killGroup atomic.Bool // SIGKILL the group when the leader ends (SpawnRequest.KillGroupOnExit)
 	parentRSS int64       // this process's peak RSS at the spawn (Exit.MaxRSSInherited)
 	reaped    bool        // guarded by r.mu
+	// forkTid is the thread that forked the process (its Pdeathsig is tied to
+	// that thread, E12), or -1 when unknown; an upgrade keeps only children
+	// forked by the main thread, the one that execs.
+	forkTid int
+	held    *Exit // a resumed process's exit, reaped before Claim; guarded by r.mu
 }
 
 // spareGroup keeps the reaper from killing the process group when this process

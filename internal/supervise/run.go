@@ -133,6 +133,9 @@ type procRun struct {
 	runBase
 	proc *Proc
 	cg   *cgroup // the program's cgroup for this run (borrowed: the program owns it), or nil
+	// outFd and errFd are the read ends of its stdout and stderr pipes, which
+	// the output mux owns (closed at EOF: compare the stream's pid before use).
+	outFd, errFd int
 
 	// Protocol programs: the connection (fd 3 from the child, fd 4 to it). The
 	// run keeps toChild (closed by close: the child's fd 4 sees EOF) and hands
@@ -310,6 +313,7 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 	case s6R != nil:
 		r.waitS6(s6R)
 	}
+	r.outFd, r.errFd = outR, errR
 	outLog := p.log.With("pid", proc.Pid, "stream", "stdout")
 	errLog := p.log.With("pid", proc.Pid, "stream", "stderr")
 	if err := s.out.add(outR, s.splitter(p, proc.Pid, "stdout", outLog)); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/supervisor/supervisor/internal/ipc"
 	"github.com/supervisor/supervisor/internal/notify"
+	"github.com/supervisor/supervisor/internal/upgrade"
 )
 
 // State is a program's state, named as supervisord names them.
@@ -114,6 +115,15 @@ type Options struct {
 	// with no program at all), until ctx ends or Shutdown: supervisord's way,
 	// where supervisorctl may start them again.
 	StayUp bool
+	// Resume, if set, is the state an old image of this process handed over
+	// (Upgrade): Serve takes its programs and children over in place of
+	// starting them. The Reaper must have been made with ResumedProcs(Resume).
+	Resume *upgrade.State
+	// MainThread says Serve is called on the main goroutine, locked to the
+	// main thread by the caller (runtime.LockOSThread in an init function):
+	// every spawn then forks on the thread an upgrade execs from, and
+	// Upgrade can keep the children (E12). Without it Upgrade is refused.
+	MainThread bool
 }
 
 // ErrServed is returned by a second call to Serve.
@@ -156,6 +166,7 @@ type Supervisor struct {
 	chosenMode   atomic.Value // KillMode, for chosenKillMode()
 	notifyPath   string       // the directory of the runs' sd_notify sockets, once made (notify.go)
 	notifySeq    uint64
+	onMain       bool // Serve runs locked to the main thread: an upgrade can exec (upgrade.go)
 
 	// Goroutine workers that ignored their stop and still run; written by the
 	// state goroutine (abandon) and by those goroutines when they return at last.
@@ -171,10 +182,12 @@ type program struct {
 	log  hclog.Logger
 	env  []string
 
-	cur      run    // the current run (until its tree is gone, after a stop), or nil
-	runNo    uint64 // incremented per start; exits and messages of older runs are stale
-	timer    *time.Timer
-	timerGen uint64
+	cur       run    // the current run (until its tree is gone, after a stop), or nil
+	runNo     uint64 // incremented per start; exits and messages of older runs are stale
+	timer     *time.Timer
+	timerGen  uint64
+	timerKind timerKind // the armed timer's, for an upgrade's state
+	timerDue  time.Time
 
 	link       atomic.Pointer[link] // set while a protocol program is ready: requests go straight to it
 	inFlight   atomic.Int64         // Requests sent to this program and not yet answered (any run); read by RequestAny
@@ -315,6 +328,20 @@ func (b *inbox) push(m message) {
 	}
 }
 
+// unshift puts q back at the head of the queue (a failed upgrade's).
+func (b *inbox) unshift(q []message) {
+	if len(q) == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.q = append(q, b.q...)
+	b.mu.Unlock()
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
+}
+
 func (b *inbox) take() []message {
 	b.mu.Lock()
 	q := b.q
@@ -339,6 +366,11 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	defer close(s.done)
 	s.log.Info("supervisor starting", "programs", len(s.progs), "strategy", string(s.group.Strategy),
 		"pid", os.Getpid(), "pid1", s.r.PID1())
+	if s.opts.MainThread {
+		if s.onMain = onMainThread(); !s.onMain {
+			s.log.Warn("Options.MainThread is set, but Serve does not run on the main thread: upgrades are refused")
+		}
+	}
 	if err := s.chooseKillMode(); err != nil {
 		return err
 	}
@@ -350,7 +382,11 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	}
 	s.out = out
 	defer out.close() // also on the way out below, before the last log line
-	s.do(s.m.startAll(time.Now()))
+	if s.opts.Resume != nil {
+		s.resume(s.opts.Resume)
+	} else {
+		s.do(s.m.startAll(time.Now()))
+	}
 	// Start-up's garbage (the config, the first spawns) would stay resident for
 	// good: an idle supervisor's heap stays under the runtime's 4 MB minimum, so
 	// no GC ever runs to free it. One GC, and memory given back, a second in.
@@ -505,6 +541,8 @@ func (s *Supervisor) handle(m message) {
 			return // a probe of an earlier run
 		}
 		s.probed(m.p, m)
+	case upgradeMsg:
+		s.upgraded(m)
 	case goPanicMsg:
 		if m.run != m.p.runNo || !m.p.live || m.p.state == StateStopping {
 			return // the run is over or being stopped already
@@ -723,6 +761,7 @@ const killAllGoroutineGrace = 100 * time.Millisecond
 func (p *program) setTimer(s *Supervisor, d time.Duration, kind timerKind) {
 	p.cancelTimer()
 	gen := p.timerGen
+	p.timerKind, p.timerDue = kind, time.Now().Add(d)
 	p.timer = time.AfterFunc(d, func() { s.inbox.push(timerMsg{p: p, gen: gen, kind: kind}) })
 }
 
