@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -554,20 +555,42 @@ func clock(d time.Duration) string {
 	return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
 }
 
-// startControl starts the control server for sup on path. An explicitly chosen
+// ctlServer is the control socket's server and listener, kept for an
+// upgrade (upgrade.go), which hands the listener to the new image.
+type ctlServer struct {
+	srv  *control.Server
+	ln   net.Listener
+	path string
+	stop func()
+}
+
+// startControl starts the control server for sup on path, or on inherited, the
+// same socket handed over by an old image (upgrade.go). An explicitly chosen
 // socket that cannot be used is an error; the default one only a warning (the
 // supervisor runs on without a control API: another supervisor may own it).
-func startControl(log hclog.Logger, sup control.Target, j *control.Journal, path string, explicit bool) (stop func(), err error) {
+// It returns nil (and no error) when there is no socket.
+func startControl(log hclog.Logger, sup control.Target, j *control.Journal, path string, explicit bool, inherited *os.File) (*ctlServer, error) {
 	if path == "" || path == "none" {
-		return func() {}, nil
+		return nil, nil
 	}
-	ln, err := control.Listen(log, path)
+	var ln net.Listener
+	var err error
+	if inherited != nil {
+		ln, err = control.ListenFile(log, inherited, path)
+		inherited.Close()
+		if err != nil {
+			log.Error("upgrade: the control socket was not handed over; making it again", "error", err)
+		}
+	}
+	if ln == nil {
+		ln, err = control.Listen(log, path)
+	}
 	if err != nil {
 		if explicit {
 			return nil, err
 		}
 		log.Warn("no control socket: supervisor ctl cannot reach this supervisor", "error", err)
-		return func() {}, nil
+		return nil, nil
 	}
 	srv := control.NewServer(log.Named("control"), sup, j, control.Limits{})
 	done := make(chan struct{})
@@ -577,8 +600,10 @@ func startControl(log hclog.Logger, sup control.Target, j *control.Journal, path
 			log.Error("control server failed", "error", err)
 		}
 	}()
-	log.Info("control socket ready", "path", path)
-	return func() { srv.Close(); <-done }, nil
+	if inherited == nil {
+		log.Info("control socket ready", "path", path)
+	}
+	return &ctlServer{srv: srv, ln: ln, path: path, stop: func() { srv.Close(); <-done }}, nil
 }
 
 // ctlReopenLogs runs `ctl reopen-logs`: every log file reopened (after a

@@ -84,6 +84,12 @@ func main() {
 	// import of internal/compare registers its sacrificial supervisor as one.
 	worker.Dispatch()
 	procs.Default()
+	if err := readResumed(); err != nil {
+		// The old image's children die with this process (Pdeathsig) rather
+		// than run on unsupervised.
+		fmt.Fprintf(os.Stderr, "supervisor: %v\n", err)
+		os.Exit(1)
+	}
 	// Under the name tini, docker-init or dumb-init (a link to this binary), take
 	// that tool's command line.
 	if code, ok := runAs(os.Args, os.Stdout, os.Stderr); ok {
@@ -126,6 +132,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		return worker.Run(args[1], args[2:], stdout, stderr)
+	case "upgrade-check":
+		return cmdUpgradeCheck(stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "supervisor", version)
 		return 0
@@ -238,7 +246,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 	if !explicit && (*file != "" || demo) {
 		sock = control.DefaultSocket()
 	}
-	return serve(log, group, source, *file, sock, explicit, *httpAddr, out, sv, *format)
+	return serve(log, group, source, *file, src, sock, explicit, *httpAddr, out, sv, *format)
 }
 
 // cmdDemo runs a narrated demonstration; Ctrl-C stops it and its cleanup runs.
@@ -410,6 +418,8 @@ type steer struct {
 	// otherwise): a reload tells it the processes, groups and log files it
 	// now answers about.
 	rpc *atomic.Pointer[svrpc.Server]
+	// up, if set, does ctl upgrade (upgrade.go).
+	up *upgrader
 }
 
 // load reads the config file again, as its format says: the group, and the
@@ -445,6 +455,11 @@ func (s steer) Reload(ctx context.Context) (supervise.ReloadResult, error) {
 		res, err = s.Supervisor.Reload(ctx, g) // the supervisor logs what it did
 		switch {
 		case err == nil:
+			if s.up != nil {
+				if src, rerr := config.ReadFile(s.file); rerr == nil {
+					s.up.loaded(src) // what was loaded, unless it changed again meanwhile
+				}
+			}
 			if srv := s.rpc.Load(); srv != nil && sv != nil {
 				srv.SetLayout(layoutOf(sv))
 			}
@@ -465,7 +480,7 @@ var errReloadRefused = errors.New("reload refused, nothing changed")
 
 // serve runs the group until it ends or a stop signal arrives, and returns the
 // process exit code.
-func serve(log hclog.Logger, group supervise.Group, source, file, socket string, explicitSocket bool, httpAddr string, out *console, sv *svconf.Config, format string) int {
+func serve(log hclog.Logger, group supervise.Group, source, file string, src []byte, socket string, explicitSocket bool, httpAddr string, out *console, sv *svconf.Config, format string) int {
 	// SIGPIPE is caught so a closed log pipe never kills us (pitfalls 2.5). Never
 	// signal.Ignore: SIG_IGN would be inherited by every child.
 	pipes := make(chan os.Signal, 1)
@@ -500,7 +515,11 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 	signal.Notify(fwd, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(fwd)
 
-	reaper, err := supervise.NewReaper(log, supervise.ReaperOptions{})
+	ropts := supervise.ReaperOptions{LightMinFds: upgradeLightMinFds}
+	if resumed.st != nil {
+		ropts.Resume = supervise.ResumedProcs(resumed.st)
+	}
+	reaper, err := supervise.NewReaper(log, ropts)
 	if err != nil {
 		log.Error("cannot start the reaper", "error", err)
 		return 1
@@ -514,12 +533,17 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 			metrics.Event(e)
 		}
 	}
-	sup, err := supervise.New(log, group, supervise.Options{Workers: config.Workers(), Reaper: reaper, OnEvent: onEvent, OnOutput: journal.Output, Console: out.hook(), StayUp: sv != nil})
+	sup, err := supervise.New(log, group, supervise.Options{Workers: config.Workers(), Reaper: reaper, OnEvent: onEvent, OnOutput: journal.Output, Console: out.hook(), StayUp: sv != nil, Resume: resumed.st, MainThread: true})
 	if err != nil {
 		log.Error("invalid configuration", "source", source, "error", err)
 		return exitUsage
 	}
-	st := steer{Supervisor: sup, file: file, format: format, log: log, out: out, rpc: new(atomic.Pointer[svrpc.Server])}
+	var ctl *ctlServer
+	up := &upgrader{log: log, reaper: reaper, control: func() *ctlServer { return ctl }}
+	if file != "" {
+		up.loaded(src)
+	}
+	st := steer{Supervisor: sup, file: file, format: format, log: log, out: out, rpc: new(atomic.Pointer[svrpc.Server]), up: up}
 	if sv != nil {
 		stop, err := startSupervisord(log, st, sv)
 		if err != nil {
@@ -537,15 +561,31 @@ func serve(log hclog.Logger, group supervise.Group, source, file, socket string,
 		}
 		defer stopHTTP()
 	}
-	stopControl, err := startControl(log, st, journal, socket, explicitSocket)
+	ctl, err = startControl(log, st, journal, socket, explicitSocket, inheritedControl())
 	if err != nil {
 		log.Error("cannot serve the control socket", "error", err)
 		return exitUsage
 	}
-	defer stopControl()
+	if ctl != nil {
+		defer ctl.stop()
+	}
+	answerUpgrade(log, sup)
 	served := make(chan struct{})
 	defer close(served)
 	defer trimLater(log)()
+	replayEarlySignals(func(sig os.Signal) {
+		to := stops
+		switch {
+		case sig == syscall.SIGUSR1 || sig == syscall.SIGUSR2:
+			to = fwd
+		case sig == syscall.SIGHUP && file != "":
+			to = hups
+		}
+		select {
+		case to <- sig:
+		default: // as signal.Notify does when the channel is full
+		}
+	})
 	go func() {
 		for {
 			select {

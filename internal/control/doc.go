@@ -25,6 +25,15 @@
 //	POST /v1/reload                       re-read the config: supervise.ReloadResult
 //	POST /v1/reopen-logs                  reopen every log file (a Target that is a LogReopener; 501 otherwise)
 //	POST /v1/shutdown                     Supervisor.Shutdown
+//	POST /v1/upgrade                      UpgradeArgs: exec a new binary in place (a Target
+//	                                      that is an Upgrader; 501 otherwise). The handler
+//	                                      hijacks the connection and hands a dup of it to
+//	                                      Upgrade; the new image answers on it
+//	                                      (WriteUpgradeReply), a refusal is a 422 written here
+//
+// An upgrade hands the control socket's listening socket to the new image
+// (ListenerFile, then ListenFile there); Server.Pause stops accepting meanwhile,
+// so clients wait in the kernel's backlog rather than being refused.
 //
 // Names and patterns of several programs are resolved by the supervisor, never
 // by the client from a status list: a group operation resolves them and begins

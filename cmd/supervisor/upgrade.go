@@ -1,0 +1,364 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/supervisor/supervisor/internal/control"
+	"github.com/supervisor/supervisor/internal/supervise"
+	"github.com/supervisor/supervisor/internal/upgrade"
+)
+
+// The supervisor's state goroutine (Supervisor.Serve) runs on the main
+// goroutine, and so, locked here, on the main thread: every child it forks
+// has its Pdeathsig tied to the thread an upgrade execs from, and survives
+// the exec (E12; internal/supervise/doc.go). Before main: init functions run
+// on the main thread, and a lock taken there holds for main.
+func init() {
+	runtime.LockOSThread()
+	if _, ok := os.LookupEnv(upgrade.EnvVar); ok {
+		// Started by an upgrade: a stop signal from now on is kept for
+		// serve, rather than ending this image, and every child with it,
+		// before serve listens (docs/upgrade.md: the window before this).
+		signal.Notify(earlySignals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	}
+}
+
+// earlySignals holds the signals that came before serve listened, in an image
+// started by an upgrade.
+var earlySignals = make(chan os.Signal, 8)
+
+// replayEarlySignals hands serve the signals that came early, through the
+// channels it listens on now, and stops catching them early.
+func replayEarlySignals(route func(os.Signal)) {
+	signal.Stop(earlySignals)
+	for {
+		select {
+		case sig := <-earlySignals:
+			route(sig)
+		default:
+			return
+		}
+	}
+}
+
+// startedFrom is the binary this supervisor was started from, as a path: an
+// upgrade without --binary execs what is at that path now (a package upgrade
+// replaced it), not the deleted file /proc/self/exe may point at.
+var startedFrom = sync.OnceValue(func() string {
+	if p, err := os.Executable(); err == nil {
+		return strings.TrimSuffix(p, " (deleted)")
+	}
+	return os.Args[0]
+})
+
+// appState is cmd/supervisor's part of an upgrade's state (upgrade.State.App).
+type appState struct {
+	Control     *inheritedFd `json:"control,omitempty"` // the control socket's listener
+	Reply       int          `json:"reply_fd"`          // the ctl upgrade connection, answered by the new image
+	Binary      string       `json:"binary"`
+	ConfigSHA   string       `json:"config_sha256,omitempty"`
+	FreezeWall  time.Time    `json:"freeze"`
+	RequestedAt int64        `json:"requested_mono_ns"` // when ctl upgrade came (CLOCK_MONOTONIC)
+}
+
+type inheritedFd struct {
+	FD   int    `json:"fd"`
+	Path string `json:"path,omitempty"`
+}
+
+// resumed is what an old image handed over, read at start (main), or nil.
+var resumed struct {
+	st  *upgrade.State
+	app appState
+}
+
+// readResumed reads the state an upgrade handed over, before anything reads
+// the environment for children. A state this image cannot read ends it: the
+// children then die with it (Pdeathsig), rather than run on unsupervised.
+func readResumed() error {
+	st, err := upgrade.FromEnv()
+	if errors.Is(err, upgrade.ErrNoState) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(st.App) > 0 {
+		if err := json.Unmarshal(st.App, &resumed.app); err != nil {
+			return fmt.Errorf("upgrade: state's app part: %w", err)
+		}
+	}
+	resumed.st = st
+	return nil
+}
+
+// cmdUpgradeCheck answers an old image asking whether this binary can take
+// its state over: the state versions it reads, and its version.
+func cmdUpgradeCheck(stdout io.Writer) int {
+	vs := make([]string, len(upgrade.Reads))
+	for i, v := range upgrade.Reads {
+		vs[i] = strconv.Itoa(v)
+	}
+	fmt.Fprintf(stdout, "%s %s\nversion %s\n", upgrade.Format, strings.Join(vs, " "), version)
+	return 0
+}
+
+// upgradeLightMinFds is when spawns move to the light spawner's thread
+// (internal/supervise/spawnlight.go): at 6,144 open fds, about 2,000 running
+// programs, rather than the default 1,024. Its children are forked off the
+// main thread and die with an upgrade's exec, so ctl upgrade is refused while
+// any runs; below this every child is forked on the main thread. Forking with
+// the whole fd table costs little until a few thousand fds (docs/upgrade.md).
+const upgradeLightMinFds = 6144
+
+// upgradeCheckTimeout bounds the new binary's check run.
+const upgradeCheckTimeout = 5 * time.Second
+
+// upgrader is what steer needs for an upgrade.
+type upgrader struct {
+	log     hclog.Logger
+	reaper  *supervise.Reaper
+	control func() *ctlServer
+	mu      sync.Mutex // one upgrade at a time
+	// cfgSum is the config file's digest when it was last loaded.
+	cfgSum atomic.Pointer[string]
+}
+
+// loaded records the config file's contents as loaded (at start, at a reload).
+func (u *upgrader) loaded(src []byte) {
+	sum := digest(src)
+	u.cfgSum.Store(&sum)
+}
+
+// Upgrade implements control.Upgrader: it checks binary and execs it in
+// place; it returns only when the upgrade was refused or the exec failed.
+func (s steer) Upgrade(ctx context.Context, binary string, reply *os.File) error {
+	u := s.up
+	if u == nil {
+		return errors.New("this supervisor cannot upgrade in place")
+	}
+	if !u.mu.TryLock() {
+		return errors.New("an upgrade is under way already")
+	}
+	defer u.mu.Unlock()
+	requested := upgrade.Mono()
+	if binary == "" {
+		binary = startedFrom()
+	}
+	if err := checkBinary(binary); err != nil {
+		return err
+	}
+	if s.file != "" {
+		src, err := os.ReadFile(s.file)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		if sum := u.cfgSum.Load(); sum == nil || digest(src) != *sum {
+			return fmt.Errorf("the config file %s changed since it was loaded: run ctl reload first (or restore it), then upgrade", s.file)
+		}
+	}
+	newVersion, err := u.check(ctx, binary)
+	if err != nil {
+		return err
+	}
+	u.log.Info("upgrade: the new binary reads this state", "binary", binary, "old", version, "new", newVersion)
+	cs := u.control()
+	if cs != nil {
+		cs.srv.Pause()
+	}
+	err = s.Supervisor.Upgrade(ctx, supervise.UpgradeRequest{
+		Binary: binary, Argv: os.Args, Old: version,
+		Prepare: func(st *upgrade.State) (func(), error) {
+			app := appState{Reply: -1, Binary: binary, FreezeWall: time.Now(), RequestedAt: requested}
+			if s.file != "" {
+				if sum := u.cfgSum.Load(); sum != nil {
+					app.ConfigSHA = *sum
+				}
+			}
+			var undo []func()
+			undoAll := func() {
+				for _, f := range undo {
+					f()
+				}
+			}
+			if cs != nil {
+				f, err := control.ListenerFile(cs.ln)
+				if err != nil {
+					return nil, fmt.Errorf("control socket: %w", err)
+				}
+				undo = append(undo, func() { f.Close() })
+				app.Control = &inheritedFd{FD: rawFd(f), Path: cs.path}
+			}
+			if err := upgrade.Inherit(rawFd(reply)); err != nil {
+				undoAll()
+				return nil, fmt.Errorf("ctl connection: %w", err)
+			}
+			app.Reply = rawFd(reply)
+			undo = append(undo, func() { upgrade.Uninherit(rawFd(reply)) })
+			b, err := json.Marshal(app)
+			if err != nil {
+				undoAll()
+				return nil, err
+			}
+			st.App = b
+			return undoAll, nil
+		},
+	})
+	if cs != nil {
+		cs.srv.Resume()
+	}
+	return err
+}
+
+// rawFd is f's descriptor without f.Fd's side effect (it makes the file
+// blocking, which would stall a listener's deadlines).
+func rawFd(f *os.File) int {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	_ = sc.Control(func(u uintptr) { fd = int(u) })
+	return fd
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// checkBinary refuses a path that is not an executable regular file.
+func checkBinary(path string) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("binary %q: not an absolute path", path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("binary: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("binary %s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	if err := unix.Access(path, unix.X_OK); err != nil {
+		return fmt.Errorf("binary %s is not executable: %w", path, err)
+	}
+	return nil
+}
+
+// check runs `BINARY upgrade-check` (through the reaper: it owns every exit)
+// and returns the new version, or why the binary cannot take this state over.
+func (u *upgrader) check(ctx context.Context, binary string) (string, error) {
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return "", err
+	}
+	defer rd.Close()
+	exited := make(chan supervise.Exit, 1)
+	proc, err := u.reaper.Spawn(supervise.SpawnRequest{Kind: supervise.SpawnForkExec, Argv: []string{binary, "upgrade-check"},
+		Stdout: wr, Stderr: wr, OnExit: func(e supervise.Exit) { exited <- e }, KillGroupOnExit: true})
+	wr.Close()
+	if err != nil {
+		return "", fmt.Errorf("binary %s: %w", binary, err)
+	}
+	out := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(rd, 4096))
+		out <- b
+	}()
+	ctx, cancel := context.WithTimeout(ctx, upgradeCheckTimeout)
+	defer cancel()
+	var e supervise.Exit
+	select {
+	case e = <-exited:
+	case <-ctx.Done():
+		_ = proc.SignalGroup(syscall.SIGKILL)
+		<-exited
+		return "", fmt.Errorf("binary %s: its check (%s upgrade-check) did not finish within %v", binary, binary, upgradeCheckTimeout)
+	}
+	rd.SetReadDeadline(time.Now().Add(time.Second))
+	b := <-out
+	if e.ShellCode() != 0 {
+		return "", fmt.Errorf("binary %s: its check (%s upgrade-check) failed: %v: %q", binary, binary, e, firstLine(b))
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	reads, newVersion := false, ""
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) > 1 && f[0] == upgrade.Format:
+			for _, v := range f[1:] {
+				reads = reads || v == strconv.Itoa(upgrade.Version)
+			}
+		case len(f) > 1 && f[0] == "version":
+			newVersion = strings.Join(f[1:], " ")
+		}
+	}
+	if !reads {
+		return "", fmt.Errorf("binary %s cannot read this supervisor's state (format %s version %d): its check said %q", binary, upgrade.Format, upgrade.Version, firstLine(b))
+	}
+	return newVersion, nil
+}
+
+func firstLine(b []byte) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return line
+}
+
+// answerUpgrade writes the ctl upgrade reply once this image serves.
+func answerUpgrade(log hclog.Logger, sup *supervise.Supervisor) {
+	st, app := resumed.st, resumed.app
+	if st == nil {
+		return
+	}
+	kept := len(supervise.ResumedProcs(st))
+	go func() {
+		// Once the state goroutine answers, the programs are taken over.
+		_, _ = sup.Status(context.Background())
+		took := time.Duration(upgrade.Mono() - st.Freeze)
+		total := time.Duration(upgrade.Mono() - app.RequestedAt)
+		log.Info("upgraded in place", "old", st.Old, "new", version, "binary", app.Binary, "pid", os.Getpid(),
+			"handover_ms", ms(took), "since_request_ms", ms(total), "children_kept", kept, "restarted", strings.Join(st.Supervisor.Restart, ", "))
+		if app.Reply < 0 {
+			return
+		}
+		f := os.NewFile(uintptr(app.Reply), "upgrade-reply")
+		unix.CloseOnExec(app.Reply)
+		res := control.UpgradeResult{Pid: os.Getpid(), Old: st.Old, New: version, Binary: app.Binary, HandoverMS: ms(took),
+			Kept: kept, Restarted: st.Supervisor.Restart}
+		if err := control.WriteUpgradeReply(f, res); err != nil {
+			log.Warn("upgrade: the ctl upgrade client was not answered", "error", err)
+		}
+	}()
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// inheritedControl is the control socket handed over, or nil.
+func inheritedControl() *os.File {
+	c := resumed.app.Control
+	if c == nil || resumed.st == nil {
+		return nil
+	}
+	unix.CloseOnExec(c.FD)
+	return os.NewFile(uintptr(c.FD), "control-socket")
+}

@@ -1,0 +1,257 @@
+package main_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/supervisor/supervisor/internal/control"
+)
+
+// upgradeConf has a program of each spawner, a line counter writing its log
+// file, one that leaves half a line in its pipe across the upgrade, a crasher
+// restarting throughout, one held stopped, a goroutine worker and a protocol
+// worker (both stopped and started again around the exec).
+const upgradeConf = `
+[program:counter]
+command = /bin/sh -c 'i=0; while :; do i=$((i+1)); echo "line $i"; done'
+stdout_log = DIR/counter.log
+[program:half]
+command = /bin/sh -c 'printf "first half, "; while [ ! -e DIR/go-on ]; do sleep 0.01; done; echo "second half"; exec sleep 1000'
+[program:exec]
+command = CHILD --tick 100ms
+[program:forkexec]
+command = CHILD
+spawner = forkexec
+[program:reexec]
+command = child
+spawner = reexec
+[program:crasher]
+command = CHILD --run 20ms --exit 3
+min_uptime = 0s
+backoff_initial = 10ms
+backoff_max = 10ms
+max_restarts = 0
+[program:held]
+command = CHILD
+[program:inproc]
+command = service --heartbeat 100ms
+kind = goroutine
+[program:talker]
+command = child --protocol --heartbeat 100ms
+spawner = reexec
+protocol = true
+`
+
+func upgradeSetup(t *testing.T) (p *proc, sock, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	sock = filepath.Join(dir, "s.sock")
+	conf := writeConf(t, strings.ReplaceAll(upgradeConf, "DIR", dir))
+	p = start(t, "run", "-c", conf, "--socket", sock)
+	p.waitLine(t, "control socket ready")
+	for _, name := range []string{"counter", "half", "exec", "forkexec", "reexec", "held", "inproc", "talker"} {
+		waitState(t, sock, name, "running", 0)
+	}
+	if _, errOut, code := ctl(t, sock, "stop", "held"); code != 0 {
+		t.Fatalf("ctl stop held: %s", errOut)
+	}
+	return p, sock, dir
+}
+
+func TestUpgradeKeepsChildren(t *testing.T) {
+	t.Parallel()
+	p, sock, dir := upgradeSetup(t)
+	before := ctlStatus(t, sock)
+	out, errOut, code := ctl(t, sock, "--json", "upgrade")
+	if code != 0 {
+		t.Fatalf("ctl upgrade: exit %d: %s%s\n%s", code, out, errOut, p.log())
+	}
+	var res control.UpgradeResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("ctl --json upgrade: %v: %s", err, out)
+	}
+	if res.Pid != p.cmd.Process.Pid || res.Binary != bin("supervisor") || res.Kept < 5 {
+		t.Errorf("upgrade result %+v: want pid %d, binary %s, at least 5 children kept", res, p.cmd.Process.Pid, bin("supervisor"))
+	}
+	if !strings.Contains(strings.Join(res.Restarted, ","), "inproc") || !strings.Contains(strings.Join(res.Restarted, ","), "talker") {
+		t.Errorf("restarted %v: want inproc and talker", res.Restarted)
+	}
+	p.waitLine(t, "upgraded in place", "children_kept=")
+
+	after := ctlStatus(t, sock)
+	for _, name := range []string{"counter", "half", "exec", "forkexec", "reexec"} {
+		if b, a := before[name], after[name]; a.Pid != b.Pid || a.State != "running" || a.Restarts != b.Restarts || !a.Started.Equal(*b.Started) && a.Started.Sub(*b.Started).Abs() > 50*time.Millisecond {
+			t.Errorf("%s: before %+v, after %+v: want the same process, state and counters", name, b, a)
+		}
+	}
+	if a := after["held"]; a.State != "stopped" || a.Pid != 0 {
+		t.Errorf("held: %+v: want it still stopped", a)
+	}
+	if a, b := after["crasher"], before["crasher"]; a.Restarts < b.Restarts {
+		t.Errorf("crasher restarts %d after, %d before: want the count kept", a.Restarts, b.Restarts)
+	}
+	waitState(t, sock, "inproc", "running", 0)
+	waitState(t, sock, "talker", "running", before["talker"].Pid)
+	if out, errOut, code := ctl(t, sock, "request", "talker", "echo", "hi"); code != 0 || !strings.Contains(out, "hi") {
+		t.Errorf("request to talker after the upgrade: exit %d: %s%s", code, out, errOut)
+	}
+	// The crasher's exits are attributed across the handover: it goes on
+	// restarting under its name.
+	c := after["crasher"].Restarts
+	for deadline := time.Now().Add(30 * time.Second); ctlStatus(t, sock)["crasher"].Restarts < c+3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("crasher stopped restarting after the upgrade:\n%s", p.log())
+		}
+	}
+
+	// The half line read before the exec is joined with its end, written after.
+	if err := os.WriteFile(filepath.Join(dir, "go-on"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLine(t, "half | first half, second half")
+
+	// Upgrading again works the same (the new image's children are forked on
+	// its main thread too).
+	if _, errOut, code := ctl(t, sock, "upgrade"); code != 0 {
+		t.Fatalf("second ctl upgrade: exit %d: %s", code, errOut)
+	}
+	if a := ctlStatus(t, sock)["exec"]; a.Pid != before["exec"].Pid {
+		t.Errorf("exec after two upgrades: pid %d, want %d", a.Pid, before["exec"].Pid)
+	}
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: %s", errOut)
+	}
+	if got := p.exitCode(t); got != 0 {
+		t.Fatalf("exit code %d after shutdown:\n%s", got, p.log())
+	}
+	// Not one counter line lost or doubled across two handovers.
+	f, err := os.Open(filepath.Join(dir, "counter.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		n++
+		if want := "line " + strconv.Itoa(n); sc.Text() != want {
+			t.Fatalf("counter.log line %d is %q, want %q", n, sc.Text(), want)
+		}
+	}
+	if n < 100 {
+		t.Errorf("counter.log has %d lines", n)
+	}
+}
+
+// A binary that is missing, not executable, fails its check or cannot read
+// the state is refused, with the reason, and nothing changes.
+func TestUpgradeRefusesBrokenBinaries(t *testing.T) {
+	t.Parallel()
+	p, sock, dir := upgradeSetup(t)
+	script := func(name, body string, mode os.FileMode) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	before := ctlStatus(t, sock)
+	for _, tc := range []struct{ binary, want string }{
+		{filepath.Join(dir, "missing"), "no such file"},
+		{script("plain", "#!/bin/sh\nexit 0\n", 0o644), "not executable"},
+		{dir, "not a regular file"},
+		{script("fails", "#!/bin/sh\necho broken >&2\nexit 1\n", 0o755), "exit status 1"},
+		{script("quits", "#!/bin/sh\nexit 0\n", 0o755), "cannot read this supervisor's state"},
+		{script("other", "#!/bin/sh\necho supervisor-upgrade 99\n", 0o755), "cannot read this supervisor's state"},
+	} {
+		_, errOut, code := ctl(t, sock, "upgrade", "--binary", tc.binary)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("upgrade --binary %s: exit %d, %q: want exit 1 and %q", tc.binary, code, errOut, tc.want)
+		}
+	}
+	after := ctlStatus(t, sock)
+	for name, b := range before {
+		if a := after[name]; name != "crasher" && (a.Pid != b.Pid || a.State != b.State || a.Restarts != b.Restarts) {
+			t.Errorf("%s changed: before %+v, after %+v", name, b, a)
+		}
+	}
+	if strings.Contains(p.log(), "upgrade: exec") {
+		t.Errorf("a refused upgrade exec'ed:\n%s", p.log())
+	}
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: %s", errOut)
+	}
+	p.exitCode(t)
+}
+
+// As PID 1 of a PID namespace, the upgrade keeps PID 1, the children, and the
+// reaping of orphans, adopted before it and after.
+func TestUpgradeAsPID1(t *testing.T) {
+	t.Parallel()
+	prefix := asPID1(t)
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	conf := writeConf(t, `
+[supervisor]
+kill_mode = group
+[program:steady]
+command = CHILD --ready-line
+[program:leaver]
+command = /bin/sh -c 'setsid sleep 1 & exit 0'
+restart = never
+autostart = false
+`)
+	args := append(prefix, bin("supervisor"), "run", "-c", conf, "--socket", sock)
+	p := startCmd(t, exec.Command(args[0], args[1:]...))
+	p.waitLine(t, "steady | ready")
+	p.waitLine(t, "control socket ready")
+	steady := ctlStatus(t, sock)["steady"].Pid
+	orphanLine := func() int { return strings.Count(p.log(), "reaped adopted orphan") }
+	if _, errOut, code := ctl(t, sock, "start", "--no-wait", "leaver"); code != 0 {
+		t.Fatalf("ctl start leaver: %s", errOut)
+	}
+	p.waitLine(t, "supervisor.leaver", "not restarting")
+	out, errOut, code := ctl(t, sock, "--json", "upgrade")
+	if code != 0 {
+		t.Fatalf("ctl upgrade as PID 1: exit %d: %s%s\n%s", code, out, errOut, p.log())
+	}
+	var res control.UpgradeResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Pid != 1 {
+		t.Fatalf("upgrade result %s (%v): want pid 1", out, err)
+	}
+	p.waitLine(t, "upgraded in place")
+	if got := ctlStatus(t, sock)["steady"].Pid; got != steady {
+		t.Errorf("steady: pid %d after the upgrade, want %d", got, steady)
+	}
+	// The orphan adopted before the upgrade (a sleep 1 that left its
+	// program's session) ends after it, and is reaped by the new image; so is
+	// one adopted after it.
+	if _, errOut, code := ctl(t, sock, "start", "--no-wait", "leaver"); code != 0 {
+		t.Fatalf("ctl start leaver after the upgrade: %s", errOut)
+	}
+	p.waitLine(t, "upgraded in place")
+	for deadline := time.Now().Add(30 * time.Second); strings.Count(p.log(), "not restarting") < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("leaver did not run again:\n%s", p.log())
+		}
+		p.waitLine(t, "not restarting")
+	}
+	for deadline := time.Now().Add(30 * time.Second); orphanLine() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("want both orphans (adopted before and after the upgrade) reaped by PID 1:\n%s", p.log())
+		}
+		p.waitLine(t, "reaped adopted orphan")
+	}
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: %s", errOut)
+	}
+	if got := p.exitCode(t); got != 0 {
+		t.Fatalf("exit code %d:\n%s", got, p.log())
+	}
+}
