@@ -140,8 +140,10 @@ func runInit(cfg initConfig, stderr io.Writer) int {
 func runAs(argv []string, stdout, stderr io.Writer) (int, bool) {
 	switch filepath.Base(argv[0]) {
 	case "tini", "tini-static", "docker-init":
+		keepMainThread(false)
 		return cmdTini(argv, stdout, stderr), true
 	case "dumb-init":
+		keepMainThread(false)
 		return cmdDumbInit(argv, stdout, stderr), true
 	}
 	return 0, false

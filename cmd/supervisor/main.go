@@ -103,6 +103,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+	if args[0] != "run" && args[0] != "demo" {
+		keepMainThread(false)
+	}
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr, false)
@@ -169,9 +172,12 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 		httpAddr  = fs.String("http", "", "serve /healthz and /metrics (Prometheus) on this `host:port`, unauthenticated: an address that is not loopback is logged as a warning; off by default")
 		socket    = fs.String("socket", "", "control socket `path` for supervisor ctl (default with -c and demo: "+control.DefaultSocket()+"; none: no socket)")
 		logFile   = fs.String("log-file", "", "write the log (and the programs' output lines) to this `file` instead of stderr; supervisor ctl reopen-logs reopens it")
+		upgrade   = fs.Bool("upgradable", false, "fork every program on the main thread, so that supervisor ctl upgrade can exec a new binary in place and keep every child (costs restart latency: docs/upgrade.md)")
 		format    = fs.String("format", "auto", "the config file's `format`: native, supervisord, or auto (recognised from the file: docs/supervisord.md)")
 	)
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	mainThread := keepMainThread(*upgrade && err == nil && !*check)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -246,7 +252,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, demo bool) int {
 	if !explicit && (*file != "" || demo) {
 		sock = control.DefaultSocket()
 	}
-	return serve(log, group, source, *file, src, sock, explicit, *httpAddr, out, sv, *format)
+	return serve(log, group, source, *file, src, sock, explicit, *httpAddr, out, sv, *format, mainThread)
 }
 
 // cmdDemo runs a narrated demonstration; Ctrl-C stops it and its cleanup runs.
@@ -480,7 +486,7 @@ var errReloadRefused = errors.New("reload refused, nothing changed")
 
 // serve runs the group until it ends or a stop signal arrives, and returns the
 // process exit code.
-func serve(log hclog.Logger, group supervise.Group, source, file string, src []byte, socket string, explicitSocket bool, httpAddr string, out *console, sv *svconf.Config, format string) int {
+func serve(log hclog.Logger, group supervise.Group, source, file string, src []byte, socket string, explicitSocket bool, httpAddr string, out *console, sv *svconf.Config, format string, mainThread bool) int {
 	// SIGPIPE is caught so a closed log pipe never kills us (pitfalls 2.5). Never
 	// signal.Ignore: SIG_IGN would be inherited by every child.
 	pipes := make(chan os.Signal, 1)
@@ -515,7 +521,7 @@ func serve(log hclog.Logger, group supervise.Group, source, file string, src []b
 	signal.Notify(fwd, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(fwd)
 
-	ropts := supervise.ReaperOptions{LightMinFds: upgradeLightMinFds}
+	ropts := supervise.ReaperOptions{LightMinFds: lightMinFds(mainThread)}
 	if resumed.st != nil {
 		ropts.Resume = supervise.ResumedProcs(resumed.st)
 	}
@@ -533,13 +539,13 @@ func serve(log hclog.Logger, group supervise.Group, source, file string, src []b
 			metrics.Event(e)
 		}
 	}
-	sup, err := supervise.New(log, group, supervise.Options{Workers: config.Workers(), Reaper: reaper, OnEvent: onEvent, OnOutput: journal.Output, Console: out.hook(), StayUp: sv != nil, Resume: resumed.st, MainThread: true})
+	sup, err := supervise.New(log, group, supervise.Options{Workers: config.Workers(), Reaper: reaper, OnEvent: onEvent, OnOutput: journal.Output, Console: out.hook(), StayUp: sv != nil, Resume: resumed.st, MainThread: mainThread})
 	if err != nil {
 		log.Error("invalid configuration", "source", source, "error", err)
 		return exitUsage
 	}
 	var ctl *ctlServer
-	up := &upgrader{log: log, reaper: reaper, control: func() *ctlServer { return ctl }}
+	up := &upgrader{log: log, mainThread: mainThread, reaper: reaper, control: func() *ctlServer { return ctl }}
 	if file != "" {
 		up.loaded(src)
 	}

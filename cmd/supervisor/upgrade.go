@@ -28,11 +28,15 @@ import (
 	"github.com/supervisor/supervisor/internal/upgrade"
 )
 
-// The supervisor's state goroutine (Supervisor.Serve) runs on the main
-// goroutine, and so, locked here, on the main thread: every child it forks
-// has its Pdeathsig tied to the thread an upgrade execs from, and survives
-// the exec (E12; internal/supervise/doc.go). Before main: init functions run
-// on the main thread, and a lock taken there holds for main.
+// With --upgradable, the supervisor's state goroutine (Supervisor.Serve) runs
+// on the main goroutine locked here to the main thread: every child it forks
+// has its Pdeathsig tied to the thread an upgrade execs from, and survives the
+// exec (E12; internal/supervise/doc.go). The lock is taken in init, the only
+// place that can take it on the main thread for sure (init functions run on
+// it, and a lock taken there holds for main); run and demo without
+// --upgradable, and every other command, let it go at once (keepMainThread):
+// each wake-up of a locked state goroutine is a switch to that one thread,
+// which costs restart latency (docs/upgrade.md).
 func init() {
 	runtime.LockOSThread()
 	if _, ok := os.LookupEnv(upgrade.EnvVar); ok {
@@ -41,6 +45,18 @@ func init() {
 		// before serve listens (docs/upgrade.md: the window before this).
 		signal.Notify(earlySignals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	}
+}
+
+// keepMainThread keeps the main goroutine locked to the main thread when an
+// upgrade may follow (--upgradable, or this image was started by one: its
+// children are tied to the main thread already), and unlocks it otherwise.
+// Called once, on the main goroutine.
+func keepMainThread(upgradable bool) bool {
+	if upgradable || resumed.st != nil {
+		return true
+	}
+	runtime.UnlockOSThread()
+	return false
 }
 
 // earlySignals holds the signals that came before serve listened, in an image
@@ -131,15 +147,25 @@ func cmdUpgradeCheck(stdout io.Writer) int {
 // the whole fd table costs little until a few thousand fds (docs/upgrade.md).
 const upgradeLightMinFds = 6144
 
+// lightMinFds is the light spawner's threshold: raised with --upgradable, the
+// default (0) otherwise.
+func lightMinFds(upgradable bool) int {
+	if upgradable {
+		return upgradeLightMinFds
+	}
+	return 0
+}
+
 // upgradeCheckTimeout bounds the new binary's check run.
 const upgradeCheckTimeout = 5 * time.Second
 
 // upgrader is what steer needs for an upgrade.
 type upgrader struct {
-	log     hclog.Logger
-	reaper  *supervise.Reaper
-	control func() *ctlServer
-	mu      sync.Mutex // one upgrade at a time
+	log        hclog.Logger
+	mainThread bool // --upgradable: Serve runs locked to the main thread
+	reaper     *supervise.Reaper
+	control    func() *ctlServer
+	mu         sync.Mutex // one upgrade at a time
 	// cfgSum is the config file's digest when it was last loaded.
 	cfgSum atomic.Pointer[string]
 }
@@ -154,8 +180,8 @@ func (u *upgrader) loaded(src []byte) {
 // place; it returns only when the upgrade was refused or the exec failed.
 func (s steer) Upgrade(ctx context.Context, binary string, reply *os.File) error {
 	u := s.up
-	if u == nil {
-		return errors.New("this supervisor cannot upgrade in place")
+	if u == nil || !u.mainThread {
+		return errors.New("this supervisor was started without --upgradable: its children are not all forked on the thread an exec keeps, and would die (docs/upgrade.md); restart it with run --upgradable to upgrade in place from then on")
 	}
 	if !u.mu.TryLock() {
 		return errors.New("an upgrade is under way already")
@@ -207,14 +233,14 @@ func (s steer) Upgrade(ctx context.Context, binary string, reply *os.File) error
 					return nil, fmt.Errorf("control socket: %w", err)
 				}
 				undo = append(undo, func() { f.Close() })
-				app.Control = &inheritedFd{FD: rawFd(f), Path: cs.path}
+				app.Control = &inheritedFd{FD: upgrade.FileFd(f), Path: cs.path}
 			}
-			if err := upgrade.Inherit(rawFd(reply)); err != nil {
+			if err := upgrade.Inherit(upgrade.FileFd(reply)); err != nil {
 				undoAll()
 				return nil, fmt.Errorf("ctl connection: %w", err)
 			}
-			app.Reply = rawFd(reply)
-			undo = append(undo, func() { upgrade.Uninherit(rawFd(reply)) })
+			app.Reply = upgrade.FileFd(reply)
+			undo = append(undo, func() { upgrade.Uninherit(upgrade.FileFd(reply)) })
 			b, err := json.Marshal(app)
 			if err != nil {
 				undoAll()
@@ -228,18 +254,6 @@ func (s steer) Upgrade(ctx context.Context, binary string, reply *os.File) error
 		cs.srv.Resume()
 	}
 	return err
-}
-
-// rawFd is f's descriptor without f.Fd's side effect (it makes the file
-// blocking, which would stall a listener's deadlines).
-func rawFd(f *os.File) int {
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return -1
-	}
-	fd := -1
-	_ = sc.Control(func(u uintptr) { fd = int(u) })
-	return fd
 }
 
 func digest(b []byte) string {

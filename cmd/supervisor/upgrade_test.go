@@ -16,11 +16,12 @@ import (
 
 // upgradeConf has a program of each spawner, a line counter writing its log
 // file, one that leaves half a line in its pipe across the upgrade, a crasher
-// restarting throughout, one held stopped, a goroutine worker and a protocol
-// worker (both stopped and started again around the exec).
+// restarting throughout, one held stopped, a goroutine worker (stopped and
+// started again around the exec) and two protocol workers, one of them
+// sending a heartbeat every millisecond (their pipes are handed over).
 const upgradeConf = `
 [program:counter]
-command = /bin/sh -c 'i=0; while :; do i=$((i+1)); echo "line $i"; done'
+command = /bin/sh -c 'i=0; while :; do i=$((i+1)); echo "line $i"; [ $((i % 20)) = 0 ] && sleep 0.01; done'
 stdout_log = DIR/counter.log
 [program:half]
 command = /bin/sh -c 'printf "first half, "; while [ ! -e DIR/go-on ]; do sleep 0.01; done; echo "second half"; exec sleep 1000'
@@ -47,6 +48,10 @@ kind = goroutine
 command = child --protocol --heartbeat 100ms
 spawner = reexec
 protocol = true
+[program:chatty]
+command = CHILD --protocol --heartbeat 1ms
+protocol = true
+heartbeat_timeout = 1s
 `
 
 func upgradeSetup(t *testing.T) (p *proc, sock, dir string) {
@@ -54,9 +59,9 @@ func upgradeSetup(t *testing.T) (p *proc, sock, dir string) {
 	dir = t.TempDir()
 	sock = filepath.Join(dir, "s.sock")
 	conf := writeConf(t, strings.ReplaceAll(upgradeConf, "DIR", dir))
-	p = start(t, "run", "-c", conf, "--socket", sock)
+	p = start(t, "run", "--upgradable", "-c", conf, "--socket", sock)
 	p.waitLine(t, "control socket ready")
-	for _, name := range []string{"counter", "half", "exec", "forkexec", "reexec", "held", "inproc", "talker"} {
+	for _, name := range []string{"counter", "half", "exec", "forkexec", "reexec", "held", "inproc", "talker", "chatty"} {
 		waitState(t, sock, name, "running", 0)
 	}
 	if _, errOut, code := ctl(t, sock, "stop", "held"); code != 0 {
@@ -77,16 +82,16 @@ func TestUpgradeKeepsChildren(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("ctl --json upgrade: %v: %s", err, out)
 	}
-	if res.Pid != p.cmd.Process.Pid || res.Binary != bin("supervisor") || res.Kept < 5 {
-		t.Errorf("upgrade result %+v: want pid %d, binary %s, at least 5 children kept", res, p.cmd.Process.Pid, bin("supervisor"))
+	if res.Pid != p.cmd.Process.Pid || res.Binary != bin("supervisor") || res.Kept < 7 {
+		t.Errorf("upgrade result %+v: want pid %d, binary %s, at least 7 children kept", res, p.cmd.Process.Pid, bin("supervisor"))
 	}
-	if !strings.Contains(strings.Join(res.Restarted, ","), "inproc") || !strings.Contains(strings.Join(res.Restarted, ","), "talker") {
-		t.Errorf("restarted %v: want inproc and talker", res.Restarted)
+	if strings.Join(res.Restarted, ",") != "inproc" {
+		t.Errorf("restarted %v: want inproc only", res.Restarted)
 	}
 	p.waitLine(t, "upgraded in place", "children_kept=")
 
 	after := ctlStatus(t, sock)
-	for _, name := range []string{"counter", "half", "exec", "forkexec", "reexec"} {
+	for _, name := range []string{"counter", "half", "exec", "forkexec", "reexec", "talker", "chatty"} {
 		if b, a := before[name], after[name]; a.Pid != b.Pid || a.State != "running" || a.Restarts != b.Restarts || !a.Started.Equal(*b.Started) && a.Started.Sub(*b.Started).Abs() > 50*time.Millisecond {
 			t.Errorf("%s: before %+v, after %+v: want the same process, state and counters", name, b, a)
 		}
@@ -98,9 +103,22 @@ func TestUpgradeKeepsChildren(t *testing.T) {
 		t.Errorf("crasher restarts %d after, %d before: want the count kept", a.Restarts, b.Restarts)
 	}
 	waitState(t, sock, "inproc", "running", 0)
-	waitState(t, sock, "talker", "running", before["talker"].Pid)
-	if out, errOut, code := ctl(t, sock, "request", "talker", "echo", "hi"); code != 0 || !strings.Contains(out, "hi") {
-		t.Errorf("request to talker after the upgrade: exit %d: %s%s", code, out, errOut)
+	// The protocol workers are still connected: they answer, and their
+	// heartbeats still arrive (chatty's timeout is 1s).
+	for _, name := range []string{"talker", "chatty"} {
+		if out, errOut, code := ctl(t, sock, "request", name, "echo", "hi "+name); code != 0 || !strings.Contains(out, "hi "+name) {
+			t.Errorf("request to %s after the upgrade: exit %d: %s%s", name, code, out, errOut)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ctlStatus(t, sock)["chatty"].HeartbeatSeq <= after["chatty"].HeartbeatSeq; {
+		if time.Now().After(deadline) {
+			t.Fatalf("chatty's heartbeats stopped at %d after the upgrade:\n%s", after["chatty"].HeartbeatSeq, p.log())
+		}
+	}
+	for _, bad := range []string{"protocol error", "stream cannot be handed over", "was not handed over", "not forked by the main thread"} {
+		if strings.Contains(p.log(), bad) {
+			t.Errorf("log says %q:\n%s", bad, p.log())
+		}
 	}
 	// The crasher's exits are attributed across the handover: it goes on
 	// restarting under its name.
@@ -185,6 +203,7 @@ func TestUpgradeRefusesBrokenBinaries(t *testing.T) {
 	if strings.Contains(p.log(), "upgrade: exec") {
 		t.Errorf("a refused upgrade exec'ed:\n%s", p.log())
 	}
+	p.logSays(t, "upgrade requested") // each was refused in the old image, which goes on
 	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
 		t.Fatalf("shutdown: %s", errOut)
 	}
@@ -207,7 +226,7 @@ command = /bin/sh -c 'setsid sleep 1 & exit 0'
 restart = never
 autostart = false
 `)
-	args := append(prefix, bin("supervisor"), "run", "-c", conf, "--socket", sock)
+	args := append(prefix, bin("supervisor"), "run", "--upgradable", "-c", conf, "--socket", sock)
 	p := startCmd(t, exec.Command(args[0], args[1:]...))
 	p.waitLine(t, "steady | ready")
 	p.waitLine(t, "control socket ready")
@@ -254,4 +273,24 @@ autostart = false
 	if got := p.exitCode(t); got != 0 {
 		t.Fatalf("exit code %d:\n%s", got, p.log())
 	}
+}
+
+// Without --upgradable the children are forked on any thread, and would die
+// with an exec: ctl upgrade says so and changes nothing.
+func TestUpgradeNeedsUpgradable(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	p := start(t, "run", "-c", writeConf(t, "[program:a]\ncommand = CHILD\n"), "--socket", sock)
+	p.waitLine(t, "control socket ready")
+	pid := waitState(t, sock, "a", "running", 0).Pid
+	if _, errOut, code := ctl(t, sock, "upgrade"); code != 1 || !strings.Contains(errOut, "--upgradable") {
+		t.Errorf("ctl upgrade without --upgradable: exit %d, %q", code, errOut)
+	}
+	if got := ctlStatus(t, sock)["a"].Pid; got != pid {
+		t.Errorf("a: pid %d, want %d", got, pid)
+	}
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: %s", errOut)
+	}
+	p.exitCode(t)
 }

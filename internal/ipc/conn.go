@@ -1,6 +1,8 @@
 package ipc
 
 import (
+	"bytes"
+	"errors"
 	"io"
 	"sync"
 )
@@ -22,6 +24,52 @@ type Conn struct {
 // child on w.
 func NewConn(r io.Reader, w io.Writer, maxFrame int) *Conn {
 	return &Conn{dec: newDecoder(r, maxFrame), enc: NewEncoder(w)}
+}
+
+// NewResumedConn is NewConn for a connection whose handshake happened
+// before, in another Conn (another image of the supervisor, across an
+// upgrade): rest, what that Conn had read from r and not decoded (Detach),
+// is decoded first. Call Recv, never Handshake.
+func NewResumedConn(r io.Reader, w io.Writer, maxFrame int, rest []byte) *Conn {
+	pre := bytes.NewReader(rest)
+	c := &Conn{dec: newDecoder(io.MultiReader(pre, r), maxFrame), enc: NewEncoder(w)}
+	c.dec.pre = pre
+	return c
+}
+
+// ErrInsideFrame is returned by Detach when the reader stopped inside a frame.
+var ErrInsideFrame = errors.New("ipc: the reader stopped inside a frame")
+
+// Detach returns what the Conn read from its reader and did not decode yet,
+// once Recv has returned because the reader failed (a read deadline set to
+// stop it, for a handover). Those bytes, then the reader's, are the rest of
+// the stream, from a frame boundary: NewResumedConn carries on from there. It
+// fails with ErrInsideFrame if Recv stopped inside a frame it had begun to
+// consume (one longer than the read buffer); the stream cannot be resumed
+// then. The Conn must not be used afterwards.
+func (c *Conn) Detach() ([]byte, error) {
+	d := c.dec
+	if d.inFrame {
+		return nil, ErrInsideFrame
+	}
+	b, _ := d.r.Peek(d.r.Buffered()) // cannot fail: the bytes are buffered
+	rest := bytes.Clone(b)
+	if d.pre != nil && d.pre.Len() > 0 {
+		more := make([]byte, d.pre.Len())
+		n, _ := d.pre.Read(more)
+		rest = append(rest, more[:n]...)
+	}
+	return rest, nil
+}
+
+// Frame encodes m as one frame, for a stream handed over (NewResumedConn's
+// rest): messages a reader had decoded and not delivered go back in front.
+func Frame(m Message) ([]byte, error) {
+	var b bytes.Buffer
+	if err := NewEncoder(&b).Encode(m); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // Handshake is the supervisor's half of the handshake: it blocks until the
@@ -116,6 +164,18 @@ func (p *Pending) Add() (uint64, <-chan Result, error) {
 	ch := make(chan Result, 1)
 	p.calls[p.last] = ch
 	return p.last, ch, nil
+}
+
+// NewPendingAfter returns a Pending whose first ID is last+1: a connection
+// handed over keeps numbering its requests where the old Pending stopped
+// (Last), so that a late Reply to a request of the old one matches nothing.
+func NewPendingAfter(last uint64) *Pending { return &Pending{last: last} }
+
+// Last is the last ID Add handed out.
+func (p *Pending) Last() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
 }
 
 // Resolve delivers r to the request with ID r.ID and forgets that request. It

@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -27,6 +28,10 @@ type decoder struct {
 	r   *bufio.Reader
 	max int   // limit on a frame's declared length
 	err error // the first error; sticky
+	// inFrame: part of the current frame was consumed from r (a frame longer
+	// than the buffer is read in pieces); Detach refuses then.
+	inFrame bool
+	pre     *bytes.Reader // bytes handed over from an earlier reader, read before r's (NewResumedConn)
 }
 
 // newDecoder returns a decoder reading from r that refuses frames whose declared
@@ -111,8 +116,10 @@ func (d *decoder) decode() (Message, error) {
 	}
 
 	d.r.Discard(frameHeaderLen + 1)
+	d.inFrame = true
 	if t == TypeRequest || t == TypeReply {
 		if m, ok, err := d.readBodied(t, int(n)-1); ok {
+			d.inFrame = err != nil
 			return m, err
 		}
 	}
@@ -120,6 +127,7 @@ func (d *decoder) decode() (Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.inFrame = false
 	return decodePayload(t, p, true)
 }
 

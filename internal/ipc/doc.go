@@ -27,6 +27,12 @@
 //   - Death is EOF. When either process dies or closes its writing end, the other
 //     side's decoder reads io.EOF at a frame boundary (Conn.Recv and Child.Serve
 //     report ErrPeerGone); a frame cut short is ErrTruncated.
+//   - A handover moves a stream to another Conn (another supervisor image): once
+//     Recv returned for its reader's error (a read deadline), Conn.Detach gives
+//     what the decoder buffered, from a frame boundary, and NewResumedConn decodes
+//     that before the reader's bytes, with no handshake. Frame encodes messages
+//     decoded and not handled, to go back in front. A stream stopped inside a
+//     frame longer than the read buffer cannot be handed over (ErrInsideFrame).
 //
 // # Frame format
 //

@@ -95,7 +95,12 @@
 // program, with an exit reaped before the claim). The output mux pauses
 // without draining: unread bytes stay in the pipes, whose read ends (and
 // nothing else of this package's) are inherited, and each half line goes into
-// the state. Who owns what across the exec is in internal/upgrade's doc.
+// the state. A protocol run's reader stops at a frame boundary (a read deadline,
+// readerHandover) and hands its fd 3 read end over with what it read and did
+// not deliver; its writer flushes the outbox and ends; both fds go across the
+// exec and the new image's Conn resumes the stream after the handshake
+// (ipc.NewResumedConn). Who owns what across the exec is in internal/upgrade's
+// doc.
 //
 // The one locked thread: once the process holds lightSpawnMinFds fds (a fork
 // copies the whole fd table, so each spawn cost grew with the programs running),

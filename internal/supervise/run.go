@@ -154,6 +154,8 @@ type procRun struct {
 	daemonized  string        // the leader exited 0 early leaving this behind (forking.go)
 	bootStart   time.Duration // CLOCK_BOOTTIME at the spawn (forking.go: what the run started)
 
+	wdone      chan struct{}    // closed when writeChild returned (the outbox was closed, or a write failed)
+	ho         *readerHandover  // stops readChild for an upgrade (upgrade_proto.go)
 	notifyL    *notify.Listener // notify = systemd: the run's socket (notify.go)
 	notifyStop func()           // ends the run's sd_notify reader or s6 wait
 	outbox     chan ipc.Message // to writeChild, the one writer of fd 4; nil once closed
@@ -324,16 +326,27 @@ func (s *Supervisor) startProc(p *program, no uint64) (*procRun, error) {
 	}
 	p.log.Info("program started", "pid", proc.Pid, "spawner", string(p.spec.Spawner))
 	if p.spec.Protocol {
-		r.conn = ipc.NewConn(fromChild, toChild, 0)
 		r.toChild, r.fromChild = toChild, fromChild
 		r.pending = &ipc.Pending{}
-		r.outbox = make(chan ipc.Message, outboxLen)
 		r.credit = make(chan struct{}, frameCredit)
 		r.done = make(chan struct{})
-		go writeChild(r.conn, r.outbox)
-		go r.readChild(r.conn, fromChild, r.credit, r.done)
+		r.attach(ipc.NewConn(fromChild, toChild, 0), false)
 	}
 	return r, nil
+}
+
+// attach starts the reader and the writer of the run's protocol pipes on
+// conn; resumed: the handshake happened before (an upgrade's handover).
+func (r *procRun) attach(conn *ipc.Conn, resumed bool) {
+	r.conn = conn
+	r.outbox = make(chan ipc.Message, outboxLen)
+	r.wdone = make(chan struct{})
+	r.ho = &readerHandover{ask: make(chan struct{}), got: make(chan readerRest, 1), done: make(chan struct{}), resumed: resumed}
+	go func(q <-chan ipc.Message, wdone chan struct{}) {
+		writeChild(conn, q)
+		close(wdone)
+	}(r.outbox, r.wdone)
+	go r.readChild(conn, r.fromChild, r.credit, r.done, r.ho)
 }
 
 func (r *procRun) pid() int { return r.proc.Pid }
@@ -602,23 +615,52 @@ func writeChild(conn *ipc.Conn, q <-chan ipc.Message) {
 
 // readChild reads everything the run's child sends on fd 3 and passes it to the
 // state goroutine, until the pipe ends or breaks. It owns fromChild and closes
-// it. Each message takes a credit first: with frameCredit messages waiting for
+// it, unless it hands it over for an upgrade (ho, upgrade_proto.go): then
+// fromChild, and what was read and not delivered, go to the state goroutine. Each message takes a credit first: with frameCredit messages waiting for
 // the state goroutine it reads no more until one is handled.
 // It reads no field of r that the state goroutine writes: what it needs comes in
 // as arguments.
-func (r *procRun) readChild(conn *ipc.Conn, fromChild *os.File, credit, done chan struct{}) {
-	defer fromChild.Close()
+func (r *procRun) readChild(conn *ipc.Conn, fromChild *os.File, credit, done chan struct{}, ho *readerHandover) {
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			fromChild.Close()
+		}
+		close(ho.done)
+	}()
 	s, p, no := r.s, r.p, r.no
-	take := func() bool {
+	// handOver gives the state goroutine what was read and not delivered
+	// (held, then the Conn's undecoded bytes) and fromChild, for an upgrade.
+	handOver := func(held ...ipc.Message) {
+		rest, err := conn.Detach()
+		ho.got <- readerRest{held: held, rest: rest, err: err}
+		handedOver = true
+	}
+	const (
+		took = iota
+		ended
+		asked
+	)
+	take := func() int {
 		select {
 		case credit <- struct{}{}:
-			return true
+			return took
 		case <-done:
-			return false
+			return ended
+		case <-ho.ask:
+			return asked
 		}
 	}
 	push := func(m protoMsg) bool {
-		if !take() {
+		switch take() {
+		case ended:
+			return false
+		case asked:
+			if m.err == nil {
+				handOver(m.msg)
+			} else {
+				handOver()
+			}
 			return false
 		}
 		m.p, m.run, m.credit = p, no, credit
@@ -626,17 +668,25 @@ func (r *procRun) readChild(conn *ipc.Conn, fromChild *os.File, credit, done cha
 		return true
 	}
 	var beats beatBox
-	hello, err := conn.Handshake()
-	if err != nil {
-		push(protoMsg{err: fmt.Errorf("handshake: %w", err)})
-		return
-	}
-	if !push(protoMsg{msg: hello}) {
-		return
+	if !ho.resumed {
+		hello, err := conn.Handshake()
+		if err != nil {
+			push(protoMsg{err: fmt.Errorf("handshake: %w", err)})
+			return
+		}
+		if !push(protoMsg{msg: hello}) {
+			return
+		}
 	}
 	for {
 		m, err := conn.Recv()
 		if err != nil {
+			select {
+			case <-ho.ask: // stopped by its read deadline, for a handover
+				handOver()
+				return
+			default:
+			}
 			push(protoMsg{err: err})
 			return
 		}
@@ -649,7 +699,11 @@ func (r *procRun) readChild(conn *ipc.Conn, fromChild *os.File, credit, done cha
 			// only update it: a flood of them costs the state goroutine one
 			// message per turn. Each still takes a credit, so the flood is read
 			// no faster than the state goroutine turns.
-			if !take() {
+			switch take() {
+			case ended:
+				return
+			case asked:
+				handOver(hb)
 				return
 			}
 			beats.seq.Store(hb.Seq)

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/supervisor/supervisor/internal/ipc"
 	"github.com/supervisor/supervisor/internal/procfs"
 	"github.com/supervisor/supervisor/internal/upgrade"
 )
@@ -79,9 +80,39 @@ func (s *Supervisor) Upgrade(ctx context.Context, req UpgradeRequest) error {
 			}
 		}
 	}
+	s.awaitRequests(ctx)
 	_, err = s.upgradeStep(ctx, upgradeMsg{exec: true, req: &req, restart: restart})
 	s.restartAfterUpgrade(restart)
 	return err
+}
+
+// requestsWait bounds how long an upgrade waits for the requests in flight to
+// protocol programs to be answered; any left then refuse it.
+const requestsWait = 2 * time.Second
+
+// awaitRequests waits until no protocol program has a request in flight, or
+// requestsWait passed. (The control socket accepts nothing meanwhile.)
+func (s *Supervisor) awaitRequests(ctx context.Context) {
+	deadline := time.Now().Add(requestsWait)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.requestsInFlight() != "" && time.Now().Before(deadline) {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// requestsInFlight names a program with requests in flight, or is "".
+func (s *Supervisor) requestsInFlight() string {
+	for _, p := range *s.byName.Load() {
+		if p.inFlight.Load() > 0 {
+			return p.spec.Name
+		}
+	}
+	return ""
 }
 
 // restartAfterUpgrade starts the programs an upgrade stopped, after it failed.
@@ -123,9 +154,10 @@ func (s *Supervisor) upgraded(m upgradeMsg) {
 }
 
 // carried reports whether p's runs can be handed over as they are: a process
-// whose only pipes are its stdout and stderr, and nothing else watching it.
+// whose pipes are its stdout and stderr and, for a protocol program, its fds
+// 3 and 4 (upgrade_proto.go), and nothing else watching it.
 func carried(sp *Spec) bool {
-	return sp.Spawner != SpawnGoroutine && !sp.Protocol && sp.Notify == "" &&
+	return sp.Spawner != SpawnGoroutine && sp.Notify == "" &&
 		sp.ReadyProbe == nil && sp.LiveProbe == nil && !sp.Forking
 }
 
@@ -169,15 +201,23 @@ func (s *Supervisor) handoverPlan() (restart []string, err error) {
 // execUpgrade freezes everything, writes the state and execs req.Binary. It
 // returns only if the exec failed, with everything thawed again.
 func (s *Supervisor) execUpgrade(req *UpgradeRequest, restart []string) error {
+	protos, err := s.detachProtocols()
+	if err != nil {
+		return err
+	}
 	if err := s.r.Freeze(); err != nil {
+		for _, h := range protos {
+			h.reattach()
+		}
 		return fmt.Errorf("%w: %w", ErrUpgradeRefused, err)
 	}
 	msgs := s.inbox.take()
 	streams := s.out.pause()
 	now, mono := time.Now(), upgrade.Mono()
 	st := &upgrade.State{Old: req.Old, Freeze: mono, Pid: os.Getpid(), Binary: req.Binary}
-	sup, fds := s.handover(now, streams, msgs)
+	sup, fds := s.handover(now, streams, msgs, protos)
 	sup.Restart = restart
+	sup.Leases = s.leaseState()
 	st.Supervisor = sup
 	var undos []func()
 	thaw := func(err error) error {
@@ -187,6 +227,9 @@ func (s *Supervisor) execUpgrade(req *UpgradeRequest, restart []string) error {
 		s.out.resume()
 		s.r.Thaw()
 		s.inbox.unshift(msgs)
+		for _, h := range protos {
+			h.reattach()
+		}
 		return err
 	}
 	for _, fd := range fds {
@@ -227,7 +270,24 @@ func (s *Supervisor) execUpgrade(req *UpgradeRequest, restart []string) error {
 
 // handover writes down every program's state, and returns the fds the new
 // image inherits (the output pipes' read ends). Everything is frozen.
-func (s *Supervisor) handover(now time.Time, streams map[int32]*outStream, msgs []message) (upgrade.Supervisor, []int) {
+func (s *Supervisor) handover(now time.Time, streams map[int32]*outStream, msgs []message, protos map[*procRun]*protoHandover) (upgrade.Supervisor, []int) {
+	// Messages of a protocol run delivered and not handled go back into its
+	// stream, in front of what its reader held.
+	pending := map[*procRun][]ipc.Message{}
+	for _, m := range msgs {
+		pm, ok := m.(protoMsg)
+		if !ok || pm.err != nil {
+			continue
+		}
+		r, ok := pm.p.cur.(*procRun)
+		if !ok || protos[r] == nil || pm.run != r.no {
+			continue
+		}
+		if pm.beats != nil {
+			pm.msg = ipc.Heartbeat{Seq: pm.beats.seq.Load()}
+		}
+		pending[r] = append(pending[r], pm.msg)
+	}
 	age := func(t time.Time) int64 { return int64(now.Sub(t)) }
 	sup := upgrade.Supervisor{KillMode: string(s.killMode), ExitCode: s.m.exitCode}
 	if s.cgroups != nil {
@@ -278,6 +338,10 @@ func (s *Supervisor) handover(now time.Time, streams map[int32]*outStream, msgs 
 				if fd >= 0 {
 					fds = append(fds, fd)
 				}
+			}
+			if h := protos[r]; h != nil {
+				ur.Proto = h.protoState(pending[r])
+				fds = append(fds, ur.Proto.From, ur.Proto.To)
 			}
 			up.Run = ur
 		}
@@ -420,6 +484,7 @@ func (s *Supervisor) resume(st *upgrade.State) {
 			s.inbox.push(exitMsg{p: p, run: pe.Run, exit: exitFromState(pe.Exit, at)})
 		}
 	}
+	s.resumeLeases(st.Supervisor.Leases)
 	s.m.exitCode = st.Supervisor.ExitCode
 	s.m.now = now
 	for _, p := range waiting {
@@ -484,6 +549,17 @@ func (s *Supervisor) resumeRun(p *program, ur *upgrade.Run, at func(int64) time.
 	}
 	r.proc = proc
 	p.cur = r
+	if ur.Proto != nil {
+		if perr := r.resumeProto(ur.Proto); perr != nil {
+			p.log.Error("upgrade: the program's protocol pipes were not handed over; its run is ended", "pid", ur.Pid, "error", perr)
+			_ = proc.SignalGroup(syscall.SIGKILL)
+		} else if p.ready {
+			p.link.Store(r.linkUp())
+		}
+	} else if p.spec.Protocol {
+		// Its stream could not be handed over: the old image ended the run.
+		p.link.Store(nil)
+	}
 	return true
 }
 

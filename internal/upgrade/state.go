@@ -60,6 +60,7 @@ type Supervisor struct {
 	// PendingExits are exits reaped by the old image and not yet handled.
 	PendingExits []PendingExit `json:"pending_exits,omitempty"`
 	ExitCode     int           `json:"exit_code"`
+	Leases       []Lease       `json:"leases,omitempty"`
 	// ChildNofile is the fd limit children are given back (Reaper), if raised.
 	ChildNofile *[2]uint64 `json:"child_nofile,omitempty"`
 }
@@ -117,6 +118,38 @@ type Run struct {
 	ParentRSS  int64  `json:"parent_rss,omitempty"`
 	Stdout     Stream `json:"stdout"`
 	Stderr     Stream `json:"stderr"`
+	// Proto is a protocol program's pipes, kept connected.
+	Proto *Proto `json:"protocol,omitempty"`
+}
+
+// Proto is a protocol run's connection: the read end of the child's fd 3 and
+// the write end of its fd 4, inherited at From and To, and the stream from
+// the child from the last message handled on: Rest (frames read and not
+// handled, then bytes read and not decoded) comes before what From holds.
+type Proto struct {
+	From    int    `json:"from_fd"`
+	FromIno uint64 `json:"from_ino"`
+	To      int    `json:"to_fd"`
+	ToIno   uint64 `json:"to_ino"`
+	Rest    []byte `json:"rest,omitempty"`
+	LastID  uint64 `json:"last_request_id"` // requests of the new image are numbered after it
+	Dropped int    `json:"dropped,omitempty"`
+}
+
+// Lease is one semaphore of the protocol's leases: who holds it and who
+// waits, by program and run.
+type Lease struct {
+	Name    string        `json:"name"`
+	Limit   int           `json:"limit"`
+	Holders []LeaseHolder `json:"holders,omitempty"`
+	Queue   []LeaseHolder `json:"queue,omitempty"`
+}
+
+// LeaseHolder is one Acquire of one run.
+type LeaseHolder struct {
+	Program string `json:"program"`
+	Run     uint64 `json:"run"`
+	ID      uint64 `json:"id"`
 }
 
 // Stream is the read end of one output pipe, inherited at fd FD, and the
@@ -274,4 +307,17 @@ func PipeIno(fd int) uint64 {
 		return 0
 	}
 	return st.Ino
+}
+
+// FileFd is f's descriptor, without os.File.Fd's side effect: Fd makes the
+// file blocking, so that after the exec the new image could no longer stop a
+// read of it with a deadline.
+func FileFd(f *os.File) int {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	_ = sc.Control(func(u uintptr) { fd = int(u) })
+	return fd
 }
