@@ -12,6 +12,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -32,21 +33,31 @@ import (
 )
 
 var (
-	binDir   = flag.String("bin", "bin", "directory holding the supervisor and child binaries")
-	mode     = flag.String("mode", "", "internal: run one measurement and print it")
-	rounds   = flag.Int("rounds", 3, "rounds of each side-by-side measurement")
-	restarts = flag.Int("restarts", 200, "restarts per restart-latency round")
-	many     = flag.Int("n", 500, "children for the cold start and stop measurements")
-	spawns   = flag.Int("spawns", 200, "spawns per spawner in the spawn-cost measurement")
-	idle     = flag.Duration("idle", 10*time.Second, "how long to count wake-ups of an idle supervisor")
-	settle   = flag.Duration("settle", 5*time.Second, "how long to let an idle supervisor settle before counting wake-ups")
-	big      = flag.Int("big", 1000, "children for the memory and idle measurements")
-	killMode = flag.String("kill-mode", "", "kill_mode of the benchmarked group: auto (the default), cgroup or group")
-	only     = flag.String("only", "", "run only this part: scale (N programs of sleep at N = 1,000 and 10,000)")
+	binDir     = flag.String("bin", "bin", "directory holding the supervisor and child binaries")
+	mode       = flag.String("mode", "", "internal: run one measurement and print it")
+	rounds     = flag.Int("rounds", 3, "rounds of each side-by-side measurement")
+	restarts   = flag.Int("restarts", 200, "restarts per restart-latency round")
+	many       = flag.Int("n", 500, "children for the cold start and stop measurements")
+	spawns     = flag.Int("spawns", 200, "spawns per spawner in the spawn-cost measurement")
+	idle       = flag.Duration("idle", 10*time.Second, "how long to count wake-ups of an idle supervisor")
+	settle     = flag.Duration("settle", 5*time.Second, "how long to let an idle supervisor settle before counting wake-ups")
+	big        = flag.Int("big", 1000, "children for the memory and idle measurements")
+	killMode   = flag.String("kill-mode", "", "kill_mode of the benchmarked group: auto (the default), cgroup or group")
+	mainThread = flag.Bool("main-thread", false, "supervisor side: Serve locked to the main thread, as run --upgradable")
+	only       = flag.String("only", "", "run only this part: scale (N programs of sleep at N = 1,000 and 10,000), or upgrade (ctl upgrade's handover)")
 )
+
+// With -main-thread, the supervisor side runs Supervisor.Serve on the main
+// goroutine locked to the main thread, as supervisor run --upgradable does
+// (Options.MainThread: every fork on the thread an upgrade execs from); the
+// lock can only be taken for sure in init, and main lets it go otherwise.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	flag.Parse()
+	if !strings.HasPrefix(*mode, "sup-") || !*mainThread {
+		runtime.UnlockOSThread()
+	}
 	child, err := filepath.Abs(filepath.Join(*binDir, "child"))
 	check(err)
 	if *mode != "" {
@@ -66,8 +77,10 @@ func main() {
 		reportScale(sup)
 	case "scale":
 		reportScale(sup)
+	case "upgrade":
+		reportUpgrade(child, sup)
 	default:
-		fail("unknown -only %q: want scale", *only)
+		fail("unknown -only %q: want scale or upgrade", *only)
 	}
 }
 
@@ -194,11 +207,28 @@ func bareThreads(child string, n int) int {
 // ---- the supervisor, in process, through internal/supervise ----
 
 func newSup(specs []supervise.Spec, onEvent func(supervise.Event)) (*supervise.Reaper, *supervise.Supervisor) {
-	r, err := supervise.NewReaper(nil, supervise.ReaperOptions{})
+	ropts := supervise.ReaperOptions{}
+	if *mainThread {
+		ropts.LightMinFds = 6144 // as run --upgradable's
+	}
+	r, err := supervise.NewReaper(nil, ropts)
 	check(err)
-	s, err := supervise.New(nil, supervise.Group{Strategy: supervise.OneForOne, Programs: specs, KillMode: supervise.KillMode(*killMode)}, supervise.Options{Workers: supervise.Catalogue{Reexec: worker.Names(), Funcs: worker.Funcs()}, Reaper: r, OnEvent: onEvent})
+	s, err := supervise.New(nil, supervise.Group{Strategy: supervise.OneForOne, Programs: specs, KillMode: supervise.KillMode(*killMode)},
+		supervise.Options{Workers: supervise.Catalogue{Reexec: worker.Names(), Funcs: worker.Funcs()}, Reaper: r, OnEvent: onEvent, MainThread: *mainThread})
 	check(err)
 	return r, s
+}
+
+// serveOnMain runs Serve on the calling goroutine (the main one, locked to
+// the main thread with -main-thread) and measure on another; it
+// cancels Serve once measure returns, and returns when both are done.
+func serveOnMain(s *supervise.Supervisor, measure func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer cancel()
+		measure()
+	}()
+	_ = s.Serve(ctx)
 }
 
 func benchSpec(name, child string) supervise.Spec {
@@ -216,19 +246,16 @@ func supRestart(child string, n int) []time.Duration {
 			starts <- e.Pid
 		}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Serve(ctx); close(done) }()
-	pid := <-starts
 	lat := make([]time.Duration, 0, n)
-	for i := 0; i < n; i++ {
-		t0 := time.Now()
-		check(syscall.Kill(pid, syscall.SIGKILL))
-		pid = <-starts
-		lat = append(lat, time.Since(t0))
-	}
-	cancel()
-	<-done
+	serveOnMain(s, func() {
+		pid := <-starts
+		for i := 0; i < n; i++ {
+			t0 := time.Now()
+			check(syscall.Kill(pid, syscall.SIGKILL))
+			pid = <-starts
+			lat = append(lat, time.Since(t0))
+		}
+	})
 	check(r.Close())
 	return lat
 }
@@ -260,12 +287,27 @@ func startIdle(child string, n int) (stop func()) {
 }
 
 func supColdStop(child string, n int) (start, stop time.Duration) {
+	specs := make([]supervise.Spec, n)
+	for i := range specs {
+		specs[i] = benchSpec("p"+strconv.Itoa(i), child)
+	}
+	running := make(chan struct{}, n)
 	t0 := time.Now()
-	stopAll := startIdle(child, n)
-	start = time.Since(t0)
-	t0 = time.Now()
-	stopAll()
-	return start, time.Since(t0)
+	r, s := newSup(specs, func(e supervise.Event) {
+		if e.To == supervise.StateRunning {
+			running <- struct{}{}
+		}
+	})
+	serveOnMain(s, func() {
+		for i := 0; i < n; i++ {
+			<-running
+		}
+		start = time.Since(t0)
+		t0 = time.Now()
+	})
+	stop = time.Since(t0)
+	check(r.Close())
+	return start, stop
 }
 
 func supSpawn(child string, kind supervise.SpawnerKind, n int) time.Duration {
@@ -315,10 +357,18 @@ func memPerChild(child string, n int) {
 type binRun struct {
 	cmd     *exec.Cmd
 	started chan struct{} // one value per "program started" log line
+	sock    string        // its control socket, with startBinaryCtl
+	dir     string        // removed by stop, with startBinaryCtl
 }
 
 // startBinary runs the supervisor on a config of n idle children.
-func startBinary(sup, child string, n int) *binRun {
+func startBinary(sup, child string, n int) *binRun { return startBinaryOn(sup, child, n, false) }
+
+// startBinaryCtl does the same with a control socket of its own, and keeps
+// the config file until stop (ctl upgrade checks it did not change).
+func startBinaryCtl(sup, child string, n int) *binRun { return startBinaryOn(sup, child, n, true) }
+
+func startBinaryOn(sup, child string, n int, ctl bool) *binRun {
 	dir, err := os.MkdirTemp("", "supervisor-bench")
 	check(err)
 	var b strings.Builder
@@ -328,6 +378,11 @@ func startBinary(sup, child string, n int) *binRun {
 	conf := filepath.Join(dir, "bench.conf")
 	check(os.WriteFile(conf, []byte(b.String()), 0o644))
 	cmd := exec.Command(sup, "run", "-c", conf)
+	var sock string
+	if ctl {
+		sock = filepath.Join(dir, "s.sock")
+		cmd.Args = append(cmd.Args, "--socket", sock, "--upgradable")
+	}
 	stderr, err := cmd.StderrPipe()
 	check(err)
 	check(cmd.Start())
@@ -343,13 +398,45 @@ func startBinary(sup, child string, n int) *binRun {
 	for i := 0; i < n; i++ {
 		<-br.started
 	}
-	os.RemoveAll(dir)
+	if ctl {
+		br.sock, br.dir = sock, dir
+	} else {
+		os.RemoveAll(dir)
+	}
 	return br
 }
 
 func (br *binRun) stop() {
 	check(br.cmd.Process.Signal(syscall.SIGTERM))
 	_ = br.cmd.Wait()
+	if br.dir != "" {
+		os.RemoveAll(br.dir)
+	}
+}
+
+// handover upgrades the supervisor in place (ctl upgrade, to the same
+// binary) k times and returns the medians of the handover it reports (freeze
+// in the old image to the new one serving) and of the whole ctl upgrade.
+func (br *binRun) handover(sup string, k int) (handover, total time.Duration) {
+	var hs, ts []time.Duration
+	for range k {
+		t0 := time.Now()
+		out, err := exec.Command(sup, "ctl", "--socket", br.sock, "--json", "upgrade").CombinedOutput()
+		ts = append(ts, time.Since(t0))
+		if err != nil {
+			fail("ctl upgrade: %v: %s", err, out)
+		}
+		var res struct {
+			Pid        int     `json:"pid"`
+			HandoverMS float64 `json:"handover_ms"`
+		}
+		check(json.Unmarshal(out, &res))
+		if res.Pid != br.cmd.Process.Pid {
+			fail("ctl upgrade: pid %d, want %d", res.Pid, br.cmd.Process.Pid)
+		}
+		hs = append(hs, time.Duration(res.HandoverMS*float64(time.Millisecond)))
+	}
+	return median(hs), median(ts)
 }
 
 // statusField reads a numeric field of /proc/PID/status.
@@ -467,6 +554,8 @@ func report(child, sup string) {
 		b, s = sideBySide("bare-restart", "sup-restart -kill-mode group")
 		row("  the same, kill_mode = group", b["median_ns"], s["median_ns"], "ns")
 	}
+	b, s = sideBySide("bare-restart", "sup-restart -main-thread")
+	row("  the same, --upgradable (main-thread forks)", b["median_ns"], s["median_ns"], "ns")
 	b, s = sideBySide("bare-coldstop", "sup-coldstop")
 	row(fmt.Sprintf("cold start of %d children", *many), b["start_ns"], s["start_ns"], "ns")
 	row(fmt.Sprintf("stop of %d children", *many), b["stop_ns"], s["stop_ns"], "ns")
@@ -511,6 +600,19 @@ func report(child, sup string) {
 	fmt.Printf("%-44s %14s %14s\n", fmt.Sprintf("  the same, settled (after %s), 100", *settle), fmtVal(float64(pss100Settled), "KiB"), "< 10 MiB")
 	fmt.Printf("%-44s %14s %14s\n", fmt.Sprintf("  the same, settled (after %s), %d", *settle, *big), fmtVal(float64(pssBigSettled), "KiB"), "< 30 MiB")
 	fmt.Printf("%-44s %14d %14s\n", fmt.Sprintf("wake-ups in %s idle (after %s), %d children", *idle, *settle, *big), w1-w0, "0")
+	reportUpgrade(child, sup)
+}
+
+// reportUpgrade measures ctl upgrade on supervisors of 100 and -big idle
+// children (run --upgradable), to the same binary.
+func reportUpgrade(child, sup string) {
+	for _, n := range []int{100, *big} {
+		br := startBinaryCtl(sup, child, n)
+		h, total := br.handover(sup, *rounds)
+		br.stop()
+		fmt.Printf("%-44s %14s %14s\n", fmt.Sprintf("upgrade handover, %d children", n), fmtVal(float64(h), "ns"), "< 100 ms")
+		fmt.Printf("%-44s %14s %14s\n", "  the whole ctl upgrade (check run included)", fmtVal(float64(total), "ns"), "")
+	}
 }
 
 func fmtVal(v float64, unit string) string {
