@@ -136,7 +136,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return worker.Run(args[1], args[2:], stdout, stderr)
 	case "upgrade-check":
-		return cmdUpgradeCheck(stdout)
+		return cmdUpgradeCheck(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "supervisor", version)
 		return 0
@@ -522,6 +522,7 @@ func serve(log hclog.Logger, group supervise.Group, source, file string, src []b
 	defer signal.Stop(fwd)
 
 	ropts := supervise.ReaperOptions{LightMinFds: lightMinFds(mainThread)}
+	awaitResumed()
 	if resumed.st != nil {
 		ropts.Resume = supervise.ResumedProcs(resumed.st)
 	}
@@ -560,12 +561,17 @@ func serve(log hclog.Logger, group supervise.Group, source, file string, src []b
 	}
 	if httpAddr != "" {
 		metrics = control.NewMetrics(st)
-		stopHTTP, err := metrics.ServeHTTP(log.Named("http"), httpAddr, control.Limits{})
+		inherited := inheritedHTTP()
+		h, err := metrics.ServeHTTPFrom(log.Named("http"), httpAddr, control.Limits{}, inherited)
+		if inherited != nil {
+			inherited.Close()
+		}
 		if err != nil {
 			log.Error("cannot serve http", "error", err)
 			return exitUsage
 		}
-		defer stopHTTP()
+		up.http = h
+		defer h.Stop()
 	}
 	ctl, err = startControl(log, st, journal, socket, explicitSocket, inheritedControl())
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,10 @@ import (
 func init() {
 	runtime.LockOSThread()
 	if _, ok := os.LookupEnv(upgrade.EnvVar); ok {
+		// No GC until the programs are taken over (answerUpgrade): the
+		// handover's garbage is a few MiB at 1,000 programs, and a collection
+		// in the middle of it is part of the handover time.
+		debug.SetGCPercent(-1)
 		// Started by an upgrade: a stop signal from now on is kept for
 		// serve, rather than ending this image, and every child with it,
 		// before serve listens (docs/upgrade.md: the window before this).
@@ -52,7 +57,7 @@ func init() {
 // children are tied to the main thread already), and unlocks it otherwise.
 // Called once, on the main goroutine.
 func keepMainThread(upgradable bool) bool {
-	if upgradable || resumed.st != nil {
+	if upgradable || resumed.decoded != nil {
 		return true
 	}
 	runtime.UnlockOSThread()
@@ -90,6 +95,7 @@ var startedFrom = sync.OnceValue(func() string {
 // appState is cmd/supervisor's part of an upgrade's state (upgrade.State.App).
 type appState struct {
 	Control     *inheritedFd `json:"control,omitempty"` // the control socket's listener
+	HTTP        *inheritedFd `json:"http,omitempty"`    // --http's listener (Path: its address)
 	Reply       int          `json:"reply_fd"`          // the ctl upgrade connection, answered by the new image
 	Binary      string       `json:"binary"`
 	ConfigSHA   string       `json:"config_sha256,omitempty"`
@@ -102,49 +108,82 @@ type inheritedFd struct {
 	Path string `json:"path,omitempty"`
 }
 
-// resumed is what an old image handed over, read at start (main), or nil.
+// resumed is what an old image handed over, or nil: read in main, decoded
+// meanwhile (awaitResumed).
 var resumed struct {
-	st  *upgrade.State
-	app appState
+	st      *upgrade.State
+	app     appState
+	decoded chan error // nil without a state
+	procs   int        // GOMAXPROCS before the handover, set back once it is done
 }
 
 // readResumed reads the state an upgrade handed over, before anything reads
-// the environment for children. A state this image cannot read ends it: the
-// children then die with it (Pdeathsig), rather than run on unsupervised.
+// the environment for children, and decodes it on another goroutine while
+// the config file is read again (awaitResumed waits for it). For the
+// handover, the process may run two goroutines at once.
 func readResumed() error {
-	st, err := upgrade.FromEnv()
+	b, err := upgrade.ReadEnv()
 	if errors.Is(err, upgrade.ErrNoState) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if len(st.App) > 0 {
-		if err := json.Unmarshal(st.App, &resumed.app); err != nil {
-			return fmt.Errorf("upgrade: state's app part: %w", err)
+	resumed.decoded = make(chan error, 1)
+	resumed.procs = runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0)))
+	go func() {
+		st, err := upgrade.Decode(b)
+		if err == nil && len(st.App) > 0 {
+			if err = json.Unmarshal(st.App, &resumed.app); err != nil {
+				err = fmt.Errorf("upgrade: state's app part: %w", err)
+			}
 		}
-	}
-	resumed.st = st
+		resumed.st = st
+		resumed.decoded <- err
+	}()
 	return nil
 }
 
+// awaitResumed waits for the state readResumed decodes. A state this image
+// cannot read ends it: the children then die with it (Pdeathsig), rather than
+// run on unsupervised.
+func awaitResumed() {
+	if resumed.decoded == nil {
+		return
+	}
+	if err := <-resumed.decoded; err != nil {
+		fmt.Fprintf(os.Stderr, "supervisor: %v\n", err)
+		os.Exit(1)
+	}
+}
+
 // cmdUpgradeCheck answers an old image asking whether this binary can take
-// its state over: the state versions it reads, and its version.
-func cmdUpgradeCheck(stdout io.Writer) int {
+// its state over: the state versions it reads and its version; then, given
+// the old image's arguments (run ... or demo ...), whether this binary loads
+// that configuration (as run --check does).
+func cmdUpgradeCheck(args []string, stdout, stderr io.Writer) int {
 	vs := make([]string, len(upgrade.Reads))
 	for i, v := range upgrade.Reads {
 		vs[i] = strconv.Itoa(v)
 	}
 	fmt.Fprintf(stdout, "%s %s\nversion %s\n", upgrade.Format, strings.Join(vs, " "), version)
-	return 0
+	if len(args) == 0 {
+		return 0
+	}
+	if args[0] != "run" && args[0] != "demo" {
+		fmt.Fprintf(stderr, "supervisor upgrade-check: %q is not a supervisor that upgrades (run, demo)\n", args[0])
+		return exitUsage
+	}
+	return run(append([]string{args[0], "--check"}, args[1:]...), stdout, stderr)
 }
 
 // upgradeLightMinFds is when spawns move to the light spawner's thread
-// (internal/supervise/spawnlight.go): at 6,144 open fds, about 2,000 running
-// programs, rather than the default 1,024. Its children are forked off the
-// main thread and die with an upgrade's exec, so ctl upgrade is refused while
-// any runs; below this every child is forked on the main thread. Forking with
-// the whole fd table costs little until a few thousand fds (docs/upgrade.md).
+// (internal/supervise/spawnlight.go) with --upgradable: at 6,144 open fds,
+// about 2,000 running programs, rather than the default 1,024. Its children
+// are forked off the main thread and die with an upgrade's exec, so ctl
+// upgrade is refused while any runs; below this every child is forked on the
+// main thread. Forking with the whole fd table costs little until a few
+// thousand fds (docs/upgrade.md).
 const upgradeLightMinFds = 6144
 
 // lightMinFds is the light spawner's threshold: raised with --upgradable, the
@@ -165,7 +204,8 @@ type upgrader struct {
 	mainThread bool // --upgradable: Serve runs locked to the main thread
 	reaper     *supervise.Reaper
 	control    func() *ctlServer
-	mu         sync.Mutex // one upgrade at a time
+	http       *control.HTTPServer // --http's, or nil; set before the control socket serves
+	mu         sync.Mutex          // one upgrade at a time
 	// cfgSum is the config file's digest when it was last loaded.
 	cfgSum atomic.Pointer[string]
 }
@@ -212,6 +252,9 @@ func (s steer) Upgrade(ctx context.Context, binary string, reply *os.File) error
 	if cs != nil {
 		cs.srv.Pause()
 	}
+	if u.http != nil {
+		u.http.Pause()
+	}
 	err = s.Supervisor.Upgrade(ctx, supervise.UpgradeRequest{
 		Binary: binary, Argv: os.Args, Old: version,
 		Prepare: func(st *upgrade.State) (func(), error) {
@@ -235,6 +278,15 @@ func (s steer) Upgrade(ctx context.Context, binary string, reply *os.File) error
 				undo = append(undo, func() { f.Close() })
 				app.Control = &inheritedFd{FD: upgrade.FileFd(f), Path: cs.path}
 			}
+			if u.http != nil {
+				f, err := control.ListenerFile(u.http.Listener())
+				if err != nil {
+					undoAll()
+					return nil, fmt.Errorf("http listener: %w", err)
+				}
+				undo = append(undo, func() { f.Close() })
+				app.HTTP = &inheritedFd{FD: upgrade.FileFd(f), Path: u.http.Listener().Addr().String()}
+			}
 			if err := upgrade.Inherit(upgrade.FileFd(reply)); err != nil {
 				undoAll()
 				return nil, fmt.Errorf("ctl connection: %w", err)
@@ -252,6 +304,9 @@ func (s steer) Upgrade(ctx context.Context, binary string, reply *os.File) error
 	})
 	if cs != nil {
 		cs.srv.Resume()
+	}
+	if u.http != nil {
+		u.http.Resume()
 	}
 	return err
 }
@@ -288,7 +343,7 @@ func (u *upgrader) check(ctx context.Context, binary string) (string, error) {
 	}
 	defer rd.Close()
 	exited := make(chan supervise.Exit, 1)
-	proc, err := u.reaper.Spawn(supervise.SpawnRequest{Kind: supervise.SpawnForkExec, Argv: []string{binary, "upgrade-check"},
+	proc, err := u.reaper.Spawn(supervise.SpawnRequest{Kind: supervise.SpawnForkExec, Argv: append([]string{binary, "upgrade-check"}, os.Args[1:]...),
 		Stdout: wr, Stderr: wr, OnExit: func(e supervise.Exit) { exited <- e }, KillGroupOnExit: true})
 	wr.Close()
 	if err != nil {
@@ -312,7 +367,7 @@ func (u *upgrader) check(ctx context.Context, binary string) (string, error) {
 	rd.SetReadDeadline(time.Now().Add(time.Second))
 	b := <-out
 	if e.ShellCode() != 0 {
-		return "", fmt.Errorf("binary %s: its check (%s upgrade-check) failed: %v: %q", binary, binary, e, firstLine(b))
+		return "", fmt.Errorf("binary %s: its check (upgrade-check, which also loads the config as run --check does) failed: %v: %s", binary, e, lastLines(b))
 	}
 	sc := bufio.NewScanner(strings.NewReader(string(b)))
 	reads, newVersion := false, ""
@@ -333,6 +388,12 @@ func (u *upgrader) check(ctx context.Context, binary string) (string, error) {
 	return newVersion, nil
 }
 
+// lastLines is the end of a check's output, where its error is.
+func lastLines(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-3):], " / ")
+}
+
 func firstLine(b []byte) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 	return line
@@ -349,6 +410,8 @@ func answerUpgrade(log hclog.Logger, sup *supervise.Supervisor) {
 		// Once the state goroutine answers, the programs are taken over.
 		_, _ = sup.Status(context.Background())
 		took := time.Duration(upgrade.Mono() - st.Freeze)
+		debug.SetGCPercent(100) // the default, off since init
+		runtime.GOMAXPROCS(resumed.procs)
 		total := time.Duration(upgrade.Mono() - app.RequestedAt)
 		log.Info("upgraded in place", "old", st.Old, "new", version, "binary", app.Binary, "pid", os.Getpid(),
 			"handover_ms", ms(took), "since_request_ms", ms(total), "children_kept", kept, "restarted", strings.Join(st.Supervisor.Restart, ", "))
@@ -366,6 +429,16 @@ func answerUpgrade(log hclog.Logger, sup *supervise.Supervisor) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// inheritedHTTP is --http's listening socket handed over, or nil.
+func inheritedHTTP() *os.File {
+	h := resumed.app.HTTP
+	if h == nil || resumed.st == nil {
+		return nil
+	}
+	unix.CloseOnExec(h.FD)
+	return os.NewFile(uintptr(h.FD), "http-listener")
+}
 
 // inheritedControl is the control socket handed over, or nil.
 func inheritedControl() *os.File {

@@ -3,9 +3,12 @@ package main_test
 import (
 	"bufio"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,7 +62,7 @@ func upgradeSetup(t *testing.T) (p *proc, sock, dir string) {
 	dir = t.TempDir()
 	sock = filepath.Join(dir, "s.sock")
 	conf := writeConf(t, strings.ReplaceAll(upgradeConf, "DIR", dir))
-	p = start(t, "run", "--upgradable", "-c", conf, "--socket", sock)
+	p = start(t, "run", "--upgradable", "-c", conf, "--socket", sock, "--http", "127.0.0.1:0")
 	p.waitLine(t, "control socket ready")
 	for _, name := range []string{"counter", "half", "exec", "forkexec", "reexec", "held", "inproc", "talker", "chatty"} {
 		waitState(t, sock, name, "running", 0)
@@ -74,6 +77,29 @@ func TestUpgradeKeepsChildren(t *testing.T) {
 	t.Parallel()
 	p, sock, dir := upgradeSetup(t)
 	before := ctlStatus(t, sock)
+	// /healthz is asked all through the upgrades: the listening socket is
+	// handed over, so no connection is refused.
+	addr := regexp.MustCompile(`http listener ready: addr=(\S+)`).FindStringSubmatch(p.waitLine(t, "http listener ready"))[1]
+	stopAsking := make(chan struct{})
+	asked := make(chan []error)
+	go func() {
+		var errs []error
+		client := &http.Client{Timeout: 20 * time.Second}
+		for {
+			select {
+			case <-stopAsking:
+				asked <- errs
+				return
+			default:
+			}
+			resp, err := client.Get("http://" + addr + "/healthz")
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			resp.Body.Close()
+		}
+	}()
 	out, errOut, code := ctl(t, sock, "--json", "upgrade")
 	if code != 0 {
 		t.Fatalf("ctl upgrade: exit %d: %s%s\n%s", code, out, errOut, p.log())
@@ -143,6 +169,10 @@ func TestUpgradeKeepsChildren(t *testing.T) {
 	if a := ctlStatus(t, sock)["exec"]; a.Pid != before["exec"].Pid {
 		t.Errorf("exec after two upgrades: pid %d, want %d", a.Pid, before["exec"].Pid)
 	}
+	close(stopAsking)
+	if errs := <-asked; len(errs) > 0 {
+		t.Errorf("/healthz across two upgrades: %d requests failed, the first: %v", len(errs), errs[0])
+	}
 	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
 		t.Fatalf("shutdown: %s", errOut)
 	}
@@ -193,6 +223,22 @@ func TestUpgradeRefusesBrokenBinaries(t *testing.T) {
 		if code != 1 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("upgrade --binary %s: exit %d, %q: want exit 1 and %q", tc.binary, code, errOut, tc.want)
 		}
+	}
+	// A config file changed since it was loaded is refused too: the new image
+	// would read the new one, which the running programs did not come from.
+	conf := p.cmd.Args[slices.Index(p.cmd.Args, "-c")+1]
+	orig, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, append(slices.Clone(orig), "\n# edited\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := ctl(t, sock, "upgrade"); code != 1 || !strings.Contains(errOut, "changed since it was loaded") {
+		t.Errorf("upgrade after the config changed: exit %d, %q", code, errOut)
+	}
+	if err := os.WriteFile(conf, orig, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	after := ctlStatus(t, sock)
 	for name, b := range before {

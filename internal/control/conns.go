@@ -78,8 +78,14 @@ func (l Limits) withDefaults() Limits {
 // filled in), and a listener wrapper that applies lim.MaxConns: serve
 // srv.Serve(wrap(ln)).
 func newHTTPServer(log hclog.Logger, h http.Handler, lim Limits) (srv *http.Server, wrap func(net.Listener) net.Listener) {
+	srv, wrap, _ = newHTTPServerConns(log, h, lim)
+	return srv, wrap
+}
+
+// newHTTPServerConns is newHTTPServer, with the connections' bookkeeping.
+func newHTTPServerConns(log hclog.Logger, h http.Handler, lim Limits) (srv *http.Server, wrap func(net.Listener) net.Listener, cl *connLimit) {
 	lim = lim.withDefaults()
-	cl := &connLimit{max: lim.MaxConns, log: log, conns: map[net.Conn]*connEntry{}, lingering: make(chan struct{}, maxLingering)}
+	cl = &connLimit{max: lim.MaxConns, log: log, conns: map[net.Conn]*connEntry{}, lingering: make(chan struct{}, maxLingering)}
 	srv = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: lim.HeaderTimeout,
@@ -87,7 +93,14 @@ func newHTTPServer(log hclog.Logger, h http.Handler, lim Limits) (srv *http.Serv
 		ConnState:         cl.track,
 		ErrorLog:          log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
-	return srv, func(ln net.Listener) net.Listener { return &limitListener{Listener: ln, cl: cl} }
+	return srv, func(ln net.Listener) net.Listener { return &limitListener{Listener: ln, cl: cl} }, cl
+}
+
+// open counts the connections admitted and not closed yet.
+func (cl *connLimit) open() int {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return len(cl.conns)
 }
 
 // connLimit holds the connections of one http.Server: the listener admits them,

@@ -271,15 +271,81 @@ func (m *Metrics) httpHandler() http.Handler {
 // (a probe from outside a container needs one) but logged as a warning: what it
 // serves has no authentication.
 func (m *Metrics) ServeHTTP(log hclog.Logger, addr string, lim Limits) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
+	h, err := m.ServeHTTPFrom(log, addr, lim, nil)
 	if err != nil {
-		return nil, fmt.Errorf("--http %s: %w", addr, err)
+		return nil, err
 	}
-	srv, wrap := newHTTPServer(log, m.httpHandler(), lim)
+	return h.Stop, nil
+}
+
+// HTTPServer is a running --http server (ServeHTTPFrom).
+type HTTPServer struct {
+	ln   net.Listener
+	gate *acceptGate
+	srv  *http.Server
+	cl   *connLimit
+	stop func()
+}
+
+// Stop closes the listener and ends the server.
+func (h *HTTPServer) Stop() { h.stop() }
+
+// Listener is its listening socket, for ListenerFile.
+func (h *HTTPServer) Listener() net.Listener { return h.ln }
+
+// pauseDrain bounds how long Pause waits for the connections open to end.
+const pauseDrain = time.Second
+
+// Pause stops accepting connections without closing the listener, as
+// Server's does, and ends the connections open: idle keep-alive ones at once,
+// busy ones once their request is answered ("Connection: close"). It waits
+// for that up to a second, so that an exec after it cuts no request: a
+// scraper's next request finds a new connection, in the backlog. Resume
+// undoes it.
+func (h *HTTPServer) Pause() {
+	h.gate.pause()
+	h.srv.SetKeepAlivesEnabled(false)
+	deadline := time.Now().Add(pauseDrain)
+	for wait := time.Millisecond; h.cl.open() > 0 && time.Now().Before(deadline); wait = min(2*wait, 50*time.Millisecond) {
+		time.Sleep(wait) // polling the server's own bookkeeping, under a deadline
+	}
+}
+
+// Resume accepts connections again after Pause, with keep-alives.
+func (h *HTTPServer) Resume() {
+	h.srv.SetKeepAlivesEnabled(true)
+	h.gate.resume()
+}
+
+// ServeHTTPFrom is ServeHTTP on inherited, a TCP listening socket an old
+// image of the supervisor served addr on (ListenerFile there), when it is not
+// nil; it falls back to listening on addr if inherited is not a TCP listener.
+// The caller closes inherited.
+func (m *Metrics) ServeHTTPFrom(log hclog.Logger, addr string, lim Limits, inherited *os.File) (*HTTPServer, error) {
+	var ln net.Listener
+	if inherited != nil {
+		l, err := net.FileListener(inherited)
+		if _, tcp := l.(*net.TCPListener); err == nil && tcp {
+			ln = l
+		} else {
+			if l != nil {
+				l.Close()
+			}
+			log.Error("upgrade: the http listener was not handed over; listening again", "addr", addr, "error", err)
+		}
+	}
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return nil, fmt.Errorf("--http %s: %w", addr, err)
+		}
+	}
+	srv, wrap, cl := newHTTPServerConns(log, m.httpHandler(), lim)
+	gate := newAcceptGate()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(wrap(ln)); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(gate.wrap(wrap(ln))); !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http listener failed", "error", err)
 		}
 	}()
@@ -287,8 +353,10 @@ func (m *Metrics) ServeHTTP(log hclog.Logger, addr string, lim Limits) (stop fun
 		log.Warn("the http listener is reachable from other hosts: /healthz and /metrics (program names, states, exit codes, the supervisor's memory) are served to anyone who can connect, without authentication; listen on 127.0.0.1:PORT unless that is what you want",
 			"addr", ln.Addr().String())
 	}
-	log.Info("http listener ready", "addr", ln.Addr().String(), "paths", "/healthz /metrics")
-	return func() { srv.Close(); <-done }, nil
+	if inherited == nil {
+		log.Info("http listener ready", "addr", ln.Addr().String(), "paths", "/healthz /metrics")
+	}
+	return &HTTPServer{ln: ln, gate: gate, srv: srv, cl: cl, stop: func() { srv.Close(); <-done }}, nil
 }
 
 // IsLoopback says whether a is a loopback address (127.0.0.0/8, ::1): reachable

@@ -294,11 +294,17 @@ func samePath(a, b string) bool {
 // Requests already accepted run on. Resume undoes it (after a failed exec).
 // It applies to every listener Serve serves, also those served after it; safe
 // to call more than once.
-func (s *Server) Pause() { s.gate.pause() }
+func (s *Server) Pause() {
+	s.gate.pause()
+	s.srv.SetKeepAlivesEnabled(false) // idle keep-alive connections close now
+}
 
 // Resume accepts connections again after Pause (those queued meanwhile
 // first, in order). Safe to call without Pause and more than once.
-func (s *Server) Resume() { s.gate.resume() }
+func (s *Server) Resume() {
+	s.srv.SetKeepAlivesEnabled(true)
+	s.gate.resume()
+}
 
 // acceptGate pauses the Accept of the listeners it wraps. While paused, each
 // raw listener's deadline is in the past, so that an Accept blocked in the

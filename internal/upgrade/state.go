@@ -111,7 +111,6 @@ type Cgroup struct {
 type Run struct {
 	No         uint64 `json:"no"`
 	Pid        int    `json:"pid"`
-	StartTicks uint64 `json:"start_ticks"` // /proc/PID/stat field 22: checked before adopting the pid
 	StartedAge int64  `json:"started_age_ns"`
 	BootStart  int64  `json:"boot_start_ns"`
 	KillGroup  bool   `json:"kill_group_on_exit,omitempty"`
@@ -228,6 +227,16 @@ var ErrNoState = errors.New("upgrade: no state handed over")
 // EnvVar, so that no child inherits either. It returns ErrNoState when the
 // variable is not set.
 func FromEnv() (*State, error) {
+	b, err := ReadEnv()
+	if err != nil {
+		return nil, err
+	}
+	return Decode(b)
+}
+
+// ReadEnv is FromEnv's first half: the state's bytes, read and the fd closed
+// and EnvVar unset, for Decode (which may run on another goroutine).
+func ReadEnv() ([]byte, error) {
 	v, ok := os.LookupEnv(EnvVar)
 	if !ok {
 		return nil, ErrNoState
@@ -243,10 +252,17 @@ func FromEnv() (*State, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("upgrade: state fd %d: %w", fd, err)
 	}
-	return Read(f)
+	b, err := io.ReadAll(io.LimitReader(f, maxState+1))
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: read state: %w", err)
+	}
+	if len(b) > maxState {
+		return nil, fmt.Errorf("upgrade: state larger than %d bytes", maxState)
+	}
+	return b, nil
 }
 
-// Read decodes a state document, of any version in Reads.
+// Read decodes a state document from r, of any version in Reads.
 func Read(r io.Reader) (*State, error) {
 	b, err := io.ReadAll(io.LimitReader(r, maxState+1))
 	if err != nil {
@@ -255,6 +271,11 @@ func Read(r io.Reader) (*State, error) {
 	if len(b) > maxState {
 		return nil, fmt.Errorf("upgrade: state larger than %d bytes", maxState)
 	}
+	return Decode(b)
+}
+
+// Decode decodes a state document, of any version in Reads.
+func Decode(b []byte) (*State, error) {
 	var head struct {
 		Format  string `json:"format"`
 		Version int    `json:"version"`
