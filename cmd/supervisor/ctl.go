@@ -609,23 +609,7 @@ func startControl(log hclog.Logger, sup control.Target, j *control.Journal, path
 // ctlReopenLogs runs `ctl reopen-logs`: every log file reopened (after a
 // logrotate moved them).
 func ctlReopenLogs(socket string, asJSON bool, timeout time.Duration, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("supervisor ctl reopen-logs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&socket, "socket", socket, "control socket `path` of the running supervisor")
-	fs.BoolVar(&asJSON, "json", asJSON, "print JSON instead of text")
-	fs.DurationVar(&timeout, "timeout", timeout, "give up after this long")
-	args, err := parseInterspersed(fs, args)
-	switch {
-	case err != nil:
-		return ctlUsage
-	case len(args) > 0:
-		fmt.Fprintf(stderr, "supervisor ctl reopen-logs: want no argument, got %d\n", len(args))
-		return ctlUsage
-	case socket == "":
-		fmt.Fprintln(stderr, "supervisor ctl: --socket: empty path")
-		return ctlUsage
-	case timeout <= 0:
-		fmt.Fprintf(stderr, "supervisor ctl: --timeout %s: want a positive duration\n", timeout)
+	if !ctlFlagsOnly("reopen-logs", &socket, &asJSON, &timeout, args, stderr, nil, "") {
 		return ctlUsage
 	}
 	c, err := control.NewClient(socket)
@@ -645,6 +629,36 @@ func ctlReopenLogs(socket string, asJSON bool, timeout time.Duration, args []str
 	return ctlOK
 }
 
+// ctlFlagsOnly parses the flags of a ctl command that takes no argument:
+// --socket, --json, --timeout and those add (if not nil) defines. It refuses
+// an argument (hint says where it belongs), an empty socket and a timeout that
+// is not positive, and reports whether the command may go on.
+func ctlFlagsOnly(cmd string, socket *string, asJSON *bool, timeout *time.Duration, args []string, stderr io.Writer, add func(*flag.FlagSet), hint string) bool {
+	fs := flag.NewFlagSet("supervisor ctl "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(socket, "socket", *socket, "control socket `path` of the running supervisor")
+	fs.BoolVar(asJSON, "json", *asJSON, "print JSON instead of text")
+	fs.DurationVar(timeout, "timeout", *timeout, "give up after this long")
+	if add != nil {
+		add(fs)
+	}
+	args, err := parseInterspersed(fs, args)
+	switch {
+	case err != nil:
+		return false
+	case len(args) > 0:
+		fmt.Fprintf(stderr, "supervisor ctl %s: want no argument%s, got %d\n", cmd, hint, len(args))
+		return false
+	case *socket == "":
+		fmt.Fprintln(stderr, "supervisor ctl: --socket: empty path")
+		return false
+	case *timeout <= 0:
+		fmt.Fprintf(stderr, "supervisor ctl: --timeout %s: want a positive duration\n", *timeout)
+		return false
+	}
+	return true
+}
+
 // ctlUpgradeTimeout is the default --timeout of `ctl upgrade`: the old image
 // may stop some programs before the exec, and the new one starts them again
 // before it answers.
@@ -653,27 +667,14 @@ const ctlUpgradeTimeout = 60 * time.Second
 // ctlUpgrade runs `ctl upgrade [--binary PATH]`: the supervisor checks the
 // binary and execs it in place; the new image answers.
 func ctlUpgrade(socket string, asJSON bool, timeout time.Duration, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("supervisor ctl upgrade", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&socket, "socket", socket, "control socket `path` of the running supervisor")
-	fs.BoolVar(&asJSON, "json", asJSON, "print JSON instead of text")
-	fs.DurationVar(&timeout, "timeout", timeout, "give up after this long")
-	binary := fs.String("binary", "", "the new supervisor `binary` (default: the one the running supervisor was started from)")
-	args, err := parseInterspersed(fs, args)
-	switch {
-	case err != nil:
-		return ctlUsage
-	case len(args) > 0:
-		fmt.Fprintf(stderr, "supervisor ctl upgrade: want no argument (the binary goes with --binary), got %d\n", len(args))
-		return ctlUsage
-	case socket == "":
-		fmt.Fprintln(stderr, "supervisor ctl: --socket: empty path")
-		return ctlUsage
-	case timeout <= 0:
-		fmt.Fprintf(stderr, "supervisor ctl: --timeout %s: want a positive duration\n", timeout)
+	var binary string
+	addBinary := func(fs *flag.FlagSet) {
+		fs.StringVar(&binary, "binary", "", "the new supervisor `binary` (default: the one the running supervisor was started from)")
+	}
+	if !ctlFlagsOnly("upgrade", &socket, &asJSON, &timeout, args, stderr, addBinary, " (the binary goes with --binary)") {
 		return ctlUsage
 	}
-	bin := *binary
+	bin := binary
 	if bin != "" {
 		// The supervisor has its own working directory: a relative path means
 		// one from ours.

@@ -533,6 +533,7 @@ func serve(log hclog.Logger, group supervise.Group, source, file string, src []b
 	}
 	defer reaper.Close()
 	journal := control.NewJournal(0) // what ctl logs and ctl events show
+	journal.Import(resumed.app.Logs) // what the old image had, after an upgrade
 	var metrics *control.Metrics     // set before Serve, which is when events begin
 	onEvent := func(e supervise.Event) {
 		journal.Event(e)
@@ -546,7 +547,7 @@ func serve(log hclog.Logger, group supervise.Group, source, file string, src []b
 		return exitUsage
 	}
 	var ctl *ctlServer
-	up := &upgrader{log: log, mainThread: mainThread, reaper: reaper, control: func() *ctlServer { return ctl }}
+	up := &upgrader{log: log, mainThread: mainThread, reaper: reaper, journal: journal, control: func() *ctlServer { return ctl }}
 	if file != "" {
 		up.loaded(src)
 	}

@@ -118,7 +118,9 @@ func layoutOf(sv *svconf.Config) svrpc.Layout {
 // startSupervisord serves supervisord's interface for a supervisord
 // configuration (on [unix_http_server] and [inet_http_server]) and writes its
 // pidfile; stop undoes both. A socket that cannot be served is an error, as
-// it is for supervisord.
+// it is for supervisord. After an upgrade the sockets the old image served are
+// taken over (inheritedSupervisord); the upgrader gets them (st.up.sv) to hand
+// over again.
 func startSupervisord(log hclog.Logger, st steer, sv *svconf.Config) (stop func(), err error) {
 	log = log.Named("supervisord")
 	srv, err := svrpc.NewServer(log, svrpc.Options{
@@ -150,7 +152,11 @@ func startSupervisord(log hclog.Logger, st steer, sv *svconf.Config) (stop func(
 		return nil, err
 	}
 	if u := sv.UnixHTTP; u != nil {
-		ln, err := svrpc.ListenUnix(log, u.File, u.Chmod, svrpc.Chown{Uid: u.ChownUID, Gid: u.ChownGID})
+		inherited := inheritedSupervisord("unix")
+		ln, err := svrpc.ListenUnixFrom(log, inherited, u.File, u.Chmod, svrpc.Chown{Uid: u.ChownUID, Gid: u.ChownGID})
+		if inherited != nil {
+			inherited.Close()
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -158,11 +164,18 @@ func startSupervisord(log hclog.Logger, st steer, sv *svconf.Config) (stop func(
 		lns, auths = append(lns, ln), append(auths, svrpc.Auth{Username: u.Username, Password: u.Password})
 	}
 	if in := sv.InetHTTP; in != nil {
-		ln, err := svrpc.ListenInet(log, in.Port, in.Username, in.Password)
+		inherited := inheritedSupervisord("inet")
+		ln, err := svrpc.ListenInetFrom(log, inherited, in.Port, in.Username, in.Password)
+		if inherited != nil {
+			inherited.Close()
+		}
 		if err != nil {
 			return fail(err)
 		}
 		lns, auths = append(lns, ln), append(auths, svrpc.Auth{Username: in.Username, Password: in.Password})
+	}
+	if st.up != nil {
+		st.up.sv = &svServing{srv: srv, lns: lns}
 	}
 	done := make(chan struct{}, len(lns))
 	for i, ln := range lns {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/supervisor/supervisor/internal/control"
 	"github.com/supervisor/supervisor/internal/supervise"
+	"github.com/supervisor/supervisor/internal/svrpc"
 	"github.com/supervisor/supervisor/internal/upgrade"
 )
 
@@ -94,13 +96,19 @@ var startedFrom = sync.OnceValue(func() string {
 
 // appState is cmd/supervisor's part of an upgrade's state (upgrade.State.App).
 type appState struct {
-	Control     *inheritedFd `json:"control,omitempty"` // the control socket's listener
-	HTTP        *inheritedFd `json:"http,omitempty"`    // --http's listener (Path: its address)
-	Reply       int          `json:"reply_fd"`          // the ctl upgrade connection, answered by the new image
-	Binary      string       `json:"binary"`
-	ConfigSHA   string       `json:"config_sha256,omitempty"`
-	FreezeWall  time.Time    `json:"freeze"`
-	RequestedAt int64        `json:"requested_mono_ns"` // when ctl upgrade came (CLOCK_MONOTONIC)
+	Control *inheritedFd `json:"control,omitempty"` // the control socket's listener
+	HTTP    *inheritedFd `json:"http,omitempty"`    // --http's listener (Path: its address)
+	// Supervisord are the sockets of supervisord's interface, Path "unix"
+	// ([unix_http_server]) or "inet" ([inet_http_server]).
+	Supervisord []inheritedFd `json:"supervisord,omitempty"`
+	// Logs are the newest lines of ctl logs' rings (handoverLogLines per
+	// program, handoverLogBytes in all).
+	Logs        []control.LogRecord `json:"logs,omitempty"`
+	Reply       int                 `json:"reply_fd"` // the ctl upgrade connection, answered by the new image
+	Binary      string              `json:"binary"`
+	ConfigSHA   string              `json:"config_sha256,omitempty"`
+	FreezeWall  time.Time           `json:"freeze"`
+	RequestedAt int64               `json:"requested_mono_ns"` // when ctl upgrade came (CLOCK_MONOTONIC)
 }
 
 type inheritedFd struct {
@@ -195,6 +203,14 @@ func lightMinFds(upgradable bool) int {
 	return 0
 }
 
+// What of ctl logs' rings an upgrade hands over: the newest lines, enough
+// for a look at what a program said last, not the whole 1,000 lines each
+// (the state's size is part of the handover's time).
+const (
+	handoverLogLines = 50
+	handoverLogBytes = 1 << 20
+)
+
 // upgradeCheckTimeout bounds the new binary's check run.
 const upgradeCheckTimeout = 5 * time.Second
 
@@ -204,7 +220,9 @@ type upgrader struct {
 	mainThread bool // --upgradable: Serve runs locked to the main thread
 	reaper     *supervise.Reaper
 	control    func() *ctlServer
+	journal    *control.Journal
 	http       *control.HTTPServer // --http's, or nil; set before the control socket serves
+	sv         *svServing          // supervisord's interface, or nil; set before the control socket serves
 	mu         sync.Mutex          // one upgrade at a time
 	// cfgSum is the config file's digest when it was last loaded.
 	cfgSum atomic.Pointer[string]
@@ -255,6 +273,9 @@ func (s steer) Upgrade(ctx context.Context, binary string, reply *os.File) error
 	if u.http != nil {
 		u.http.Pause()
 	}
+	if u.sv != nil {
+		u.sv.srv.Pause()
+	}
 	err = s.Supervisor.Upgrade(ctx, supervise.UpgradeRequest{
 		Binary: binary, Argv: os.Args, Old: version,
 		Prepare: func(st *upgrade.State) (func(), error) {
@@ -287,12 +308,30 @@ func (s steer) Upgrade(ctx context.Context, binary string, reply *os.File) error
 				undo = append(undo, func() { f.Close() })
 				app.HTTP = &inheritedFd{FD: upgrade.FileFd(f), Path: u.http.Listener().Addr().String()}
 			}
+			if u.sv != nil {
+				for _, ln := range u.sv.lns {
+					f, err := control.ListenerFile(ln)
+					if err != nil {
+						undoAll()
+						return nil, fmt.Errorf("supervisord's interface: %w", err)
+					}
+					undo = append(undo, func() { f.Close() })
+					kind := "inet"
+					if ln.Addr().Network() == "unix" {
+						kind = "unix"
+					}
+					app.Supervisord = append(app.Supervisord, inheritedFd{FD: upgrade.FileFd(f), Path: kind})
+				}
+			}
 			if err := upgrade.Inherit(upgrade.FileFd(reply)); err != nil {
 				undoAll()
 				return nil, fmt.Errorf("ctl connection: %w", err)
 			}
 			app.Reply = upgrade.FileFd(reply)
 			undo = append(undo, func() { upgrade.Uninherit(upgrade.FileFd(reply)) })
+			if u.journal != nil {
+				app.Logs = u.journal.Export(handoverLogLines, handoverLogBytes)
+			}
 			b, err := json.Marshal(app)
 			if err != nil {
 				undoAll()
@@ -307,6 +346,9 @@ func (s steer) Upgrade(ctx context.Context, binary string, reply *os.File) error
 	}
 	if u.http != nil {
 		u.http.Resume()
+	}
+	if u.sv != nil {
+		u.sv.srv.Resume()
 	}
 	return err
 }
@@ -431,21 +473,34 @@ func answerUpgrade(log hclog.Logger, sup *supervise.Supervisor) {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // inheritedHTTP is --http's listening socket handed over, or nil.
-func inheritedHTTP() *os.File {
-	h := resumed.app.HTTP
+func inheritedHTTP() *os.File { return inheritedFile(resumed.app.HTTP, "http-listener") }
+
+// svServing is supervisord's interface as served: its server and listeners.
+type svServing struct {
+	srv *svrpc.Server
+	lns []net.Listener
+}
+
+// inheritedSupervisord is the socket of supervisord's interface of kind
+// (unix, inet) handed over, or nil.
+func inheritedSupervisord(kind string) *os.File {
+	for i := range resumed.app.Supervisord {
+		if h := &resumed.app.Supervisord[i]; h.Path == kind {
+			return inheritedFile(h, "supervisord-"+kind)
+		}
+	}
+	return nil
+}
+
+// inheritedControl is the control socket handed over, or nil.
+func inheritedControl() *os.File { return inheritedFile(resumed.app.Control, "control-socket") }
+
+// inheritedFile is the fd an old image handed over, close-on-exec again, or
+// nil.
+func inheritedFile(h *inheritedFd, name string) *os.File {
 	if h == nil || resumed.st == nil {
 		return nil
 	}
 	unix.CloseOnExec(h.FD)
-	return os.NewFile(uintptr(h.FD), "http-listener")
-}
-
-// inheritedControl is the control socket handed over, or nil.
-func inheritedControl() *os.File {
-	c := resumed.app.Control
-	if c == nil || resumed.st == nil {
-		return nil
-	}
-	unix.CloseOnExec(c.FD)
-	return os.NewFile(uintptr(c.FD), "control-socket")
+	return os.NewFile(uintptr(h.FD), name)
 }

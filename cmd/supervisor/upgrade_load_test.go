@@ -209,7 +209,8 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	t.Logf("%d crasher exits recorded, %d lost", n, lost)
 }
 
-// childrenOf lists the processes whose parent is pid (zombies included).
+// childrenOf lists the live processes whose parent is pid, but the new
+// binary's upgrade-check run (killing it would refuse the upgrade, rightly).
 func childrenOf(pid int) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
@@ -229,7 +230,9 @@ func childrenOf(pid int) []int {
 		}
 		f := strings.Fields(s[i+1:])
 		if len(f) > 2 && f[1] == strconv.Itoa(pid) && f[0] != "Z" {
-			out = append(out, c)
+			if cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline"); !strings.Contains(string(cmd), "upgrade-check") {
+				out = append(out, c)
+			}
 		}
 	}
 	return out

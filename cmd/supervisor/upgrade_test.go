@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -129,6 +130,10 @@ func TestUpgradeKeepsChildren(t *testing.T) {
 		t.Errorf("crasher restarts %d after, %d before: want the count kept", a.Restarts, b.Restarts)
 	}
 	waitState(t, sock, "inproc", "running", 0)
+	// ctl logs still shows what the programs said before the upgrade.
+	if out, errOut, code := ctl(t, sock, "logs", "-n", "1000", "exec"); code != 0 || !strings.Contains(out, "child "+strconv.Itoa(before["exec"].Pid)+" started") {
+		t.Errorf("ctl logs exec after the upgrade: exit %d, want its first line from before it:\n%s%s", code, out, errOut)
+	}
 	// The protocol workers are still connected: they answer, and their
 	// heartbeats still arrive (chatty's timeout is 1s).
 	for _, name := range []string{"talker", "chatty"} {
@@ -334,6 +339,70 @@ func TestUpgradeNeedsUpgradable(t *testing.T) {
 	}
 	if got := ctlStatus(t, sock)["a"].Pid; got != pid {
 		t.Errorf("a: pid %d, want %d", got, pid)
+	}
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: %s", errOut)
+	}
+	p.exitCode(t)
+}
+
+// A supervisord configuration: supervisord's own supervisorctl, asking in a
+// loop on [unix_http_server]'s socket, is answered all through an upgrade
+// (the socket is handed over), and sees the same process after it.
+func TestUpgradeSupervisordSocket(t *testing.T) {
+	t.Parallel()
+	_, supervisorctl := needSupervisord(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "supervisord.conf")
+	body := "[unix_http_server]\nfile=" + dir + "/sv.sock\n\n[supervisord]\nlogfile=/dev/null\n\n" +
+		"[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n" +
+		"[supervisorctl]\nserverurl=unix://" + dir + "/sv.sock\n\n[program:steady]\ncommand=" + bin("child") + "\n"
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s.sock")
+	p := start(t, "run", "--upgradable", "-c", conf, "--socket", sock)
+	p.waitLine(t, "control socket ready")
+	status := func() (string, error) {
+		cmd := exec.Command(supervisorctl, "-c", conf, "status", "steady")
+		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	var before string
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(before, "RUNNING"); before, _ = status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("supervisorctl status: %q\n%s", before, p.log())
+		}
+	}
+	pid := regexp.MustCompile(`pid (\d+)`).FindStringSubmatch(before)
+	stopAsking := make(chan struct{})
+	asked := make(chan []string)
+	go func() {
+		var bad []string
+		for {
+			select {
+			case <-stopAsking:
+				asked <- bad
+				return
+			default:
+			}
+			if out, err := status(); err != nil || !strings.Contains(out, "RUNNING") {
+				bad = append(bad, fmt.Sprintf("%v: %q", err, out))
+			}
+		}
+	}()
+	for range 2 {
+		if _, errOut, code := ctl(t, sock, "upgrade"); code != 0 {
+			t.Fatalf("ctl upgrade: exit %d: %s\n%s", code, errOut, p.log())
+		}
+	}
+	close(stopAsking)
+	if bad := <-asked; len(bad) > 0 {
+		t.Errorf("supervisorctl status across two upgrades: %d failed, the first: %s", len(bad), bad[0])
+	}
+	if after, _ := status(); pid == nil || !strings.Contains(after, "pid "+pid[1]+",") {
+		t.Errorf("steady after the upgrades: %q, before: %q", after, before)
 	}
 	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
 		t.Fatalf("shutdown: %s", errOut)

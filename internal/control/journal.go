@@ -89,6 +89,41 @@ func (j *Journal) Output(l supervise.OutputLine) {
 	j.mu.Unlock()
 }
 
+// Export returns up to perProgram of each program's most recent lines, and
+// at most maxBytes of text in all (the newest lines kept), for an upgrade to
+// hand to the new image's Journal (Import).
+func (j *Journal) Export(perProgram, maxBytes int) []LogRecord {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []LogRecord
+	for _, rg := range j.logs {
+		out = append(out, rg.last(perProgram)...)
+	}
+	slices.SortStableFunc(out, func(a, b LogRecord) int { return a.Time.Compare(b.Time) })
+	n := 0
+	for i := len(out) - 1; i >= 0; i-- {
+		if n += len(out[i].Text); n > maxBytes {
+			return out[i+1:]
+		}
+	}
+	return out
+}
+
+// Import adds recs (oldest first) to the rings, as if they had just been
+// output, without publishing them to followers.
+func (j *Journal) Import(recs []LogRecord) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, r := range recs {
+		rg := j.logs[r.Program]
+		if rg == nil {
+			rg = &ring{maxLines: j.perProg, maxBytes: logBytes}
+			j.logs[r.Program] = rg
+		}
+		rg.add(r)
+	}
+}
+
 // recent returns up to n of program's most recent lines, oldest first.
 func (j *Journal) recent(program string, n int) []LogRecord {
 	j.mu.Lock()

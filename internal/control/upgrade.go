@@ -220,24 +220,51 @@ func control(f *os.File, fn func(fd int) error) error {
 // duplicate of the fd: f stays the caller's, to close once ListenFile returns
 // (either way).
 func ListenFile(log hclog.Logger, f *os.File, path string) (net.Listener, error) {
+	return listenFile(log, f, path, func(c *unix.Ucred) bool { return defaultAllow(c.Uid) })
+}
+
+// ListenFileWith is ListenFile for a socket ListenWith made: allow is asked
+// as there.
+func ListenFileWith(log hclog.Logger, f *os.File, path string, allow func(uid, gid uint32, pid int32) bool) (net.Listener, error) {
+	return listenFile(log, f, path, func(c *unix.Ucred) bool {
+		return defaultAllow(c.Uid) || allow != nil && allow(c.Uid, c.Gid, c.Pid)
+	})
+}
+
+func listenFile(log hclog.Logger, f *os.File, path string, allow func(*unix.Ucred) bool) (net.Listener, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
 	if err := checkListening(f, path); err != nil {
-		return nil, fmt.Errorf("inherited control socket %s (fd %s): %w", path, f.Name(), err)
+		return nil, fmt.Errorf("inherited socket %s (fd %s): %w", path, f.Name(), err)
 	}
 	ln, err := net.FileListener(f)
 	if err != nil {
-		return nil, fmt.Errorf("inherited control socket %s: %w", path, err)
+		return nil, fmt.Errorf("inherited socket %s: %w", path, err)
 	}
 	ul, ok := ln.(*net.UnixListener)
 	if !ok { // checkListening saw AF_UNIX and SOCK_STREAM; cannot happen
 		ln.Close()
-		return nil, fmt.Errorf("inherited control socket %s: a %T, not a unix listener", path, ln)
+		return nil, fmt.Errorf("inherited socket %s: a %T, not a unix listener", path, ln)
 	}
 	ul.SetUnlinkOnClose(true)
-	return &credListener{Listener: ul, log: log, allow: func(c *unix.Ucred) bool { return defaultAllow(c.Uid) }}, nil
+	return &credListener{Listener: ul, log: log, allow: allow}, nil
 }
+
+// AcceptGate pauses the Accept of the listeners it wraps, as Server.Pause
+// does for the control socket's: for another package's HTTP servers
+// (internal/svrpc).
+type AcceptGate struct{ g *acceptGate }
+
+// NewAcceptGate returns a gate, open.
+func NewAcceptGate() AcceptGate { return AcceptGate{newAcceptGate()} }
+
+// Wrap returns ln with its Accept gated.
+func (a AcceptGate) Wrap(ln net.Listener) net.Listener { return a.g.wrap(ln) }
+
+// Pause and Resume close and open the gate.
+func (a AcceptGate) Pause()  { a.g.pause() }
+func (a AcceptGate) Resume() { a.g.resume() }
 
 // checkListening fails unless f is a listening unix stream socket bound to path.
 func checkListening(f *os.File, path string) error {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
+
+	"github.com/supervisor/supervisor/internal/supervise"
 )
 
 // upgrader is a fake Target that can upgrade: it refuses with refuse, or
@@ -341,5 +344,29 @@ func TestListenerFileRoundTrip(t *testing.T) {
 		if g != f {
 			g.Close()
 		}
+	}
+}
+
+// Export hands over the newest lines, per program and in all; Import takes
+// them into a new Journal's rings.
+func TestJournalExportImport(t *testing.T) {
+	j := NewJournal(0)
+	t0 := time.Unix(1000, 0)
+	for i := range 10 {
+		for _, prog := range []string{"a", "b"} {
+			j.Output(supervise.OutputLine{Time: t0.Add(time.Duration(i) * time.Second), Program: prog, Pid: 7, Stream: "stdout", Text: fmt.Sprintf("%s%d", prog, i)})
+		}
+	}
+	recs := j.Export(3, 1<<20)
+	if len(recs) != 6 || recs[0].Text != "a7" && recs[0].Text != "b7" || recs[5].Time != t0.Add(9*time.Second) {
+		t.Fatalf("Export(3): %+v", recs)
+	}
+	if got := j.Export(3, 4); len(got) != 2 || got[0].Text[1:] != "9" || got[1].Text[1:] != "9" {
+		t.Errorf("Export with 4 bytes in all: %+v, want the two newest lines", got)
+	}
+	k := NewJournal(0)
+	k.Import(recs)
+	if got := k.recent("b", 100); len(got) != 3 || got[2].Text != "b9" {
+		t.Errorf("imported b: %+v", got)
 	}
 }

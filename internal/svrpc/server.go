@@ -105,6 +105,7 @@ type Server struct {
 	pending Layout // the configuration last read (at start, or by reloadConfig)
 	srvs    []*http.Server
 	closed  bool
+	gate    control.AcceptGate // Pause, Resume
 }
 
 // NewServer returns a Server for o. Nothing is served until Serve.
@@ -129,7 +130,8 @@ func NewServer(log hclog.Logger, o Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := o.Layout.normalize()
-	return &Server{log: log, o: o, streams: make(chan struct{}, o.MaxStreams), ctx: ctx, cancel: cancel, running: l, pending: l}, nil
+	return &Server{log: log, o: o, streams: make(chan struct{}, o.MaxStreams), ctx: ctx, cancel: cancel, running: l, pending: l,
+		gate: control.NewAcceptGate()}, nil
 }
 
 // SetLayout says that the Backend now runs l (after a reload by other means:
@@ -177,11 +179,33 @@ func (s *Server) Serve(ln net.Listener, a Auth) error {
 	}
 	s.srvs = append(s.srvs, srv)
 	s.mu.Unlock()
-	err := srv.Serve(wrap(ln))
+	err := srv.Serve(s.gate.Wrap(wrap(ln)))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
+}
+
+// Pause stops accepting connections on every listener without closing them,
+// and closes idle keep-alive connections, for an in-place upgrade of the
+// supervisor: clients wait in the backlog for the new image. Resume undoes it.
+func (s *Server) Pause() {
+	s.gate.Pause()
+	s.keepAlives(false)
+}
+
+// Resume accepts connections again after Pause.
+func (s *Server) Resume() {
+	s.keepAlives(true)
+	s.gate.Resume()
+}
+
+func (s *Server) keepAlives(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, srv := range s.srvs {
+		srv.SetKeepAlivesEnabled(on)
+	}
 }
 
 // Close stops every Serve, ends the log streams, and waits up to a second for

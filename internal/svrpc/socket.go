@@ -36,6 +36,13 @@ var NoChown = Chown{Uid: -1, Gid: -1}
 // own's uid, and processes whose group or supplementary groups include own's
 // gid; others are logged and closed, whatever the mode lets through.
 func ListenUnix(log hclog.Logger, path string, mode os.FileMode, own Chown) (net.Listener, error) {
+	return ListenUnixFrom(log, nil, path, mode, own)
+}
+
+// ListenUnixFrom is ListenUnix, on inherited (when not nil): the same socket,
+// made by an old image of the supervisor and handed over by an upgrade
+// (control.ListenerFile there). Its peers are checked as ListenUnix's are.
+func ListenUnixFrom(log hclog.Logger, inherited *os.File, path string, mode os.FileMode, own Chown) (net.Listener, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -47,6 +54,13 @@ func ListenUnix(log hclog.Logger, path string, mode os.FileMode, own Chown) (net
 			return true
 		}
 		return own.Gid >= 0 && (gid == uint32(own.Gid) || inGroup(pid, own.Gid))
+	}
+	if inherited != nil {
+		ln, err := control.ListenFileWith(log, inherited, path, allow)
+		if err == nil {
+			return ln, nil
+		}
+		log.Error("upgrade: the unix_http_server socket was not handed over; making it again", "error", err)
 	}
 	ln, err := control.ListenWith(log, path, uint32(mode.Perm()), allow)
 	if err != nil {
@@ -90,6 +104,13 @@ var ErrNoAuth = errors.New("inet_http_server listens beyond loopback: it needs a
 // must both be set, or it fails with ErrNoAuth and listens on nothing: the
 // supervisor's programs would be anyone's to stop and start.
 func ListenInet(log hclog.Logger, addr, user, pass string) (net.Listener, error) {
+	return ListenInetFrom(log, nil, addr, user, pass)
+}
+
+// ListenInetFrom is ListenInet, on inherited (when not nil): the listening
+// socket an old image of the supervisor served addr on, handed over by an
+// upgrade.
+func ListenInetFrom(log hclog.Logger, inherited *os.File, addr, user, pass string) (net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		if _, perr := strconv.Atoi(addr); perr != nil {
@@ -102,6 +123,18 @@ func ListenInet(log hclog.Logger, addr, user, pass string) (net.Listener, error)
 	}
 	if !loopback(host) && (user == "" || pass == "") {
 		return nil, fmt.Errorf("inet_http_server port %s: %w", addr, ErrNoAuth)
+	}
+	if inherited != nil {
+		ln, err := net.FileListener(inherited)
+		if _, tcp := ln.(*net.TCPListener); err == nil && tcp {
+			return ln, nil
+		}
+		if ln != nil {
+			ln.Close()
+		}
+		if log != nil {
+			log.Error("upgrade: the inet_http_server socket was not handed over; listening again", "error", err)
+		}
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
