@@ -265,7 +265,9 @@ func (s *Supervisor) execUpgrade(req *UpgradeRequest, restart []string) error {
 	if unix.Gettid() != os.Getpid() {
 		return thaw(errors.New("upgrade: the state goroutine is not on the main thread"))
 	}
+	restore := ignoreStopSignals()
 	err = syscall.Exec(req.Binary, req.Argv, env)
+	restore()
 	runtime.KeepAlive(f)
 	s.log.Error("upgrade: exec failed; going on as before", "binary", req.Binary, "error", err)
 	return thaw(fmt.Errorf("exec %s: %w", req.Binary, err))
