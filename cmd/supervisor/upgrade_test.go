@@ -409,3 +409,25 @@ func TestUpgradeSupervisordSocket(t *testing.T) {
 	}
 	p.exitCode(t)
 }
+
+// A program whose command is missing (it is fatal) does not stop an upgrade:
+// upgrade-check loads the config as run --check does, and a command that
+// cannot start is not the new binary's failure.
+func TestUpgradeWithAFatalProgram(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	p := start(t, "run", "--upgradable", "-c", writeConf(t, "[program:a]\ncommand = CHILD\n[program:gone]\ncommand = /nonexistent/program\n"), "--socket", sock)
+	p.waitLine(t, "control socket ready")
+	pid := waitState(t, sock, "a", "running", 0).Pid
+	waitState(t, sock, "gone", "fatal", 0)
+	if _, errOut, code := ctl(t, sock, "upgrade"); code != 0 {
+		t.Fatalf("ctl upgrade with a fatal program: exit %d: %s", code, errOut)
+	}
+	if got := ctlStatus(t, sock); got["a"].Pid != pid || got["gone"].State != "fatal" {
+		t.Errorf("after the upgrade: %+v", got)
+	}
+	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
+		t.Fatalf("shutdown: %s", errOut)
+	}
+	p.exitCode(t)
+}
