@@ -158,6 +158,13 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	if got := strings.Count(p.log(), "upgraded in place"); got != 2 {
 		t.Errorf("%d upgrades logged, want 2", got)
 	}
+	// Nothing handed over was lost on the way (a run reaped by the old image
+	// with its exit pending is not adopted again, its pid may be reused).
+	for _, bad := range []string{"not our child", "handed-over child is gone", "was not handed over"} {
+		if strings.Contains(p.log(), bad) {
+			t.Errorf("log says %q", bad)
+		}
+	}
 	killedMu.Lock()
 	for name, b := range before {
 		a := after[name]
@@ -176,6 +183,32 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	badMu.Unlock()
 	t.Logf("requests: %d answered, %d failed with a reason; %d children SIGKILLed", answered.Load(), failed.Load(), len(killed))
 
+	// Every crasher still restarts after the upgrades: no exit was lost on the
+	// way (a lost one leaves its program waiting for ever).
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		now, stuck := ctlStatus(t, sock), ""
+		for name, a := range after {
+			if strings.HasPrefix(name, "crash-") && now[name].Restarts <= a.Restarts {
+				stuck = name
+				break
+			}
+		}
+		if stuck == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			a := after[stuck]
+			st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.Pid))
+			var said []string
+			for _, l := range strings.Split(p.log(), "\n") {
+				if strings.Contains(l, "supervisor."+stuck+":") || strings.Contains(l, "upgrade") || strings.Contains(l, strconv.Itoa(a.Pid)) {
+					said = append(said, l)
+				}
+			}
+			t.Fatalf("%s stopped restarting after the upgrades at pid %d; its /proc status:\n%s\nthe log of it and of the upgrades:\n%s",
+				stuck, a.Pid, st, strings.Join(said[max(0, len(said)-40):], "\n"))
+		}
+	}
 	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
 		t.Fatalf("shutdown: %s", errOut)
 	}

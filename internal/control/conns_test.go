@@ -20,24 +20,23 @@ import (
 func serveLimited(t *testing.T, f *fake, lim Limits) (string, *Client) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "s.sock")
+	return sock, serveSock(t, sock, f, lim)
+}
+
+// serveSock serves tg (a fake Target with its journal) on a socket at sock,
+// bounded by lim, until the test ends, and returns a client of it.
+func serveSock(t *testing.T, sock string, tg Target, lim Limits) *Client {
+	t.Helper()
 	ln, err := Listen(hclog.NewNullLogger(), sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(hclog.NewNullLogger(), f, f.journal(), lim)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	serveLimitedOn(t, ln, tg, lim)
 	c, err := NewClient(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sock, c
+	return c
 }
 
 // rawConn is a client connection made by hand, to hold it open as a hostile

@@ -94,7 +94,14 @@ func (f *fake) Reload(context.Context) (supervise.ReloadResult, error) {
 
 func serveOn(t *testing.T, ln net.Listener, tg Target) {
 	t.Helper()
-	srv := NewServer(hclog.NewNullLogger(), tg, tg.(interface{ journal() *Journal }).journal(), Limits{})
+	serveLimitedOn(t, ln, tg, Limits{})
+}
+
+// serveLimitedOn serves tg (a fake Target with its journal) on ln, bounded
+// by lim, until the test ends.
+func serveLimitedOn(t *testing.T, ln net.Listener, tg Target, lim Limits) {
+	t.Helper()
+	srv := NewServer(hclog.NewNullLogger(), tg, tg.(interface{ journal() *Journal }).journal(), lim)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {

@@ -71,24 +71,7 @@ func TestUpgradeRefused(t *testing.T) {
 // serveUpgrader is serveFake for an upgrader, bounded by lim.
 func serveUpgrader(t *testing.T, sock string, u *upgrader, lim Limits) *Client {
 	t.Helper()
-	ln, err := Listen(hclog.NewNullLogger(), sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(hclog.NewNullLogger(), u, u.journal(), lim)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	c, err := NewClient(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return serveSock(t, sock, u, lim)
 }
 
 func TestUpgradeAnswered(t *testing.T) {

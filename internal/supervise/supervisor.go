@@ -400,7 +400,15 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 			s.log.Info("stopping all programs", "cause", context.Cause(ctx))
 			s.do(s.m.shutdown(time.Now()))
 		case <-s.inbox.ready:
-			for _, m := range s.inbox.take() {
+			batch := s.inbox.take()
+			for i, m := range batch {
+				if u, ok := m.(upgradeMsg); ok && u.exec {
+					// The exec takes the inbox as it is, into the state: what
+					// came after it in this batch goes back there first.
+					s.inbox.unshift(batch[i+1:])
+					s.handle(m)
+					break
+				}
 				s.handle(m)
 			}
 		}

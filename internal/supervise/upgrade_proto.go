@@ -125,8 +125,6 @@ func (r *procRun) resumeProto(up *upgrade.Proto) error {
 	if err := upgrade.CheckPipe(up.To, up.ToIno); err != nil {
 		return fmt.Errorf("fd 4's pipe: %w", err)
 	}
-	unix.CloseOnExec(up.From)
-	unix.CloseOnExec(up.To)
 	r.fromChild = os.NewFile(uintptr(up.From), "|3")
 	r.toChild = os.NewFile(uintptr(up.To), "|4")
 	r.pending = ipc.NewPendingAfter(up.LastID)

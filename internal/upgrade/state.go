@@ -117,6 +117,9 @@ type Run struct {
 	ParentRSS  int64  `json:"parent_rss,omitempty"`
 	Stdout     Stream `json:"stdout"`
 	Stderr     Stream `json:"stderr"`
+	// Reaped: the old image reaped the process; its exit is among
+	// PendingExits, and its pid is not to be adopted (it may be reused).
+	Reaped bool `json:"reaped,omitempty"`
 	// Proto is a protocol program's pipes, kept connected.
 	Proto *Proto `json:"protocol,omitempty"`
 }
@@ -155,7 +158,6 @@ type LeaseHolder struct {
 // unterminated line read from it before the freeze.
 type Stream struct {
 	FD      int    `json:"fd"` // -1: none (the stream had ended)
-	Ino     uint64 `json:"ino,omitempty"`
 	Pending []byte `json:"pending,omitempty"`
 }
 
