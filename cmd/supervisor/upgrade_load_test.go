@@ -133,24 +133,14 @@ func TestUpgradeUnderLoad(t *testing.T) {
 
 	for n := range 2 {
 		a0 := answered.Load()
-		for deadline := time.Now().Add(30 * time.Second); answered.Load() < a0+5; {
-			if time.Now().After(deadline) {
-				t.Fatalf("requests stopped being answered before upgrade %d (%d failed):\n%s", n+1, failed.Load(), p.log())
-			}
-			p.waitLine(t, "program started") // something to wait on besides time
-		}
+		p.waitUntil(t, fmt.Sprintf("requests answered before upgrade %d", n+1), func() bool { return answered.Load() >= a0+5 })
 		out, errOut, code := ctl(t, sock, "upgrade")
 		if code != 0 {
 			t.Fatalf("upgrade %d under load: exit %d: %s%s\n%s", n+1, code, out, errOut, p.log())
 		}
 	}
 	a0 := answered.Load()
-	for deadline := time.Now().Add(30 * time.Second); answered.Load() < a0+5; {
-		if time.Now().After(deadline) {
-			t.Fatalf("requests not answered after the upgrades (%d failed):\n%s", failed.Load(), p.log())
-		}
-		p.waitLine(t, "program started")
-	}
+	p.waitUntil(t, "requests answered after the upgrades", func() bool { return answered.Load() >= a0+5 })
 	close(stop)
 	wg.Wait()
 	after := ctlStatus(t, sock)

@@ -306,18 +306,8 @@ autostart = false
 		t.Fatalf("ctl start leaver after the upgrade: %s", errOut)
 	}
 	p.waitLine(t, "upgraded in place")
-	for deadline := time.Now().Add(30 * time.Second); strings.Count(p.log(), "not restarting") < 2; {
-		if time.Now().After(deadline) {
-			t.Fatalf("leaver did not run again:\n%s", p.log())
-		}
-		p.waitLine(t, "not restarting")
-	}
-	for deadline := time.Now().Add(30 * time.Second); orphanLine() < 2; {
-		if time.Now().After(deadline) {
-			t.Fatalf("want both orphans (adopted before and after the upgrade) reaped by PID 1:\n%s", p.log())
-		}
-		p.waitLine(t, "reaped adopted orphan")
-	}
+	p.waitUntil(t, "leaver run again", func() bool { return strings.Count(p.log(), "not restarting") >= 2 })
+	p.waitUntil(t, "both orphans (adopted before and after the upgrade) reaped by PID 1", func() bool { return orphanLine() >= 2 })
 	if _, errOut, code := ctl(t, sock, "shutdown"); code != 0 {
 		t.Fatalf("shutdown: %s", errOut)
 	}
@@ -430,4 +420,21 @@ func TestUpgradeWithAFatalProgram(t *testing.T) {
 		t.Fatalf("shutdown: %s", errOut)
 	}
 	p.exitCode(t)
+}
+
+// waitUntil waits for ok, looked at again whenever the supervisor logs a line
+// (and every 100 ms, for what it does not log), for up to 30 s.
+func (p *proc) waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !ok() {
+		select {
+		case <-p.wake:
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("no %s within 30s:\n%s", what, p.log())
+		}
+	}
 }
