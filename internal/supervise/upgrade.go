@@ -486,6 +486,12 @@ func (s *Supervisor) resume(st *upgrade.State) {
 			s.inbox.push(exitMsg{p: p, run: pe.Run, exit: exitFromState(pe.Exit, at)})
 		}
 	}
+	if n := st.Supervisor.ChildNofile; n != nil {
+		// The old image raised the fd limit (inherited across the exec, so this
+		// image's ensureFds found nothing to raise): children still get the
+		// limit from before that.
+		s.r.noteRaised(unix.Rlimit{Cur: n[0], Max: n[1]})
+	}
 	s.resumeLeases(st.Supervisor.Leases)
 	s.m.exitCode = st.Supervisor.ExitCode
 	s.m.now = now

@@ -1,7 +1,6 @@
 package supervise
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -73,9 +72,6 @@ func (r *Reaper) Claim(pid int, onExit func(Exit)) (*Proc, error) {
 // (its Pdeathsig is tied to the forking thread, E12).
 func (p *Proc) ForkedOnMain() bool { return p.forkTid == os.Getpid() }
 
-// ErrFrozen is returned by Freeze when the reaper is frozen already.
-var ErrFrozen = errors.New("supervise: reaper frozen already")
-
 // Freeze stops reaping and spawning until Thaw, for an upgrade: it holds the
 // reaper's lock, so a child that ends from now on stays a zombie (the new
 // image reaps it), and every exit reaped before has been handed to its
@@ -107,6 +103,6 @@ func (r *Reaper) Thaw() {
 	// A child that ended while frozen is seen by the waitid the loop sleeps in.
 }
 
-// ChildNofile is the fd limit children are given back, if Reaper raised its
+// childNofileLocked is the fd limit children are given back, if Reaper raised its
 // own (fdlimit.go), for the state an upgrade hands over; r must be frozen.
 func (r *Reaper) childNofileLocked() *unix.Rlimit { return r.childNofile }
